@@ -1,0 +1,132 @@
+"""A-priori cost of an analysis (floating-point work and peak tensor memory).
+
+Used twice: by `jacobian.method=auto` to choose exact or estimate, and by the request
+schema to refuse work beyond the configured limits before any tensor is allocated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .spec import ModelSpec
+
+_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+# svdvals of an m×k matrix (k ≤ m) costs about this many flops per m·k² (bidiagonalisation + QR sweeps).
+_SVD_FLOPS_PER_MK2 = 8.0
+# Recommendations are verified on cheap reruns: at most this many, at this batch size.
+VERIFY_RUNS = 4
+VERIFY_BATCH = 4
+VERIFY_PROBES = 16
+
+
+@dataclass(frozen=True)
+class Cost:
+    gflop: float
+    memory_mib: float
+    jacobian_method: str  # the method that will run: exact or estimate
+    exact_chain_gflop: float
+    parameters: int
+
+
+def parameters(widths: tuple[int, ...], bias: bool) -> int:
+    return sum(a * b + (b if bias else 0) for a, b in zip(widths[:-1], widths[1:], strict=True))
+
+
+def _pass_flops(widths: tuple[int, ...], batch: int) -> float:
+    """Forward + backward in the pass dtype and the float64 reference forward."""
+    weights = parameters(widths, bias=False)
+    return 8.0 * batch * weights
+
+
+def exact_chain_flops(widths: tuple[int, ...], batch: int) -> float:
+    """One (B·n_d, n_t) @ (n_t, n_{t-1}) GEMM per layer."""
+    n_d = widths[-1]
+    return sum(2.0 * batch * n_d * a * b for a, b in zip(widths[:-2], widths[1:-1], strict=True))
+
+
+def _svd_flops_at(widths: tuple[int, ...], t: int) -> float:
+    m, k = max(widths[-1], widths[t]), min(widths[-1], widths[t])
+    return _SVD_FLOPS_PER_MK2 * m * k * k
+
+
+def svd_flops(widths: tuple[int, ...], batch: int, layers: list[int]) -> float:
+    return batch * sum(_svd_flops_at(widths, t) for t in layers)
+
+
+def svd_layers(widths: tuple[int, ...], mode: str) -> list[int]:
+    """Layers t < d whose formed product gets svdvals (for σ_min and the condition number).
+
+    all: every layer; none: no layer; auto: every layer where that costs at most half the
+    chain (or the net is at most 128 wide), else t = 1 (the bottom layer, where the lecture
+    says it matters most) and log-spaced layers above it, within a quarter of the chain.
+    """
+    d = len(widths) - 1
+    every = list(range(1, d))
+    if mode == "none" or not every:
+        return []
+    chain = exact_chain_flops(widths, 1)
+    if mode == "all" or max(widths) <= 128 or svd_flops(widths, 1, every) <= 0.5 * chain:
+        return every
+    chosen: list[int] = []
+    spent = 0.0
+    step = 1.0
+    t = 1.0
+    while int(t) < d:
+        layer = int(t)
+        cost = _svd_flops_at(widths, layer)
+        if chosen and spent + cost > 0.25 * chain:
+            break
+        if layer not in chosen:
+            chosen.append(layer)
+            spent += cost
+        t += step
+        step *= 2.0
+    return chosen
+
+
+def estimate_flops(widths: tuple[int, ...], batch: int, probes: int, power_iterations: int) -> float:
+    """Probe sweep for every Frobenius norm, plus warm-started power iteration per layer."""
+    layer_w = [a * b for a, b in zip(widths[:-1], widths[1:], strict=True)]
+    probe = 2.0 * batch * probes * sum(layer_w)
+    above = 0.0  # Σ over t of the weights above t: the length of one VJP+JVP pass for layer t
+    running = 0
+    for w in reversed(layer_w[1:]):
+        running += w
+        above += running
+    power = 4.0 * batch * power_iterations * above
+    return probe + power
+
+
+def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
+    widths, batch = spec.widths, spec.batch_size
+    jac = spec.jacobian
+    n_params = parameters(widths, spec.bias)
+    chain = exact_chain_flops(widths, batch)
+    chain_extra = chain * 0.15  # column scaling, renormalisation, power iteration on formed products
+    chain_extra += svd_flops(widths, batch, svd_layers(widths, jac.singular_values))
+    exact = chain + chain_extra
+    approx = estimate_flops(widths, batch, jac.probes, jac.power_iterations)
+    n_d, n_max = widths[-1], max(widths)
+    elem = _BYTES[spec.dtype]
+    weights_mem = n_params * (2 * elem + 8 + 8)  # weights and grads in dtype, float64 reference copy, chain copy
+    acts_mem = batch * sum(widths) * (4 * elem + 3 * 8)
+    if jac.method == "exact" or (jac.method == "auto" and exact <= auto_exact_gflop * 1e9):
+        method = "exact"
+        jac_mem = 4 * batch * n_d * n_max * 8
+        work = exact
+    else:
+        method = "estimate"
+        jac_mem = 4 * batch * max(jac.probes, 2) * n_max * 8
+        work = approx
+    verify = 0.0
+    if spec.verify_recommendations:
+        vb = min(batch, VERIFY_BATCH)
+        verify = VERIFY_RUNS * (_pass_flops(widths, vb) + estimate_flops(widths, vb, VERIFY_PROBES, 0))
+    total = _pass_flops(widths, batch) + work + verify
+    return Cost(
+        gflop=total / 1e9,
+        memory_mib=(weights_mem + acts_mem + jac_mem) / 2**20,
+        jacobian_method=method,
+        exact_chain_gflop=exact / 1e9,
+        parameters=n_params,
+    )

@@ -1,0 +1,201 @@
+"""The engine's output: plain dataclasses that `schemas.report.ReportSchema` dumps.
+
+Floats may be non-finite here; the schema writes them as null (strict JSON), and a
+`status` field beside each such value says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TensorStats:
+    """Statistics of one gradient tensor, as computed in the pass dtype (stats in float64).
+
+    status: ok | zero (every value is exactly 0) | nonfinite (inf/NaN present, so the
+    norm and moments are not finite and are given over the finite values only).
+    """
+
+    norm: float | None
+    log10_norm: float | None
+    mean: float | None
+    std: float | None
+    max_abs: float | None
+    zero_fraction: float
+    subnormal_fraction: float
+    nonfinite_fraction: float
+    numel: int
+    status: str = "ok"
+
+
+@dataclass
+class JacobianStats:
+    """Statistics of ∂h^d/∂h^t over the batch: each log10 is the mean over samples.
+
+    min_singular_value_status: resolved | upper_bound (below what the method resolves;
+    the value is a bound) | rank_deficient (exactly 0: dead units cut the rank; value
+    null) | not_computed (estimate method or over the budget; value null).
+    """
+
+    log10_spectral_norm: float | None
+    log10_frobenius_norm: float | None
+    log10_rms_gain: float | None  # log10(‖P‖_F / √n_d)
+    log10_min_singular_value: float | None
+    log10_condition_number: float | None
+    min_singular_value_status: str
+    rank_bound: int | None  # min over the layers above of the active units (per sample, min)
+    log10_frobenius_norm_min: float | None  # spread over the batch
+    log10_frobenius_norm_max: float | None
+    method: str  # exact | estimate | identity
+
+
+@dataclass
+class ActivationStats:
+    """Pre-activations z^t = W^t h^{t-1} (+b) and σ'(z^t) from the float64 reference forward."""
+
+    name: str
+    pre_activation_mean: float | None
+    pre_activation_std: float | None
+    sigma_prime_mean: float | None
+    sigma_prime_max: float | None
+    saturated_fraction: float | None  # sigmoid/tanh-like: σ'(z) < 1% of its peak
+    dead_fraction: float | None  # relu-like: σ'(z) == 0
+    output_nonfinite_fraction: float  # of h^t in the pass dtype
+
+
+@dataclass
+class UpdateStats:
+    """One SGD step: ‖lr·∂ℓ/∂W‖ / ‖W‖ (about 1e-3 is the usual healthy ratio)."""
+
+    weight_norm: float | None
+    update_ratio: float | None
+    log10_update_ratio: float | None
+
+
+@dataclass
+class LayerReport:
+    index: int
+    in_features: int
+    out_features: int
+    weight_grad: TensorStats
+    output_grad: TensorStats  # ∂ℓ/∂h^t
+    jacobian_product: JacobianStats
+    activation: ActivationStats
+    update: UpdateStats | None = None
+
+
+@dataclass
+class RangeEvent:
+    """Overflow (inf/NaN) or underflow (non-zero in exact arithmetic, 0 in the dtype)."""
+
+    occurred: bool
+    first_layer: int | None
+    quantity: str | None  # forward_activation | weight_grad | output_grad | loss
+    fraction: float | None  # of that layer's values
+    layers: list[int] = field(default_factory=list)
+
+
+@dataclass
+class DtypeLimits:
+    dtype: str
+    max: float
+    smallest_normal: float
+    smallest_subnormal: float
+    eps: float
+    log10_max: float
+    log10_smallest_normal: float
+
+
+@dataclass
+class Cause:
+    code: str  # weights_too_large | weights_too_small | saturation | small_derivative | dead_units | dtype_overflow | dtype_underflow | loss_overflow
+    message: str
+    layers: list[int] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What the engine measured when it ran a changed spec."""
+
+    verdict: str
+    log10_total_growth: float | None
+    growth_per_layer: float | None
+    overflow: bool
+    underflow: bool
+
+
+@dataclass
+class Recommendation:
+    code: str
+    change: dict[str, Any]
+    rationale: str
+    verified: Outcome | None  # None when verification was switched off
+    fixes: bool | None  # the changed spec is stable with no overflow/underflow
+
+
+@dataclass
+class Diagnosis:
+    verdict: str  # exploding | vanishing | stable
+    log10_total_growth: float | None
+    growth_per_layer: float | None
+    log10_growth_per_layer: float | None
+    onset_layer: int | None  # the top-most t whose product ∂h^d/∂h^t leaves the stable band
+    overflow: RangeEvent
+    underflow: RangeEvent
+    dtype_limits: DtypeLimits
+    causes: list[Cause]
+    recommendations: list[Recommendation]
+    summary: str
+    thresholds: dict[str, float]
+
+
+@dataclass
+class LayerTheory:
+    index: int
+    chi: float | None
+    predicted_gain: float | None  # √χ
+
+
+@dataclass
+class Theory:
+    """Mean-field prediction: χ^t = σ_w² E[σ'(z)²], z ~ N(0, q^t) with q^t measured."""
+
+    sigma_w2: float
+    chi_mean: float | None
+    predicted_growth_per_layer: float | None
+    predicted_log10_total_growth: float | None
+    depth_scale: float | None  # -1/ln χ (layers over which the gradient changes by e)
+    critical_weight_scale: float | None  # the weight_scale that makes χ = 1
+    critical_note: str
+    layers: list[LayerTheory]
+
+
+@dataclass
+class Runtime:
+    device: str
+    dtype: str
+    float16_emulated: bool
+    jacobian_method: str
+    jacobian_precision: str
+    torch_version: str
+    python_version: str
+    engine_version: str
+    threads: int
+    elapsed_ms: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    id: str  # sha256 of the normalised spec and the engine version
+    engine_version: str
+    depth: int
+    loss: float | None
+    loss_status: str
+    layers: list[LayerReport]
+    diagnosis: Diagnosis
+    theory: Theory
+    runtime: Runtime
