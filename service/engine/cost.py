@@ -17,6 +17,10 @@ _SVD_FLOPS_PER_MK2 = 8.0
 VERIFY_RUNS = 4
 VERIFY_BATCH = 4
 VERIFY_PROBES = 16
+# Matrix-free sweeps are matrix-vector products: about this many times slower per flop than the chain's GEMMs.
+MATVEC_PENALTY = 4.0
+# auto never forms products whose state would take more than this.
+AUTO_EXACT_MAX_MIB = 1024.0
 
 
 @dataclass(frozen=True)
@@ -105,14 +109,16 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
     chain_extra = chain * 0.15  # column scaling, renormalisation, power iteration on formed products
     chain_extra += svd_flops(widths, batch, svd_layers(widths, jac.singular_values))
     exact = chain + chain_extra
-    approx = estimate_flops(widths, batch, jac.probes, jac.power_iterations)
+    approx = MATVEC_PENALTY * estimate_flops(widths, batch, jac.probes, jac.power_iterations)
     n_d, n_max = widths[-1], max(widths)
     elem = _BYTES[spec.dtype]
     weights_mem = n_params * (2 * elem + 8 + 8)  # weights and grads in dtype, float64 reference copy, chain copy
     acts_mem = batch * sum(widths) * (4 * elem + 3 * 8)
-    if jac.method == "exact" or (jac.method == "auto" and exact <= auto_exact_gflop * 1e9):
+    exact_mem = 4 * batch * n_d * n_max * 8
+    exact_fits = exact_mem / 2**20 <= AUTO_EXACT_MAX_MIB and (exact <= auto_exact_gflop * 1e9 or exact <= approx)
+    if jac.method == "exact" or (jac.method == "auto" and exact_fits):
         method = "exact"
-        jac_mem = 4 * batch * n_d * n_max * 8
+        jac_mem = exact_mem
         work = exact
     else:
         method = "estimate"
@@ -121,7 +127,7 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
     verify = 0.0
     if spec.verify_recommendations:
         vb = min(batch, VERIFY_BATCH)
-        verify = VERIFY_RUNS * (_pass_flops(widths, vb) + estimate_flops(widths, vb, VERIFY_PROBES, 0))
+        verify = VERIFY_RUNS * (_pass_flops(widths, vb) + MATVEC_PENALTY * estimate_flops(widths, vb, VERIFY_PROBES, 0))
     total = _pass_flops(widths, batch) + work + verify
     return Cost(
         gflop=total / 1e9,

@@ -58,6 +58,7 @@ class ActivationStats:
     name: str
     pre_activation_mean: float | None
     pre_activation_std: float | None
+    log10_pre_activation_rms: float | None  # stays finite where the std leaves the float range
     sigma_prime_mean: float | None
     sigma_prime_max: float | None
     saturated_fraction: float | None  # sigmoid/tanh-like: σ'(z) < 1% of its peak
@@ -87,14 +88,32 @@ class LayerReport:
 
 
 @dataclass
+class QuantityEvent:
+    """Where one quantity overflowed or underflowed, in the order it is computed.
+
+    first_layer is the lowest t for the forward activations and the highest t for the
+    gradients (backpropagation starts at the top).
+    """
+
+    first_layer: int | None
+    layer_count: int
+    max_fraction: float
+
+
+@dataclass
 class RangeEvent:
-    """Overflow (inf/NaN) or underflow (non-zero in exact arithmetic, 0 in the dtype)."""
+    """Overflow (inf/NaN) or underflow (non-zero in exact arithmetic, 0 in the dtype).
+
+    first_layer/quantity: the gradient's event where the gradient is hit (it is what
+    the diagnosis is about), else the forward activations'; by_quantity has each.
+    """
 
     occurred: bool
     first_layer: int | None
-    quantity: str | None  # forward_activation | weight_grad | output_grad | loss
+    quantity: str | None  # forward_activation | output_grad | weight_grad | loss
     fraction: float | None  # of that layer's values
-    layers: list[int] = field(default_factory=list)
+    layers_from_top: int | None  # d - first_layer + 1
+    by_quantity: dict[str, QuantityEvent] = field(default_factory=dict)
 
 
 @dataclass

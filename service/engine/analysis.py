@@ -1,0 +1,123 @@
+"""One analysis, top to bottom: build → pass in the dtype → exact reference → products → diagnosis."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import platform
+import time
+
+import torch
+
+from . import diagnosis as diagnosis_mod
+from .activations import get as get_activation
+from .cost import estimate_cost
+from .events import range_events
+from .gradstats import tensor_stats
+from .jacobian import estimate_chain, exact_chain
+from .network import TORCH_DTYPES, make_parameters, resolve_device, run_pass
+from .reference import run_reference
+from .report import ActivationStats, LayerReport, Outcome, Report, Runtime, UpdateStats
+from .spec import ModelSpec
+from .theory import theory
+
+# Bump when a change alters any reported number: grades are re-checked against it.
+ENGINE_VERSION = "1.0.0"
+_PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
+
+
+def report_id(spec: ModelSpec) -> str:
+    """sha256 of the normalised spec and the engine version: same id ⇔ same numbers on the CPU."""
+    payload = json.dumps({"spec": dataclasses.asdict(spec), "engine": ENGINE_VERSION}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
+    """The full report for a spec; raises SpecError for what cannot run here (e.g. no CUDA)."""
+    start = time.perf_counter()
+    device = resolve_device(spec.device)
+    pass_dtype = TORCH_DTYPES[spec.dtype]
+    params = make_parameters(spec)
+    result = run_pass(spec, params, device)
+    ref = run_reference(spec, params)
+    method = estimate_cost(spec, auto_exact_gflop).jacobian_method
+    # The matrix-free sweeps are statistical estimates: float32 (renormalised) costs nothing in accuracy
+    # there and runs several times faster than float64 matrix-vector products.
+    precision = _PRECISIONS[spec.jacobian.precision] if method == "exact" else torch.float32
+    chain_fn = exact_chain if method == "exact" else estimate_chain
+    with torch.no_grad():
+        chain = chain_fn(spec, params.weights, ref, precision, device)
+    overflow, underflow = range_events(spec, params, ref, result)
+    layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
+    th = theory(spec, ref)
+    diag = diagnosis_mod.diagnose(
+        spec, layers, th, overflow, underflow, result.loss,
+        verify=(lambda s: _outcome(s, auto_exact_gflop)) if spec.verify_recommendations else None,
+    )
+    notes = list(ref.notes)
+    if result.emulated:
+        notes.append("float16 on the CPU is emulated: float32 arithmetic rounded to float16 after every operation")
+    elapsed_ms = (time.perf_counter() - start) * 1e3
+    runtime = Runtime(
+        device=str(device), dtype=spec.dtype, float16_emulated=result.emulated, jacobian_method=chain.method,
+        jacobian_precision=str(precision).removeprefix("torch."), torch_version=torch.__version__,
+        python_version=platform.python_version(), engine_version=ENGINE_VERSION,
+        threads=torch.get_num_threads(), elapsed_ms=elapsed_ms, notes=notes,
+    )
+    return Report(
+        id=report_id(spec), engine_version=ENGINE_VERSION, depth=spec.depth, loss=result.loss,
+        loss_status="ok" if math.isfinite(result.loss) else "nonfinite",
+        layers=layers, diagnosis=diag, theory=th, runtime=runtime,
+    )
+
+
+def _outcome(spec: ModelSpec, auto_exact_gflop: float) -> Outcome:
+    """Cheap rerun for a recommendation: small batch, Frobenius probes only, no further advice."""
+    cheap = dataclasses.replace(
+        spec,
+        batch_size=min(spec.batch_size, 4),
+        verify_recommendations=False,
+        jacobian=dataclasses.replace(spec.jacobian, method="estimate", probes=16, power_iterations=0,
+                                     singular_values="none"),
+    )
+    rep = analyze(cheap, auto_exact_gflop)
+    diag = rep.diagnosis
+    return Outcome(diag.verdict, diag.log10_total_growth, diag.growth_per_layer,
+                   diag.overflow.occurred, diag.underflow.occurred)
+
+
+def _layer_reports(spec, params, ref, result, jac_stats, pass_dtype) -> list[LayerReport]:  # noqa: ANN001
+    layers: list[LayerReport] = []
+    for t in range(1, spec.depth + 1):
+        act = get_activation(spec.activations[t - 1])
+        lr = ref.layers[t - 1]
+        sp = lr.sigma_prime
+        dead = float((sp == 0).double().mean()) if act.kind == "relu_like" and act.slopes[1] == 0 else None
+        saturated = None
+        if act.kind in ("saturating", "smooth"):
+            saturated = float((sp.abs() < 0.01 * act.peak_prime).double().mean())
+        out = result.outputs[t - 1]
+        activation = ActivationStats(
+            name=act.name, pre_activation_mean=lr.z_mean, pre_activation_std=lr.z_std,
+            log10_pre_activation_rms=lr.log10_z_rms, sigma_prime_mean=float(sp.mean()),
+            sigma_prime_max=float(sp.max()), saturated_fraction=saturated, dead_fraction=dead,
+            output_nonfinite_fraction=float((~torch.isfinite(out)).double().mean()),
+        )
+        w_grad = tensor_stats(result.weight_grads[t - 1], pass_dtype)
+        update = None
+        if spec.learning_rate is not None:
+            w_norm = float(torch.linalg.vector_norm(params.weights[t - 1]))
+            ratio = spec.learning_rate * w_grad.norm / w_norm if w_grad.norm is not None and w_norm > 0 else None
+            update = UpdateStats(
+                weight_norm=w_norm, update_ratio=ratio,
+                log10_update_ratio=math.log10(ratio) if ratio and ratio > 0 and math.isfinite(ratio) else None,
+            )
+        n_out, n_in = params.weights[t - 1].shape
+        layers.append(LayerReport(
+            index=t, in_features=n_in, out_features=n_out, weight_grad=w_grad,
+            output_grad=tensor_stats(result.output_grads[t - 1], pass_dtype),
+            jacobian_product=jac_stats[t - 1], activation=activation, update=update,
+        ))
+    return layers

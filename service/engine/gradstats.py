@@ -1,0 +1,50 @@
+"""Statistics of a tensor as computed in the pass dtype (moments in float64)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .report import TensorStats
+
+Tensor = torch.Tensor
+
+
+def smallest_normal(dtype: torch.dtype) -> float:
+    return float(torch.finfo(dtype).tiny)
+
+
+def tensor_stats(values: Tensor, dtype: torch.dtype) -> TensorStats:
+    """norm, log10 norm, mean, std, max |g| and the fractions of zero, subnormal and non-finite values.
+
+    `dtype` is the requested pass dtype (float16 emulated in float32 is still float16 here),
+    which sets what counts as subnormal.
+    """
+    v = values.detach().double().reshape(-1)
+    numel = v.numel()
+    finite = torch.isfinite(v)
+    n_finite = int(finite.sum())
+    nonfinite_fraction = 1.0 - n_finite / numel
+    fv = v[finite]
+    absv = fv.abs()
+    zero_fraction = float((absv == 0).sum()) / numel
+    subnormal_fraction = float(((absv > 0) & (absv < smallest_normal(dtype))).sum()) / numel
+    if n_finite == 0:
+        return TensorStats(None, None, None, None, None, zero_fraction, subnormal_fraction,
+                           nonfinite_fraction, numel, "nonfinite")
+    peak = float(absv.max())
+    norm = peak * float(torch.linalg.vector_norm(fv / peak)) if peak > 0 else 0.0
+    status = "nonfinite" if n_finite < numel else ("zero" if peak == 0 else "ok")
+    return TensorStats(
+        norm=norm if n_finite == numel else None,
+        log10_norm=math.log10(norm) if norm > 0 and n_finite == numel else None,
+        mean=float(fv.mean()),
+        std=float(fv.std()) if n_finite > 1 else 0.0,
+        max_abs=peak,
+        zero_fraction=zero_fraction,
+        subnormal_fraction=subnormal_fraction,
+        nonfinite_fraction=nonfinite_fraction,
+        numel=numel,
+        status=status,
+    )

@@ -1,0 +1,236 @@
+"""The backpropagated Jacobian products P_t = ∂h^d/∂h^t = Π_{i=t}^{d-1} diag(σ'(z^{i+1})) W^{i+1}.
+
+Built from the top: P_d = I, P_{t-1} = (P_t · diag(σ'(z^t))) W^t — one (B·n_d, n_t) @
+(n_t, n_{t-1}) GEMM per layer. Every product is renormalised to unit Frobenius norm per
+sample and its log-scale kept in float64, so a product of norm 1e300 or 1e-300 is exact
+whatever the pass dtype.
+
+exact: the formed product gives the Frobenius norm (exact), the spectral norm (warm-started
+power iteration on the formed product, or svdvals where they are computed), σ_min and the
+condition number (svdvals on the layers `cost.svd_layers` picks), and a structural rank
+bound (dead units). estimate: matrix-free, for widths where the formed product is too big:
+random orthogonal probes pushed down once give every Frobenius norm; a power iteration of
+VJP/JVP sweeps, warm-started from the layer above, gives each spectral norm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .cost import svd_layers
+from .reference import Reference
+from .report import JacobianStats
+from .spec import ModelSpec
+
+Tensor = torch.Tensor
+LN10 = math.log(10.0)
+# The formed product resolves σ_min only down to about this fraction of σ_max (rounding of
+# the chain's arithmetic accumulated over the layers); below it the value is a bound.
+RESOLUTION = {torch.float64: 1e-13, torch.float32: 1e-5}
+
+
+@dataclass
+class ChainResult:
+    stats: list[JacobianStats]  # index t-1 for layer t
+    method: str
+
+
+def _unit_rows(v: Tensor) -> tuple[Tensor, Tensor]:
+    """Normalise each row (any trailing dims) to unit norm; returns (v̂, ln‖v‖) with -inf for zero rows."""
+    norm = torch.linalg.vector_norm(v.reshape(v.shape[0], -1), dim=1)
+    safe = torch.where(norm > 0, norm, torch.ones_like(norm))
+    shape = (-1,) + (1,) * (v.dim() - 1)
+    return v / safe.reshape(shape), torch.log(norm.double())
+
+
+def _scaled_sigma_prime(sp: Tensor) -> tuple[Tensor, Tensor]:
+    """σ' divided by its per-sample max (so float32 chains keep tiny σ'), and ln(max)."""
+    peak = sp.abs().amax(dim=1)
+    safe = torch.where(peak > 0, peak, torch.ones_like(peak))
+    return sp / safe[:, None], torch.log(peak.double())
+
+
+def _mean_log10(log_e: Tensor) -> float:
+    """Batch mean of ln-values as log10 (the geometric mean over samples); -inf if any is -inf."""
+    return float(log_e.mean()) / LN10
+
+
+def _identity_stats(n_d: int) -> JacobianStats:
+    half_log_n = 0.5 * math.log10(n_d)
+    return JacobianStats(
+        log10_spectral_norm=0.0, log10_frobenius_norm=half_log_n, log10_rms_gain=0.0,
+        log10_min_singular_value=0.0, log10_condition_number=0.0, min_singular_value_status="resolved",
+        rank_bound=n_d, log10_frobenius_norm_min=half_log_n, log10_frobenius_norm_max=half_log_n,
+        method="identity",
+    )
+
+
+def _frob_stats(log_fro: Tensor, n_d: int) -> dict[str, float]:
+    lf = log_fro / LN10
+    mean = float(lf.mean())
+    return {
+        "log10_frobenius_norm": mean,
+        "log10_rms_gain": mean - 0.5 * math.log10(n_d),
+        "log10_frobenius_norm_min": float(lf.min()),
+        "log10_frobenius_norm_max": float(lf.max()),
+    }
+
+
+def exact_chain(spec: ModelSpec, weights: list[Tensor], ref: Reference, precision: torch.dtype,
+                device: torch.device) -> ChainResult:
+    widths, d = spec.widths, spec.depth
+    n_d, batch = widths[-1], spec.batch_size
+    svd_at = set(svd_layers(widths, spec.jacobian.singular_values))
+    resolution = RESOLUTION[precision]
+    gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
+    u = torch.randn(batch, n_d, generator=gen, dtype=torch.float64).to(device=device, dtype=precision)
+    u, _ = _unit_rows(u)
+    jac_prod = torch.eye(n_d, dtype=precision, device=device).expand(batch, n_d, n_d).contiguous()  # (B, n_d, n_t)
+    log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
+    rank = torch.full((batch,), n_d, dtype=torch.long, device=device)
+    stats: list[JacobianStats] = [_identity_stats(n_d)]
+    for t in range(d, 1, -1):  # produce P_{t-1} from P_t
+        sigma_prime = ref.layers[t - 1].sigma_prime.to(device=device, dtype=precision)  # (B, n_t)
+        rank = torch.minimum(rank, (sigma_prime != 0).sum(dim=1))
+        sp_unit, log_peak = _scaled_sigma_prime(sigma_prime)
+        w = weights[t - 1].to(device=device, dtype=precision)  # (n_t, n_{t-1})
+        n_t, n_prev = w.shape
+        scaled = jac_prod * sp_unit[:, None, :]  # (B, n_d, n_t)
+        jac_prod = (scaled.reshape(batch * n_d, n_t) @ w).reshape(batch, n_d, n_prev)
+        jac_prod, log_fro = _unit_rows(jac_prod)
+        log_scale = log_scale + log_peak + log_fro
+        rank = torch.minimum(rank, torch.full_like(rank, n_prev))
+        with_svd = t - 1 in svd_at
+        if not with_svd:
+            u = _power_vector(jac_prod, u, spec.jacobian.power_iterations)
+        stats.insert(0, _formed_stats(jac_prod, log_scale, u, rank, with_svd, resolution))
+    return ChainResult(stats, "exact")
+
+
+def _power_vector(jac_prod: Tensor, u: Tensor, steps: int) -> Tensor:
+    """A few power steps for the top left singular vector (rows: u @ P, then P @ v)."""
+    for _ in range(steps):
+        v = torch.bmm(u[:, None, :], jac_prod)  # (B, 1, n_t)
+        u = torch.bmm(jac_prod, v.transpose(1, 2))[:, :, 0]  # (B, n_d)
+        u, _ = _unit_rows(u)
+    return u
+
+
+def _formed_stats(jac_prod: Tensor, log_scale: Tensor, u: Tensor, rank: Tensor, with_svd: bool,
+                  resolution: float) -> JacobianStats:
+    """Statistics of one renormalised product (unit Frobenius norm, true norm exp(log_scale))."""
+    n_d, n_t = jac_prod.shape[1], jac_prod.shape[2]
+    full_rank = min(n_d, n_t)
+    rank_bound = int(rank.min())
+    frob = _frob_stats(log_scale, n_d)
+    if with_svd:
+        sv = torch.linalg.svdvals(jac_prod.double())  # (B, min(n_d, n_t)), descending
+        log_smax = torch.log(sv[:, 0])
+        rel_min = sv[:, -1] / sv[:, 0]
+    else:
+        log_smax = torch.log(torch.linalg.vector_norm(torch.bmm(u[:, None, :], jac_prod), dim=(1, 2)).double())
+        rel_min = None
+    log10_smax = _mean_log10(log_smax + log_scale)
+    if rank_bound < full_rank:
+        status, log10_smin, log10_cond = "rank_deficient", None, None
+    elif rel_min is None:
+        status, log10_smin, log10_cond = "not_computed", None, None
+    else:
+        unresolved = rel_min < resolution
+        rel = torch.where(unresolved, torch.full_like(rel_min, resolution), rel_min)
+        log_cond = -torch.log(rel)
+        status = "upper_bound" if bool(unresolved.any()) else "resolved"
+        log10_cond = _mean_log10(log_cond)
+        log10_smin = log10_smax - log10_cond  # upper_bound: σ_min ≤ this, κ ≥ its value
+    return JacobianStats(
+        log10_spectral_norm=log10_smax,
+        log10_min_singular_value=log10_smin,
+        log10_condition_number=log10_cond,
+        min_singular_value_status=status,
+        rank_bound=rank_bound,
+        method="exact",
+        **frob,
+    )
+
+
+def estimate_chain(spec: ModelSpec, weights: list[Tensor], ref: Reference, precision: torch.dtype,
+                   device: torch.device) -> ChainResult:
+    widths, d = spec.widths, spec.depth
+    n_d, batch, k = widths[-1], spec.batch_size, spec.jacobian.probes
+    gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
+    probes = _orthogonal_probes(batch, k, n_d, gen).to(device=device, dtype=precision)  # (B, k, n_d)
+    log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
+    rank = torch.full((batch,), n_d, dtype=torch.long, device=device)
+    sps = [lr.sigma_prime.to(device=device, dtype=precision) for lr in ref.layers]
+    ws = [w.to(device=device, dtype=precision) for w in weights]
+    u = torch.randn(batch, n_d, generator=gen, dtype=torch.float64).to(device=device, dtype=precision)
+    u, _ = _unit_rows(u)
+    stats: list[JacobianStats] = [_identity_stats(n_d)]
+    for t in range(d, 1, -1):
+        rank = torch.minimum(rank, (sps[t - 1] != 0).sum(dim=1))
+        sp_unit, log_peak = _scaled_sigma_prime(sps[t - 1])
+        n_t, n_prev = ws[t - 1].shape
+        probes = (probes * sp_unit[:, None, :]).reshape(batch * k, n_t) @ ws[t - 1]
+        probes, log_fro = _unit_rows(probes.reshape(batch, k, n_prev))
+        log_scale = log_scale + log_peak + log_fro
+        # ‖P‖_F² ≈ (n_d/k)·Σ_i ‖r_i P‖² for orthonormal r_i; the block has unit norm, so ‖P‖_F = e^s·√(n_d/k)
+        log_fro_est = log_scale + 0.5 * math.log(n_d / min(k, n_d) if k <= n_d else 1.0)
+        rank = torch.minimum(rank, torch.full_like(rank, n_prev))
+        steps = spec.jacobian.power_iterations
+        log10_smax = None
+        if steps > 0:  # power_iterations=0: Frobenius only (the cheap reruns that verify advice)
+            u, log_smax = _matrix_free_power(u, sps, ws, t - 1, d, steps)
+            log10_smax = _mean_log10(log_smax)
+        rank_bound = int(rank.min())
+        stats.insert(0, JacobianStats(
+            log10_spectral_norm=log10_smax,
+            log10_min_singular_value=None,
+            log10_condition_number=None,
+            min_singular_value_status="rank_deficient" if rank_bound < min(n_d, n_prev) else "not_computed",
+            rank_bound=rank_bound,
+            method="estimate",
+            **_frob_stats(log_fro_est, n_d),
+        ))
+    return ChainResult(stats, "estimate")
+
+
+def _orthogonal_probes(batch: int, k: int, n_d: int, gen: torch.Generator) -> Tensor:
+    """k probe rows per sample: orthonormal when k ≤ n_d (lower variance), else Gaussian / √n_d."""
+    g = torch.randn(batch, max(k, 1), n_d, generator=gen, dtype=torch.float64)
+    if k <= n_d:
+        q, _ = torch.linalg.qr(g.transpose(1, 2))  # (B, n_d, k)
+        return q.transpose(1, 2).contiguous()
+    return g / math.sqrt(n_d)
+
+
+def _vjp_down(v: Tensor, sps: list[Tensor], ws: list[Tensor], top: int, bottom: int) -> tuple[Tensor, Tensor]:
+    """v @ P_bottom for v in the top space (layer index top = d), renormalised; returns (v̂, ln‖·‖)."""
+    log_s = torch.zeros(v.shape[0], dtype=torch.float64, device=v.device)
+    for t in range(top, bottom, -1):
+        v = (v * sps[t - 1]) @ ws[t - 1]
+        v, ls = _unit_rows(v)
+        log_s = log_s + ls
+    return v, log_s
+
+
+def _jvp_up(v: Tensor, sps: list[Tensor], ws: list[Tensor], bottom: int, top: int) -> tuple[Tensor, Tensor]:
+    """P_bottom @ v for v in layer bottom's space, renormalised; returns (û, ln‖·‖)."""
+    log_s = torch.zeros(v.shape[0], dtype=torch.float64, device=v.device)
+    for t in range(bottom + 1, top + 1):
+        v = (v @ ws[t - 1].T) * sps[t - 1]
+        v, ls = _unit_rows(v)
+        log_s = log_s + ls
+    return v, log_s
+
+
+def _matrix_free_power(u: Tensor, sps: list[Tensor], ws: list[Tensor], t: int, d: int,
+                       steps: int) -> tuple[Tensor, Tensor]:
+    """Power iteration on P_t = ∂h^d/∂h^t by sweeps; returns (top left vector, ln σ_max)."""
+    log_smax = torch.zeros(u.shape[0], dtype=torch.float64, device=u.device)
+    for _ in range(steps):
+        v, log_smax = _vjp_down(u, sps, ws, d, t)  # ‖u P‖ for unit u: a lower bound that converges to σ_max
+        u, _ = _jvp_up(v, sps, ws, t, d)
+    return u, log_smax

@@ -1,0 +1,195 @@
+"""Build the MLP from a spec and run its forward and backward pass in the requested dtype.
+
+h^t = σ_t(W^t h^{t-1} [+ b^t]), t = 1..d. Weights and inputs are drawn in float64 on
+the CPU from one seeded generator (same numbers on every device), then rounded to the
+pass dtype. On the CPU, float16 is emulated: float32 arithmetic rounded to float16 after
+every operation, forward and backward (native CPU float16 matmul is ~50× slower and gives
+the same inf and zero layers); on CUDA it is native.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .activations import get as get_activation
+from .errors import SpecError
+from .spec import ModelSpec
+
+Tensor = torch.Tensor
+
+TORCH_DTYPES: dict[str, torch.dtype] = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+
+def resolve_device(requested: str) -> torch.device:
+    """auto → cuda where present; cuda where absent is the client's error, not ours."""
+    if requested == "cpu":
+        return torch.device("cpu")
+    available = torch.cuda.is_available()
+    if requested == "cuda" and not available:
+        raise SpecError("device", "device 'cuda' was asked for, but this server has no CUDA device; use cpu or auto.")
+    return torch.device("cuda" if available else "cpu")
+
+
+@dataclass
+class Parameters:
+    """Weights W^t (n_t, n_{t-1}) in float64 (already rounded to the pass dtype) and the inputs."""
+
+    weights: list[Tensor]
+    biases: list[Tensor | None]
+    x: Tensor  # (batch, n_0)
+    labels: Tensor | None  # (batch,) for cross_entropy
+
+
+def _init_weight(w: Tensor, init: str, scale: float, gen: torch.Generator) -> None:
+    init_ = torch.nn.init
+    if init == "normal":
+        init_.normal_(w, 0.0, scale, generator=gen)
+    elif init == "uniform":
+        init_.uniform_(w, -scale, scale, generator=gen)
+    elif init == "xavier_normal":
+        init_.xavier_normal_(w, gain=scale, generator=gen)
+    elif init == "xavier_uniform":
+        init_.xavier_uniform_(w, gain=scale, generator=gen)
+    elif init == "kaiming_normal":
+        init_.kaiming_normal_(w, nonlinearity="relu", generator=gen)
+        w.mul_(scale)
+    elif init == "kaiming_uniform":
+        init_.kaiming_uniform_(w, nonlinearity="relu", generator=gen)
+        w.mul_(scale)
+    elif init == "orthogonal":
+        init_.orthogonal_(w, gain=scale, generator=gen)
+    else:  # the schema refuses anything else
+        raise SpecError("init", f"unknown init {init!r}")
+
+
+def weight_variance(init: str, scale: float, fan_in: int, fan_out: int) -> float:
+    """Var(W_ij) that the init draws from: the σ_w²/fan_in of mean-field theory."""
+    if init == "normal":
+        return scale**2
+    if init == "uniform":
+        return scale**2 / 3.0
+    if init in ("xavier_normal", "xavier_uniform"):
+        return scale**2 * 2.0 / (fan_in + fan_out)
+    if init in ("kaiming_normal", "kaiming_uniform"):
+        return scale**2 * 2.0 / fan_in
+    # orthogonal: rows (or columns) of unit norm, so Var = gain² / max(fan_in, fan_out)
+    return scale**2 / max(fan_in, fan_out)
+
+
+def make_parameters(spec: ModelSpec) -> Parameters:
+    gen = torch.Generator(device="cpu").manual_seed(spec.seed)
+    store = TORCH_DTYPES[spec.dtype]
+    weights: list[Tensor] = []
+    biases: list[Tensor | None] = []
+    for n_in, n_out in zip(spec.widths[:-1], spec.widths[1:], strict=True):
+        w = torch.empty(n_out, n_in, dtype=torch.float64)
+        _init_weight(w, spec.init, spec.weight_scale, gen)
+        weights.append(w.to(store).to(torch.float64))
+        biases.append(torch.zeros(n_out, dtype=torch.float64) if spec.bias else None)
+    x = torch.randn(spec.batch_size, spec.widths[0], generator=gen, dtype=torch.float64) * spec.input_scale
+    x = x.to(store).to(torch.float64)
+    labels = None
+    if spec.loss == "cross_entropy":
+        labels = torch.randint(0, spec.widths[-1], (spec.batch_size,), generator=gen)
+    return Parameters(weights, biases, x, labels)
+
+
+class _Round(torch.autograd.Function):
+    """Round to a narrower dtype and back, forward and backward: float16 emulated in float32."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, dtype: torch.dtype) -> Tensor:  # type: ignore[override]
+        ctx.narrow = dtype
+        return x.to(dtype).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return grad.to(ctx.narrow).to(grad.dtype), None
+
+
+@dataclass
+class PassResult:
+    """What the pass in the requested dtype produced (tensors in the compute dtype, detached).
+
+    outputs[t-1] = h^t, output_grads[t-1] = ∂ℓ/∂h^t, weight_grads[t-1] = ∂ℓ/∂W^t.
+    """
+
+    loss: float
+    outputs: list[Tensor]
+    output_grads: list[Tensor]
+    weight_grads: list[Tensor]
+    emulated: bool
+
+
+def run_pass(spec: ModelSpec, params: Parameters, device: torch.device) -> PassResult:
+    target = TORCH_DTYPES[spec.dtype]
+    emulated = target == torch.float16 and device.type == "cpu"
+    compute = torch.float32 if emulated else target
+
+    def rnd(t: Tensor) -> Tensor:
+        return _Round.apply(t, target) if emulated else t
+
+    weights = [w.to(device=device, dtype=compute, copy=True).requires_grad_(True) for w in params.weights]
+    biases = [None if b is None else b.to(device=device, dtype=compute, copy=True).requires_grad_(True) for b in params.biases]
+    h = params.x.to(device=device, dtype=compute)
+    outputs: list[Tensor] = []
+    for w, b, name in zip(weights, biases, spec.activations, strict=True):
+        z = rnd(h @ w.T)
+        if b is not None:
+            z = rnd(z + b)
+        h = rnd(get_activation(name).fn(z))
+        h.retain_grad()
+        outputs.append(h)
+    loss = rnd(_loss(spec.loss, h, params.labels, device))
+    loss.backward()
+    grads = []
+    for w in weights:
+        g = w.grad
+        assert g is not None
+        grads.append(g.to(target).to(compute) if emulated else g)
+    return PassResult(
+        loss=float(loss.detach().double()),
+        outputs=[o.detach() for o in outputs],
+        output_grads=[torch.zeros_like(o) if o.grad is None else o.grad.detach() for o in outputs],
+        weight_grads=[g.detach() for g in grads],
+        emulated=emulated,
+    )
+
+
+def _loss(kind: str, h: Tensor, labels: Tensor | None, device: torch.device) -> Tensor:
+    if kind == "sum":
+        return h.sum()
+    if kind == "mean":
+        return h.mean()
+    if kind == "mse":
+        return F.mse_loss(h, torch.zeros_like(h))
+    assert labels is not None
+    return F.cross_entropy(h, labels.to(device))
+
+
+def top_gradient(kind: str, h_top: Tensor, labels: Tensor | None) -> Tensor:
+    """∂ℓ/∂h^d in float64 from the exact top activations, per sample (batch, n_d)."""
+    batch, n_d = h_top.shape
+    if kind == "sum":
+        return torch.ones_like(h_top)
+    if kind == "mean":
+        return torch.full_like(h_top, 1.0 / (batch * n_d))
+    if kind == "mse":
+        return 2.0 * h_top / (batch * n_d)
+    assert labels is not None
+    probs = torch.softmax(h_top, dim=1)
+    onehot = F.one_hot(labels, n_d).to(h_top.dtype)
+    return (probs - onehot) / batch
+
+
+def log10(x: float) -> float:
+    return math.log10(x) if x > 0 and math.isfinite(x) else float("nan")

@@ -1,0 +1,116 @@
+"""The exact-arithmetic reference: float64 forward and top gradient, in the log domain.
+
+The pass in the requested dtype may already be inf; the Jacobians need σ'(z^t) of the
+network as it is in exact arithmetic. Each h^t is kept as exp(s_b)·ĥ_b per sample b with
+‖ĥ_b‖ = 1, so nothing overflows: for positively homogeneous σ (identity, relu,
+leaky_relu) σ'(z) depends on the direction only; for the others z is formed at its true
+scale while that fits float64, and past it σ' is the slope of σ's asymptote.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from .activations import get as get_activation
+from .activations import limit_prime
+from .network import Parameters, top_gradient
+from .spec import ModelSpec
+
+Tensor = torch.Tensor
+LN10 = math.log(10.0)
+# exp(690) ≈ 1e299: beyond this scale z is not formed at its true size.
+MAX_LOG_SCALE = 690.0
+
+
+@dataclass
+class LayerReference:
+    """Layer t of the reference forward (float64)."""
+
+    sigma_prime: Tensor  # (batch, n_t) σ'(z^t)
+    h_dir: Tensor  # (batch, n_t) h^t / ‖h^t‖ (zero rows where h^t = 0)
+    h_log_scale: Tensor  # (batch,) ln ‖h^t‖ (-inf where h^t = 0)
+    z_mean: float
+    z_std: float
+    log10_z_rms: float
+    asymptotic: bool  # σ' taken from the asymptote for some sample
+
+
+@dataclass
+class Reference:
+    layers: list[LayerReference]
+    top_grad_dir: Tensor  # (batch, n_d) ∂ℓ/∂h^d / ‖·‖
+    top_grad_log_scale: Tensor  # (batch,)
+    notes: list[str] = field(default_factory=list)
+
+
+def _normalise(v: Tensor) -> tuple[Tensor, Tensor]:
+    """v = exp(s)·v̂ per row; rows of zeros keep v̂ = 0 and s = -inf."""
+    norm = torch.linalg.vector_norm(v, dim=1)
+    safe = torch.where(norm > 0, norm, torch.ones_like(norm))
+    return v / safe[:, None], torch.log(norm)
+
+
+def run_reference(spec: ModelSpec, params: Parameters) -> Reference:
+    h_dir, s = _normalise(params.x)
+    layers: list[LayerReference] = []
+    asym_layers: list[int] = []
+    for t, (w, b, name) in enumerate(zip(params.weights, params.biases, spec.activations, strict=True), start=1):
+        act = get_activation(name)
+        z_dir = h_dir @ w.T  # (batch, n_t): z^t = exp(s)·z_dir (+ b)
+        fits = s < MAX_LOG_SCALE
+        scale = torch.exp(torch.clamp(s, max=MAX_LOG_SCALE))
+        z_true = z_dir * scale[:, None]
+        if b is not None:
+            z_true = z_true + b
+            z_dir = torch.where(fits[:, None], z_true / torch.where(scale > 0, scale, 1.0)[:, None], z_dir)
+        z_stats = _pre_activation_stats(z_dir, s)
+        asymptotic = False
+        if act.homogeneous and b is None:
+            sp = act.prime(z_dir)
+            h_new, s_new = act.fn(z_dir), s
+        else:
+            sp = torch.where(fits[:, None], act.prime(z_true), limit_prime(act, z_dir))
+            h_lin = limit_prime(act, z_dir) * z_dir  # the asymptote, in direction coordinates
+            h_new = torch.where(fits[:, None], act.fn(z_true), h_lin)
+            s_new = torch.where(fits, torch.zeros_like(s), s)
+            asymptotic = bool((~fits).any())
+            if asymptotic:
+                asym_layers.append(t)
+        h_dir, ds = _normalise(h_new)
+        s = s_new + ds
+        layers.append(LayerReference(sp, h_dir, s, *z_stats, asymptotic))
+    notes = []
+    if asym_layers:
+        notes.append(
+            f"the exact pre-activations pass 1e299 from layer {asym_layers[0]} on; σ' there is the slope of "
+            "σ's asymptote (exact in the limit)"
+        )
+    top_grad_dir, top_grad_s = _top_gradient(spec, params, layers[-1])
+    return Reference(layers, top_grad_dir, top_grad_s, notes)
+
+
+def _pre_activation_stats(z_dir: Tensor, s: Tensor) -> tuple[float, float, float]:
+    """Mean, std and log10 RMS of z = exp(s)·z_dir over batch and units (RMS in the log domain)."""
+    z = z_dir * torch.exp(s)[:, None]
+    with torch.no_grad():
+        mean, std = float(z.mean()), float(z.std()) if z.numel() > 1 else 0.0
+        ms = (z_dir * z_dir).mean(dim=1)  # (batch,)
+        log_ms = torch.log(ms) + 2.0 * s
+        log_rms = 0.5 * (float(torch.logsumexp(log_ms, dim=0)) - math.log(z_dir.shape[0]))
+    return mean, std, log_rms / LN10
+
+
+def _top_gradient(spec: ModelSpec, params: Parameters, top: LayerReference) -> tuple[Tensor, Tensor]:
+    """∂ℓ/∂h^d in exact arithmetic as direction and log scale per sample."""
+    if spec.loss in ("sum", "mean"):
+        g = top_gradient(spec.loss, top.h_dir, None)
+        return _normalise(g)
+    if spec.loss == "mse":  # 2h/N: the direction of h, scaled
+        g_dir = top.h_dir
+        n = top.h_dir.numel()
+        return g_dir, top.h_log_scale + math.log(2.0 / n)
+    h_top = top.h_dir * torch.exp(torch.clamp(top.h_log_scale, max=MAX_LOG_SCALE))[:, None]
+    return _normalise(top_gradient("cross_entropy", h_top, params.labels))
