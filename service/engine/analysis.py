@@ -53,7 +53,12 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
     layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
     th = theory(spec, ref)
     diag = diagnosis_mod.diagnose(
-        spec, layers, th, overflow, underflow, result.loss,
+        spec,
+        layers,
+        th,
+        overflow,
+        underflow,
+        result.loss,
         verify=(lambda s: _outcome(s, auto_exact_gflop)) if spec.verify_recommendations else None,
     )
     notes = list(ref.notes)
@@ -61,15 +66,28 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
         notes.append("float16 on the CPU is emulated: float32 arithmetic rounded to float16 after every operation")
     elapsed_ms = (time.perf_counter() - start) * 1e3
     runtime = Runtime(
-        device=str(device), dtype=spec.dtype, float16_emulated=result.emulated, jacobian_method=chain.method,
-        jacobian_precision=str(precision).removeprefix("torch."), torch_version=torch.__version__,
-        python_version=platform.python_version(), engine_version=ENGINE_VERSION,
-        threads=torch.get_num_threads(), elapsed_ms=elapsed_ms, notes=notes,
+        device=str(device),
+        dtype=spec.dtype,
+        float16_emulated=result.emulated,
+        jacobian_method=chain.method,
+        jacobian_precision=str(precision).removeprefix("torch."),
+        torch_version=torch.__version__,
+        python_version=platform.python_version(),
+        engine_version=ENGINE_VERSION,
+        threads=torch.get_num_threads(),
+        elapsed_ms=elapsed_ms,
+        notes=notes,
     )
     return Report(
-        id=report_id(spec), engine_version=ENGINE_VERSION, depth=spec.depth, loss=result.loss,
+        id=report_id(spec),
+        engine_version=ENGINE_VERSION,
+        depth=spec.depth,
+        loss=result.loss,
         loss_status="ok" if math.isfinite(result.loss) else "nonfinite",
-        layers=layers, diagnosis=diag, theory=th, runtime=runtime,
+        layers=layers,
+        diagnosis=diag,
+        theory=th,
+        runtime=runtime,
     )
 
 
@@ -79,16 +97,18 @@ def _outcome(spec: ModelSpec, auto_exact_gflop: float) -> Outcome:
         spec,
         batch_size=min(spec.batch_size, 4),
         verify_recommendations=False,
-        jacobian=dataclasses.replace(spec.jacobian, method="estimate", probes=16, power_iterations=0,
-                                     singular_values="none"),
+        jacobian=dataclasses.replace(
+            spec.jacobian, method="estimate", probes=16, power_iterations=0, singular_values="none"
+        ),
     )
     rep = analyze(cheap, auto_exact_gflop)
     diag = rep.diagnosis
-    return Outcome(diag.verdict, diag.log10_total_growth, diag.growth_per_layer,
-                   diag.overflow.occurred, diag.underflow.occurred)
+    return Outcome(
+        diag.verdict, diag.log10_total_growth, diag.growth_per_layer, diag.overflow.occurred, diag.underflow.occurred
+    )
 
 
-def _layer_reports(spec, params, ref, result, jac_stats, pass_dtype) -> list[LayerReport]:  # noqa: ANN001
+def _layer_reports(spec, params, ref, result, jac_stats, pass_dtype) -> list[LayerReport]:
     layers: list[LayerReport] = []
     for t in range(1, spec.depth + 1):
         act = get_activation(spec.activations[t - 1])
@@ -100,9 +120,14 @@ def _layer_reports(spec, params, ref, result, jac_stats, pass_dtype) -> list[Lay
             saturated = float((sp.abs() < 0.01 * act.peak_prime).double().mean())
         out = result.outputs[t - 1]
         activation = ActivationStats(
-            name=act.name, pre_activation_mean=lr.z_mean, pre_activation_std=lr.z_std,
-            log10_pre_activation_rms=lr.log10_z_rms, sigma_prime_mean=float(sp.mean()),
-            sigma_prime_max=float(sp.max()), saturated_fraction=saturated, dead_fraction=dead,
+            name=act.name,
+            pre_activation_mean=lr.z_mean,
+            pre_activation_std=lr.z_std,
+            log10_pre_activation_rms=lr.log10_z_rms,
+            sigma_prime_mean=float(sp.mean()),
+            sigma_prime_max=float(sp.max()),
+            saturated_fraction=saturated,
+            dead_fraction=dead,
             output_nonfinite_fraction=float((~torch.isfinite(out)).double().mean()),
         )
         w_grad = tensor_stats(result.weight_grads[t - 1], pass_dtype)
@@ -111,13 +136,21 @@ def _layer_reports(spec, params, ref, result, jac_stats, pass_dtype) -> list[Lay
             w_norm = float(torch.linalg.vector_norm(params.weights[t - 1]))
             ratio = spec.learning_rate * w_grad.norm / w_norm if w_grad.norm is not None and w_norm > 0 else None
             update = UpdateStats(
-                weight_norm=w_norm, update_ratio=ratio,
+                weight_norm=w_norm,
+                update_ratio=ratio,
                 log10_update_ratio=math.log10(ratio) if ratio and ratio > 0 and math.isfinite(ratio) else None,
             )
         n_out, n_in = params.weights[t - 1].shape
-        layers.append(LayerReport(
-            index=t, in_features=n_in, out_features=n_out, weight_grad=w_grad,
-            output_grad=tensor_stats(result.output_grads[t - 1], pass_dtype),
-            jacobian_product=jac_stats[t - 1], activation=activation, update=update,
-        ))
+        layers.append(
+            LayerReport(
+                index=t,
+                in_features=n_in,
+                out_features=n_out,
+                weight_grad=w_grad,
+                output_grad=tensor_stats(result.output_grads[t - 1], pass_dtype),
+                jacobian_product=jac_stats[t - 1],
+                activation=activation,
+                update=update,
+            )
+        )
     return layers

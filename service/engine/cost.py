@@ -7,6 +7,7 @@ schema to refuse work beyond the configured limits before any tensor is allocate
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from .spec import ModelSpec
 
@@ -33,7 +34,7 @@ class Cost:
 
 
 def parameters(widths: tuple[int, ...], bias: bool) -> int:
-    return sum(a * b + (b if bias else 0) for a, b in zip(widths[:-1], widths[1:], strict=True))
+    return sum(a * b + (b if bias else 0) for a, b in pairwise(widths))
 
 
 def _pass_flops(widths: tuple[int, ...], batch: int) -> float:
@@ -45,7 +46,7 @@ def _pass_flops(widths: tuple[int, ...], batch: int) -> float:
 def exact_chain_flops(widths: tuple[int, ...], batch: int) -> float:
     """One (B·n_d, n_t) @ (n_t, n_{t-1}) GEMM per layer."""
     n_d = widths[-1]
-    return sum(2.0 * batch * n_d * a * b for a, b in zip(widths[:-2], widths[1:-1], strict=True))
+    return sum(2.0 * batch * n_d * a * b for a, b in pairwise(widths[1:]))
 
 
 def _svd_flops_at(widths: tuple[int, ...], t: int) -> float:
@@ -90,7 +91,7 @@ def svd_layers(widths: tuple[int, ...], mode: str) -> list[int]:
 
 def estimate_flops(widths: tuple[int, ...], batch: int, probes: int, power_iterations: int) -> float:
     """Probe sweep for every Frobenius norm, plus warm-started power iteration per layer."""
-    layer_w = [a * b for a, b in zip(widths[:-1], widths[1:], strict=True)]
+    layer_w = [a * b for a, b in pairwise(widths)]
     probe = 2.0 * batch * probes * sum(layer_w)
     above = 0.0  # Σ over t of the weights above t: the length of one VJP+JVP pass for layer t
     running = 0

@@ -25,8 +25,13 @@ def dtype_limits(name: str) -> DtypeLimits:
     fi = torch.finfo(TORCH_DTYPES[name])
     sub = float(fi.tiny) * float(fi.eps)
     return DtypeLimits(
-        dtype=name, max=float(fi.max), smallest_normal=float(fi.tiny), smallest_subnormal=sub, eps=float(fi.eps),
-        log10_max=math.log10(float(fi.max)), log10_smallest_normal=math.log10(float(fi.tiny)),
+        dtype=name,
+        max=float(fi.max),
+        smallest_normal=float(fi.tiny),
+        smallest_subnormal=sub,
+        eps=float(fi.eps),
+        log10_max=math.log10(float(fi.max)),
+        log10_smallest_normal=math.log10(float(fi.tiny)),
     )
 
 
@@ -53,8 +58,15 @@ def _onset(layers: list[LayerReport], verdict: str, spec: ModelSpec) -> int | No
     return None
 
 
-def diagnose(spec: ModelSpec, layers: list[LayerReport], th: Theory, overflow: RangeEvent, underflow: RangeEvent,
-             loss: float, verify: Verifier | None) -> Diagnosis:
+def diagnose(
+    spec: ModelSpec,
+    layers: list[LayerReport],
+    th: Theory,
+    overflow: RangeEvent,
+    underflow: RangeEvent,
+    loss: float,
+    verify: Verifier | None,
+) -> Diagnosis:
     d = spec.depth
     total = layers[0].jacobian_product.log10_rms_gain
     total = float("nan") if total is None else total
@@ -88,8 +100,17 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def _causes(spec: ModelSpec, layers: list[LayerReport], th: Theory, verdict: str, growth: float | None, total: float,
-            overflow: RangeEvent, underflow: RangeEvent, loss: float) -> list[Cause]:
+def _causes(
+    spec: ModelSpec,
+    layers: list[LayerReport],
+    th: Theory,
+    verdict: str,
+    growth: float | None,
+    total: float,
+    overflow: RangeEvent,
+    underflow: RangeEvent,
+    loss: float,
+) -> list[Cause]:
     causes: list[Cause] = []
     d = spec.depth
     kinds = {get_activation(a).kind for a in spec.activations}
@@ -97,70 +118,95 @@ def _causes(spec: ModelSpec, layers: list[LayerReport], th: Theory, verdict: str
     dead = _mean([lr.activation.dead_fraction for lr in layers])
     saturated = _mean([lr.activation.saturated_fraction for lr in layers])
     g = f"{growth:.3g}" if growth is not None else "n/a"
-    growth_ev = {"growth_per_layer": growth, "log10_total_growth": total if math.isfinite(total) else None,
-                 "sigma_w2": th.sigma_w2, "chi_mean": th.chi_mean, "mean_sigma_prime": sp_mean}
+    growth_ev = {
+        "growth_per_layer": growth,
+        "log10_total_growth": total if math.isfinite(total) else None,
+        "sigma_w2": th.sigma_w2,
+        "chi_mean": th.chi_mean,
+        "mean_sigma_prime": sp_mean,
+    }
     if verdict == "exploding":
-        causes.append(Cause(
-            "weights_too_large",
-            f"Each layer multiplies the backpropagated gradient by about {g} (σ_w² = fan_in·Var(W) = "
-            f"{th.sigma_w2:.3g}, χ = σ_w²·E[σ'²] = {_fmt(th.chi_mean)} > 1), so the product of the {d - 1} "
-            f"Jacobians diag(σ')W grows like {g}^{d - 1} ≈ 1e{total:.0f}: the weights are too large.",
-            evidence=growth_ev,
-        ))
+        causes.append(
+            Cause(
+                "weights_too_large",
+                f"Each layer multiplies the backpropagated gradient by about {g} (σ_w² = fan_in·Var(W) = "
+                f"{th.sigma_w2:.3g}, χ = σ_w²·E[σ'²] = {_fmt(th.chi_mean)} > 1), so the product of the {d - 1} "
+                f"Jacobians diag(σ')W grows like {g}^{d - 1} ≈ 1e{total:.0f}: the weights are too large.",
+                evidence=growth_ev,
+            )
+        )
     elif verdict == "vanishing":
         if "saturating" in kinds and sp_mean is not None:
             peak = max(get_activation(a).peak_prime for a in spec.activations)
-            causes.append(Cause(
-                "small_derivative",
-                f"σ' is small: its mean over the layers is {sp_mean:.3g} (σ' ≤ {peak:g} for this activation), so "
-                f"each of the {d - 1} factors diag(σ')W shrinks the gradient, to {g} per layer and 1e{total:.0f} "
-                "over the net.",
-                evidence=growth_ev,
-            ))
+            causes.append(
+                Cause(
+                    "small_derivative",
+                    f"σ' is small: its mean over the layers is {sp_mean:.3g} (σ' ≤ {peak:g} for this activation), so "
+                    f"each of the {d - 1} factors diag(σ')W shrinks the gradient, to {g} per layer and 1e{total:.0f} "
+                    "over the net.",
+                    evidence=growth_ev,
+                )
+            )
             if saturated is not None and saturated > 0.1:
-                causes.append(Cause(
-                    "saturation",
-                    f"{saturated:.0%} of the units are saturated (σ' below 1% of its peak): their pre-activations "
-                    "are far from 0, where σ is flat.",
-                    evidence={"saturated_fraction": saturated},
-                ))
+                causes.append(
+                    Cause(
+                        "saturation",
+                        f"{saturated:.0%} of the units are saturated (σ' below 1% of its peak): their pre-activations "
+                        "are far from 0, where σ is flat.",
+                        evidence={"saturated_fraction": saturated},
+                    )
+                )
         if dead is not None and dead > 0.6:
-            causes.append(Cause(
-                "dead_units",
-                f"{dead:.0%} of the ReLU units are dead (σ' = 0), so whole rows of each Jacobian are zero.",
-                evidence={"dead_fraction": dead},
-            ))
+            causes.append(
+                Cause(
+                    "dead_units",
+                    f"{dead:.0%} of the ReLU units are dead (σ' = 0), so whole rows of each Jacobian are zero.",
+                    evidence={"dead_fraction": dead},
+                )
+            )
         if not causes or (th.chi_mean is not None and th.sigma_w2 * _max_prime_sq(spec) < 1):
-            causes.append(Cause(
-                "weights_too_small",
-                f"The weights are too small: σ_w² = {th.sigma_w2:.3g}, χ = {_fmt(th.chi_mean)} < 1, so each layer "
-                f"multiplies the gradient by about {g}.",
-                evidence=growth_ev,
-            ))
+            causes.append(
+                Cause(
+                    "weights_too_small",
+                    f"The weights are too small: σ_w² = {th.sigma_w2:.3g}, χ = {_fmt(th.chi_mean)} < 1, so each layer "
+                    f"multiplies the gradient by about {g}.",
+                    evidence=growth_ev,
+                )
+            )
     lim = dtype_limits(spec.dtype)
     if overflow.occurred:
-        causes.append(Cause(
-            "dtype_overflow",
-            f"{spec.dtype} overflows: its largest finite value is {lim.max:.4g}, and the {_q(overflow.quantity)} "
-            f"became inf/NaN from layer {overflow.first_layer} ({overflow.layers_from_top} layers from the top).",
-            layers=[overflow.first_layer] if overflow.first_layer else [],
-            evidence={"quantity": overflow.quantity, "fraction": overflow.fraction, "dtype_max": lim.max},
-        ))
+        causes.append(
+            Cause(
+                "dtype_overflow",
+                f"{spec.dtype} overflows: its largest finite value is {lim.max:.4g}, and the {_q(overflow.quantity)} "
+                f"became inf/NaN from layer {overflow.first_layer} ({overflow.layers_from_top} layers from the top).",
+                layers=[overflow.first_layer] if overflow.first_layer else [],
+                evidence={"quantity": overflow.quantity, "fraction": overflow.fraction, "dtype_max": lim.max},
+            )
+        )
     if underflow.occurred:
-        causes.append(Cause(
-            "dtype_underflow",
-            f"{spec.dtype} underflows: values below its smallest subnormal {lim.smallest_subnormal:.3g} become 0, and "
-            f"the {_q(underflow.quantity)} at layer {underflow.first_layer} is 0 where exact arithmetic is not.",
-            layers=[underflow.first_layer] if underflow.first_layer else [],
-            evidence={"quantity": underflow.quantity, "fraction": underflow.fraction,
-                      "smallest_normal": lim.smallest_normal},
-        ))
+        causes.append(
+            Cause(
+                "dtype_underflow",
+                f"{spec.dtype} underflows: values below its smallest subnormal {lim.smallest_subnormal:.3g} "
+                "become 0, and "
+                f"the {_q(underflow.quantity)} at layer {underflow.first_layer} is 0 where exact arithmetic is not.",
+                layers=[underflow.first_layer] if underflow.first_layer else [],
+                evidence={
+                    "quantity": underflow.quantity,
+                    "fraction": underflow.fraction,
+                    "smallest_normal": lim.smallest_normal,
+                },
+            )
+        )
     if not math.isfinite(loss) and layers[-1].activation.output_nonfinite_fraction == 0:
-        causes.append(Cause(
-            "loss_overflow",
-            f"The loss itself overflows {spec.dtype} (the top layer is finite, the {spec.loss} loss of it is not).",
-            layers=[d],
-        ))
+        causes.append(
+            Cause(
+                "loss_overflow",
+                f"The loss itself overflows {spec.dtype} (the top layer is finite, the {spec.loss} loss of it is not).",
+                layers=[d],
+            )
+        )
     return causes
 
 
@@ -173,12 +219,17 @@ def _fmt(x: float | None) -> str:
 
 
 def _q(quantity: str | None) -> str:
-    return {"forward_activation": "forward activations", "output_grad": "gradient ∂ℓ/∂h",
-            "weight_grad": "weight gradient ∂ℓ/∂W", "loss": "loss"}.get(quantity or "", "values")
+    return {
+        "forward_activation": "forward activations",
+        "output_grad": "gradient ∂ℓ/∂h",
+        "weight_grad": "weight gradient ∂ℓ/∂W",
+        "loss": "loss",
+    }.get(quantity or "", "values")
 
 
-def _candidates(spec: ModelSpec, th: Theory, verdict: str, overflow: RangeEvent,
-                underflow: RangeEvent) -> list[tuple[str, dict[str, object], str]]:
+def _candidates(
+    spec: ModelSpec, th: Theory, verdict: str, overflow: RangeEvent, underflow: RangeEvent
+) -> list[tuple[str, dict[str, object], str]]:
     out: list[tuple[str, dict[str, object], str]] = []
     names = set(spec.activations)
     act = get_activation(next(iter(names))) if len(names) == 1 else None
@@ -186,29 +237,55 @@ def _candidates(spec: ModelSpec, th: Theory, verdict: str, overflow: RangeEvent,
         if th.critical_weight_scale is not None and act is not None:
             scale = float(f"{th.critical_weight_scale:.4g}")
             if abs(scale - spec.weight_scale) > 1e-3 * spec.weight_scale:
-                out.append(("critical_weight_scale", {"weight_scale": scale},
-                            f"Mean-field theory puts χ = 1 at weight_scale {scale:g} for {spec.init} and {act.name}."))
+                out.append(
+                    (
+                        "critical_weight_scale",
+                        {"weight_scale": scale},
+                        f"Mean-field theory puts χ = 1 at weight_scale {scale:g} for {spec.init} and {act.name}.",
+                    )
+                )
         if act is not None and act.kind in ("relu_like", "linear", "smooth"):
             init = "kaiming_normal" if act.kind != "linear" else "xavier_normal"
             if (spec.init, spec.weight_scale) != (init, 1.0):
-                out.append(("variance_preserving_init", {"init": init, "weight_scale": 1.0},
-                            f"{init} keeps Var(W)·fan_in·E[σ'²] ≈ 1 for {act.name}, so the gain per layer stays near 1."))
+                out.append(
+                    (
+                        "variance_preserving_init",
+                        {"init": init, "weight_scale": 1.0},
+                        f"{init} keeps Var(W)·fan_in·E[σ'²] ≈ 1 for {act.name}, so the gain per layer stays near 1.",
+                    )
+                )
         if verdict == "vanishing" and (act is None or act.kind == "saturating"):
-            out.append(("non_saturating_activation", {"activation": "relu", "init": "kaiming_normal", "weight_scale": 1.0},
-                        "relu has σ' = 1 on its active side instead of σ' ≤ 1/4, and kaiming_normal keeps the gain near 1."))
+            out.append(
+                (
+                    "non_saturating_activation",
+                    {"activation": "relu", "init": "kaiming_normal", "weight_scale": 1.0},
+                    "relu has σ' = 1 on its active side instead of σ' ≤ 1/4, and kaiming_normal keeps the gain near 1.",
+                )
+            )
             if act is None or act.name != "tanh":
-                out.append(("tanh_xavier", {"activation": "tanh", "init": "xavier_normal", "weight_scale": 1.0},
-                            "tanh has σ'(0) = 1 (sigmoid: 1/4), and xavier_normal keeps its gain near 1."))
+                out.append(
+                    (
+                        "tanh_xavier",
+                        {"activation": "tanh", "init": "xavier_normal", "weight_scale": 1.0},
+                        "tanh has σ'(0) = 1 (sigmoid: 1/4), and xavier_normal keeps its gain near 1.",
+                    )
+                )
     if (overflow.occurred or underflow.occurred) and spec.dtype in ("float16", "bfloat16"):
         if spec.dtype == "float16":
-            out.append(("wider_range_dtype", {"dtype": "bfloat16"},
-                        "bfloat16 has float32's range (to 3.4e38, down to 1.2e-38) in 16 bits."))
+            out.append(
+                (
+                    "wider_range_dtype",
+                    {"dtype": "bfloat16"},
+                    "bfloat16 has float32's range (to 3.4e38, down to 1.2e-38) in 16 bits.",
+                )
+            )
         out.append(("wider_range_dtype", {"dtype": "float32"}, "float32 reaches 3.4e38 and resolves down to 1.2e-38."))
     return out
 
 
-def _recommendations(spec: ModelSpec, th: Theory, verdict: str, overflow: RangeEvent, underflow: RangeEvent,
-                     verify: Verifier | None) -> list[Recommendation]:
+def _recommendations(
+    spec: ModelSpec, th: Theory, verdict: str, overflow: RangeEvent, underflow: RangeEvent, verify: Verifier | None
+) -> list[Recommendation]:
     candidates = _candidates(spec, th, verdict, overflow, underflow)[:VERIFY_RUNS]
     recs: list[Recommendation] = []
     for code, change, why in candidates:
@@ -222,15 +299,25 @@ def _recommendations(spec: ModelSpec, th: Theory, verdict: str, overflow: RangeE
     working = [r for r in recs if r.fixes]
     if working:
         return working
+
     # Nothing fixed it alone: keep the one that came closest, marked fixes=false.
     def distance(r: Recommendation) -> float:
         g = r.verified.log10_total_growth if r.verified else None
         return abs(g) if g is not None else math.inf
+
     return sorted(recs, key=distance)[:1]
 
 
-def _summary(spec: ModelSpec, verdict: str, growth: float | None, total: float, overflow: RangeEvent,
-             underflow: RangeEvent, causes: list[Cause], recs: list[Recommendation]) -> str:
+def _summary(
+    spec: ModelSpec,
+    verdict: str,
+    growth: float | None,
+    total: float,
+    overflow: RangeEvent,
+    underflow: RangeEvent,
+    causes: list[Cause],
+    recs: list[Recommendation],
+) -> str:
     d = spec.depth
     if verdict == "stable":
         text = "Stable: the gradient keeps its size through the net"
@@ -238,8 +325,10 @@ def _summary(spec: ModelSpec, verdict: str, growth: float | None, total: float, 
             text += f" ({growth:.3g} per layer, 1e{total:.1f} over {d - 1} layers)"
     elif math.isfinite(total):
         word = "grows" if verdict == "exploding" else "shrinks"
-        text = (f"{verdict.capitalize()}: the gradient {word} by {growth:.3g} per layer, so after {d - 1} layers the "
-                f"first layer's gradient is 1e{total:.0f} times the last one's")
+        text = (
+            f"{verdict.capitalize()}: the gradient {word} by {growth:.3g} per layer, so after {d - 1} layers the "
+            f"first layer's gradient is 1e{total:.0f} times the last one's"
+        )
     else:
         text = "Vanishing: the product of the Jacobians is exactly zero (every path through the net is cut)"
     if causes and causes[0].code not in ("dtype_overflow", "dtype_underflow"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .network import PassResult, Parameters
+from .network import Parameters, PassResult
 from .reference import Reference
 from .report import QuantityEvent, RangeEvent
 from .spec import ModelSpec
@@ -19,8 +19,6 @@ Tensor = torch.Tensor
 # Which end of the net a quantity is computed from: forward from the bottom, gradients from the top.
 FORWARD = "forward_activation"
 GRADIENTS = ("output_grad", "weight_grad")
-
-
 
 
 def reference_nonzero(spec: ModelSpec, params: Parameters, ref: Reference) -> tuple[list[Tensor], list[Tensor]]:
@@ -49,7 +47,9 @@ def reference_nonzero(spec: ModelSpec, params: Parameters, ref: Reference) -> tu
     return out_masks, w_masks
 
 
-def range_events(spec: ModelSpec, params: Parameters, ref: Reference, result: PassResult) -> tuple[RangeEvent, RangeEvent]:
+def range_events(
+    spec: ModelSpec, params: Parameters, ref: Reference, result: PassResult
+) -> tuple[RangeEvent, RangeEvent]:
     """(overflow, underflow) for the forward activations, ∂ℓ/∂h^t and ∂ℓ/∂W^t of every layer."""
     out_masks, w_masks = reference_nonzero(spec, params, ref)
     frac = spec.thresholds.flag_fraction
@@ -88,7 +88,9 @@ def _combine(hits: dict[str, list[tuple[int, float]]], depth: int) -> RangeEvent
         if not layers:
             continue
         first = min(layers) if name == FORWARD else max(layers)
-        by_q[name] = QuantityEvent(first_layer=first[0], layer_count=len(layers), max_fraction=max(f for _, f in layers))
+        by_q[name] = QuantityEvent(
+            first_layer=first[0], layer_count=len(layers), max_fraction=max(f for _, f in layers)
+        )
     for name in (*GRADIENTS, FORWARD):
         if name in by_q:
             first_t = by_q[name].first_layer

@@ -31,8 +31,9 @@ def tensor_stats(values: Tensor, dtype: torch.dtype) -> TensorStats:
     zero_fraction = float((absv == 0).sum()) / numel
     subnormal_fraction = float(((absv > 0) & (absv < smallest_normal(dtype))).sum()) / numel
     if n_finite == 0:
-        return TensorStats(None, None, None, None, None, zero_fraction, subnormal_fraction,
-                           nonfinite_fraction, numel, "nonfinite")
+        return TensorStats(
+            None, None, None, None, None, zero_fraction, subnormal_fraction, nonfinite_fraction, numel, "nonfinite"
+        )
     peak = float(absv.max())
     norm = peak * float(torch.linalg.vector_norm(fv / peak)) if peak > 0 else 0.0
     status = "nonfinite" if n_finite < numel else ("zero" if peak == 0 else "ok")

@@ -30,6 +30,9 @@ LN10 = math.log(10.0)
 # The formed product resolves σ_min only down to about this fraction of σ_max (rounding of
 # the chain's arithmetic accumulated over the layers); below it the value is a bound.
 RESOLUTION = {torch.float64: 1e-13, torch.float32: 1e-5}
+# Power steps for the first (top) product, which has no warm start, and the block size of the iteration.
+COLD_STEPS = 8
+BLOCK = 8
 
 
 @dataclass
@@ -61,9 +64,15 @@ def _mean_log10(log_e: Tensor) -> float:
 def _identity_stats(n_d: int) -> JacobianStats:
     half_log_n = 0.5 * math.log10(n_d)
     return JacobianStats(
-        log10_spectral_norm=0.0, log10_frobenius_norm=half_log_n, log10_rms_gain=0.0,
-        log10_min_singular_value=0.0, log10_condition_number=0.0, min_singular_value_status="resolved",
-        rank_bound=n_d, log10_frobenius_norm_min=half_log_n, log10_frobenius_norm_max=half_log_n,
+        log10_spectral_norm=0.0,
+        log10_frobenius_norm=half_log_n,
+        log10_rms_gain=0.0,
+        log10_min_singular_value=0.0,
+        log10_condition_number=0.0,
+        min_singular_value_status="resolved",
+        rank_bound=n_d,
+        log10_frobenius_norm_min=half_log_n,
+        log10_frobenius_norm_max=half_log_n,
         method="identity",
     )
 
@@ -79,16 +88,22 @@ def _frob_stats(log_fro: Tensor, n_d: int) -> dict[str, float]:
     }
 
 
-def exact_chain(spec: ModelSpec, weights: list[Tensor], ref: Reference, precision: torch.dtype,
-                device: torch.device) -> ChainResult:
+def exact_chain(
+    spec: ModelSpec, weights: list[Tensor], ref: Reference, precision: torch.dtype, device: torch.device
+) -> ChainResult:
     widths, d = spec.widths, spec.depth
     n_d, batch = widths[-1], spec.batch_size
     svd_at = set(svd_layers(widths, spec.jacobian.singular_values))
     resolution = RESOLUTION[precision]
+    steps = spec.jacobian.power_iterations
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
-    u = torch.randn(batch, n_d, generator=gen, dtype=torch.float64).to(device=device, dtype=precision)
-    u, _ = _unit_rows(u)
+    block = min(BLOCK, n_d)
+    u = torch.randn(batch, n_d, block, generator=gen, dtype=torch.float64)
+    u = torch.linalg.qr(u)[0].transpose(1, 2).to(device=device, dtype=precision)  # (B, r, n_d) orthonormal rows
+    # jac_prod holds P_t / e^{log_scale} up to the factor 1/fro of its own Frobenius norm: dividing by fro
+    # is folded into the next layer's σ' scaling, so renormalising costs no pass over the product.
     jac_prod = torch.eye(n_d, dtype=precision, device=device).expand(batch, n_d, n_d).contiguous()  # (B, n_d, n_t)
+    fro = torch.ones(batch, dtype=precision, device=device)
     log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
     rank = torch.full((batch,), n_d, dtype=torch.long, device=device)
     stats: list[JacobianStats] = [_identity_stats(n_d)]
@@ -98,42 +113,53 @@ def exact_chain(spec: ModelSpec, weights: list[Tensor], ref: Reference, precisio
         sp_unit, log_peak = _scaled_sigma_prime(sigma_prime)
         w = weights[t - 1].to(device=device, dtype=precision)  # (n_t, n_{t-1})
         n_t, n_prev = w.shape
-        scaled = jac_prod * sp_unit[:, None, :]  # (B, n_d, n_t)
+        scaled = jac_prod * (sp_unit / fro[:, None])[:, None, :]  # (B, n_d, n_t)
         jac_prod = (scaled.reshape(batch * n_d, n_t) @ w).reshape(batch, n_d, n_prev)
-        jac_prod, log_fro = _unit_rows(jac_prod)
-        log_scale = log_scale + log_peak + log_fro
+        fro_new = torch.linalg.vector_norm(jac_prod.reshape(batch, -1), dim=1)
+        log_scale = log_scale + log_peak + torch.log(fro_new.double())
+        fro = torch.where(fro_new > 0, fro_new, torch.ones_like(fro_new))
         rank = torch.minimum(rank, torch.full_like(rank, n_prev))
-        with_svd = t - 1 in svd_at
-        if not with_svd:
-            u = _power_vector(jac_prod, u, spec.jacobian.power_iterations)
-        stats.insert(0, _formed_stats(jac_prod, log_scale, u, rank, with_svd, resolution))
+        if t - 1 in svd_at:
+            log_smax, rel_min = _svd_stats(jac_prod, fro)
+        else:
+            log_smax, u = _power_step(jac_prod, fro, u, max(steps, COLD_STEPS) if t == d else steps)
+            rel_min = None
+        stats.insert(0, _formed_stats(n_d, n_prev, log_scale, log_smax, rel_min, rank, resolution))
     return ChainResult(stats, "exact")
 
 
-def _power_vector(jac_prod: Tensor, u: Tensor, steps: int) -> Tensor:
-    """A few power steps for the top left singular vector (rows: u @ P, then P @ v)."""
-    for _ in range(steps):
-        v = torch.bmm(u[:, None, :], jac_prod)  # (B, 1, n_t)
-        u = torch.bmm(jac_prod, v.transpose(1, 2))[:, :, 0]  # (B, n_d)
-        u, _ = _unit_rows(u)
-    return u
+def _power_step(jac_prod: Tensor, fro: Tensor, basis: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+    """Warm-started block power iteration with a Rayleigh–Ritz estimate: ln(σ_max/‖P‖_F) and the new basis.
+
+    basis: (B, r, n_d) orthonormal rows. One step reads P twice (U @ P, then P @ Vᵀ) as a GEMM with r
+    rows, which costs about what one matrix-vector product costs, and converges like (σ_{r+1}/σ_1)^k
+    instead of (σ_2/σ_1)^k. Consecutive products share their top left singular subspace, so a couple of
+    steps per layer suffice; the estimate is a lower bound on σ_max.
+    """
+    ritz = torch.ones_like(fro, dtype=torch.float64)
+    for _ in range(max(steps, 1)):
+        v = torch.bmm(basis, jac_prod)  # (B, r, n_t)
+        gram = torch.bmm(v, v.transpose(1, 2)).double()  # (B, r, r)
+        ritz = torch.linalg.eigvalsh(gram)[:, -1].clamp_min(0).sqrt()
+        q, _ = torch.linalg.qr(torch.bmm(jac_prod, v.transpose(1, 2)))  # (B, n_d, r)
+        basis = q.transpose(1, 2)
+    return torch.log(ritz / fro.double()), basis
 
 
-def _formed_stats(jac_prod: Tensor, log_scale: Tensor, u: Tensor, rank: Tensor, with_svd: bool,
-                  resolution: float) -> JacobianStats:
-    """Statistics of one renormalised product (unit Frobenius norm, true norm exp(log_scale))."""
-    n_d, n_t = jac_prod.shape[1], jac_prod.shape[2]
+def _svd_stats(jac_prod: Tensor, fro: Tensor) -> tuple[Tensor, Tensor]:
+    """ln(σ_max/‖P‖_F) and σ_min/σ_max from svdvals in float64."""
+    sv = torch.linalg.svdvals(jac_prod.double())  # (B, min(n_d, n_t)), descending
+    top = torch.where(sv[:, 0] > 0, sv[:, 0], torch.ones_like(sv[:, 0]))
+    return torch.log(sv[:, 0] / fro.double()), sv[:, -1] / top
+
+
+def _formed_stats(
+    n_d: int, n_t: int, log_scale: Tensor, log_smax_rel: Tensor, rel_min: Tensor | None, rank: Tensor, resolution: float
+) -> JacobianStats:
+    """Statistics of one formed product with Frobenius norm exp(log_scale) per sample."""
     full_rank = min(n_d, n_t)
     rank_bound = int(rank.min())
-    frob = _frob_stats(log_scale, n_d)
-    if with_svd:
-        sv = torch.linalg.svdvals(jac_prod.double())  # (B, min(n_d, n_t)), descending
-        log_smax = torch.log(sv[:, 0])
-        rel_min = sv[:, -1] / sv[:, 0]
-    else:
-        log_smax = torch.log(torch.linalg.vector_norm(torch.bmm(u[:, None, :], jac_prod), dim=(1, 2)).double())
-        rel_min = None
-    log10_smax = _mean_log10(log_smax + log_scale)
+    log10_smax = _mean_log10(log_smax_rel + log_scale)
     if rank_bound < full_rank:
         status, log10_smin, log10_cond = "rank_deficient", None, None
     elif rel_min is None:
@@ -141,9 +167,8 @@ def _formed_stats(jac_prod: Tensor, log_scale: Tensor, u: Tensor, rank: Tensor, 
     else:
         unresolved = rel_min < resolution
         rel = torch.where(unresolved, torch.full_like(rel_min, resolution), rel_min)
-        log_cond = -torch.log(rel)
         status = "upper_bound" if bool(unresolved.any()) else "resolved"
-        log10_cond = _mean_log10(log_cond)
+        log10_cond = _mean_log10(-torch.log(rel))
         log10_smin = log10_smax - log10_cond  # upper_bound: σ_min ≤ this, κ ≥ its value
     return JacobianStats(
         log10_spectral_norm=log10_smax,
@@ -152,12 +177,13 @@ def _formed_stats(jac_prod: Tensor, log_scale: Tensor, u: Tensor, rank: Tensor, 
         min_singular_value_status=status,
         rank_bound=rank_bound,
         method="exact",
-        **frob,
+        **_frob_stats(log_scale, n_d),
     )
 
 
-def estimate_chain(spec: ModelSpec, weights: list[Tensor], ref: Reference, precision: torch.dtype,
-                   device: torch.device) -> ChainResult:
+def estimate_chain(
+    spec: ModelSpec, weights: list[Tensor], ref: Reference, precision: torch.dtype, device: torch.device
+) -> ChainResult:
     widths, d = spec.widths, spec.depth
     n_d, batch, k = widths[-1], spec.batch_size, spec.jacobian.probes
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
@@ -182,18 +208,21 @@ def estimate_chain(spec: ModelSpec, weights: list[Tensor], ref: Reference, preci
         steps = spec.jacobian.power_iterations
         log10_smax = None
         if steps > 0:  # power_iterations=0: Frobenius only (the cheap reruns that verify advice)
-            u, log_smax = _matrix_free_power(u, sps, ws, t - 1, d, steps)
+            u, log_smax = _matrix_free_power(u, sps, ws, t - 1, d, steps if t < d else max(steps, COLD_STEPS))
             log10_smax = _mean_log10(log_smax)
         rank_bound = int(rank.min())
-        stats.insert(0, JacobianStats(
-            log10_spectral_norm=log10_smax,
-            log10_min_singular_value=None,
-            log10_condition_number=None,
-            min_singular_value_status="rank_deficient" if rank_bound < min(n_d, n_prev) else "not_computed",
-            rank_bound=rank_bound,
-            method="estimate",
-            **_frob_stats(log_fro_est, n_d),
-        ))
+        stats.insert(
+            0,
+            JacobianStats(
+                log10_spectral_norm=log10_smax,
+                log10_min_singular_value=None,
+                log10_condition_number=None,
+                min_singular_value_status="rank_deficient" if rank_bound < min(n_d, n_prev) else "not_computed",
+                rank_bound=rank_bound,
+                method="estimate",
+                **_frob_stats(log_fro_est, n_d),
+            ),
+        )
     return ChainResult(stats, "estimate")
 
 
@@ -226,8 +255,9 @@ def _jvp_up(v: Tensor, sps: list[Tensor], ws: list[Tensor], bottom: int, top: in
     return v, log_s
 
 
-def _matrix_free_power(u: Tensor, sps: list[Tensor], ws: list[Tensor], t: int, d: int,
-                       steps: int) -> tuple[Tensor, Tensor]:
+def _matrix_free_power(
+    u: Tensor, sps: list[Tensor], ws: list[Tensor], t: int, d: int, steps: int
+) -> tuple[Tensor, Tensor]:
     """Power iteration on P_t = ∂h^d/∂h^t by sweeps; returns (top left vector, ln σ_max)."""
     log_smax = torch.zeros(u.shape[0], dtype=torch.float64, device=u.device)
     for _ in range(steps):

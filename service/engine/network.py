@@ -139,11 +139,14 @@ def run_pass(spec: ModelSpec, params: Parameters, device: torch.device) -> PassR
         return _Round.apply(t, target) if emulated else t
 
     weights = [w.to(device=device, dtype=compute, copy=True).requires_grad_(True) for w in params.weights]
-    biases = [None if b is None else b.to(device=device, dtype=compute, copy=True).requires_grad_(True) for b in params.biases]
+    biases = [
+        None if b is None else b.to(device=device, dtype=compute, copy=True).requires_grad_(True) for b in params.biases
+    ]
     h = params.x.to(device=device, dtype=compute)
     outputs: list[Tensor] = []
     for w, b, name in zip(weights, biases, spec.activations, strict=True):
-        z = rnd(h @ w.T)
+        # rnd(h): a no-op forward (h is already representable) that rounds ∂ℓ/∂h coming out of the matmul.
+        z = rnd(rnd(h) @ w.T)
         if b is not None:
             z = rnd(z + b)
         h = rnd(get_activation(name).fn(z))

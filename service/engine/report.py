@@ -129,7 +129,9 @@ class DtypeLimits:
 
 @dataclass
 class Cause:
-    code: str  # weights_too_large | weights_too_small | saturation | small_derivative | dead_units | dtype_overflow | dtype_underflow | loss_overflow
+    # weights_too_large | weights_too_small | saturation | small_derivative | dead_units
+    # | dtype_overflow | dtype_underflow | loss_overflow
+    code: str
     message: str
     layers: list[int] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)

@@ -9,12 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 ACTIVATIONS: tuple[str, ...] = (
-    "identity", "relu", "leaky_relu", "sigmoid", "tanh",
-    "gelu", "silu", "elu", "selu", "softplus",
+    "identity",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "elu",
+    "selu",
+    "softplus",
 )
 INITS: tuple[str, ...] = (
-    "normal", "uniform", "xavier_normal", "xavier_uniform",
-    "kaiming_normal", "kaiming_uniform", "orthogonal",
+    "normal",
+    "uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "orthogonal",
 )
 DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -35,7 +48,7 @@ class JacobianOptions:
     method: str = "auto"
     precision: str = "float64"
     probes: int = 32
-    power_iterations: int = 6
+    power_iterations: int = 2
     singular_values: str = "auto"  # auto | all | none: svdvals for σ_min on formed products
 
 

@@ -25,7 +25,7 @@ _WEIGHTS = torch.exp(-0.5 * _GRID**2)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
 
-def gaussian_mean(fn, q: float) -> float:  # noqa: ANN001 (a torch elementwise function)
+def gaussian_mean(fn, q: float) -> float:
     """E[fn(z)] for z ~ N(0, q)."""
     z = _GRID * math.sqrt(max(q, 0.0))
     return float((fn(z) * _WEIGHTS).sum())

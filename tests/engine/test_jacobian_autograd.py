@@ -26,6 +26,7 @@ def autograd_products(spec) -> list[torch.Tensor]:
             for w, act in zip(params.weights[t:], acts[t:], strict=True):
                 h = act(w @ h)
             return h
+
         return f
 
     # h^t for each sample from the float64 forward
@@ -42,8 +43,15 @@ def autograd_products(spec) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATION_TABLE))
 def test_products_match_autograd(activation: str) -> None:
-    spec = make_spec(layers=WIDTHS, activation=activation, init="normal", weight_scale=0.7, batch_size=3,
-                     dtype="float64", jacobian={"method": "exact", "singular_values": "all"})
+    spec = make_spec(
+        layers=WIDTHS,
+        activation=activation,
+        init="normal",
+        weight_scale=0.7,
+        batch_size=3,
+        dtype="float64",
+        jacobian={"method": "exact", "singular_values": "all"},
+    )
     report = analyze(spec)
     products = autograd_products(spec)
     for t, lr in enumerate(report.layers, start=1):
@@ -64,8 +72,15 @@ def test_products_match_autograd(activation: str) -> None:
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5), ("bfloat16", 3e-2), ("float16", 5e-3)])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
 def test_weight_and_output_grads_match_autograd(dtype: str, tol: float, activation: str) -> None:
-    spec = make_spec(layers=[6, 8, 8, 4], activation=activation, init="kaiming_normal", batch_size=4, dtype=dtype,
-                     bias=True, loss="mse")
+    spec = make_spec(
+        layers=[6, 8, 8, 4],
+        activation=activation,
+        init="kaiming_normal",
+        batch_size=4,
+        dtype=dtype,
+        bias=True,
+        loss="mse",
+    )
     report = analyze(spec)
     params = make_parameters(spec)
     ws = [w.clone().requires_grad_(True) for w in params.weights]

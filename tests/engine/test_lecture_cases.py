@@ -14,8 +14,15 @@ from .conftest import make_spec
 
 
 def lecture_identity(dtype: str, seed: int = 0) -> dict:
-    return {"layers": {"depth": 100, "width": 4}, "activation": "identity", "init": "normal", "weight_scale": 1.0,
-            "dtype": dtype, "seed": seed, "batch_size": 2}
+    return {
+        "layers": {"depth": 100, "width": 4},
+        "activation": "identity",
+        "init": "normal",
+        "weight_scale": 1.0,
+        "dtype": dtype,
+        "seed": seed,
+        "batch_size": 2,
+    }
 
 
 def test_identity_depth100_norm_matches_direct_float64_product() -> None:
@@ -30,8 +37,10 @@ def test_identity_depth100_norm_matches_direct_float64_product() -> None:
 
 def test_identity_depth100_norm_is_around_1e24_over_seeds() -> None:
     """E ln‖Wx‖/‖x‖ = ½(ψ(2) + ln 2) per 4×4 Gaussian factor: 99 factors ≈ 1e24 (the lecture's 1e24–1e25)."""
-    logs = [analyze(make_spec(**lecture_identity("float32", seed))).layers[0].jacobian_product.log10_frobenius_norm
-            for seed in range(8)]
+    logs = [
+        analyze(make_spec(**lecture_identity("float32", seed))).layers[0].jacobian_product.log10_frobenius_norm
+        for seed in range(8)
+    ]
     mean = sum(logs) / len(logs)
     assert 22.5 < mean < 25.5
 
@@ -51,13 +60,19 @@ def test_identity_depth100_float16_overflows_near_the_top_float32_does_not() -> 
 @pytest.mark.parametrize("gain,verdict", [(1.5, "exploding"), (0.8, "vanishing")])
 def test_lecture_growth_factors_from_orthogonal_layers(gain: float, verdict: str) -> None:
     """Orthogonal W scaled by g: every Jacobian is g·Q, so 100 of them give exactly g^100 (4e17, 2e-10)."""
-    spec = make_spec(layers={"depth": 101, "width": 16}, activation="identity", init="orthogonal",
-                     weight_scale=gain, dtype="float64", batch_size=1)
+    spec = make_spec(
+        layers={"depth": 101, "width": 16},
+        activation="identity",
+        init="orthogonal",
+        weight_scale=gain,
+        dtype="float64",
+        batch_size=1,
+    )
     d = analyze(spec).diagnosis
     assert d.growth_per_layer == pytest.approx(gain, rel=1e-9)
     assert d.log10_total_growth == pytest.approx(100 * math.log10(gain), abs=1e-8)
     assert d.verdict == verdict
-    assert 10 ** d.log10_total_growth == pytest.approx(4.065611775e17 if gain == 1.5 else 2.037035976e-10, rel=1e-6)
+    assert 10**d.log10_total_growth == pytest.approx(4.065611775e17 if gain == 1.5 else 2.037035976e-10, rel=1e-6)
 
 
 def test_sigmoid_vanishes_because_sigma_prime_is_at_most_a_quarter() -> None:
@@ -79,8 +94,14 @@ def test_relu_width512_growth_matches_mean_field_theory(init: str, gain: float) 
 @pytest.mark.parametrize("gain,expected", [(1e4, 396.0), (1e-4, -396.0)])
 def test_products_beyond_float64_range_keep_their_log10(gain: float, expected: float) -> None:
     """1e4^99 = 1e396 and 1e-396 are outside float64; the renormalised chain reports them exactly."""
-    spec = make_spec(layers={"depth": 100, "width": 8}, activation="identity", init="orthogonal", weight_scale=gain,
-                     dtype="float64", batch_size=1)
+    spec = make_spec(
+        layers={"depth": 100, "width": 8},
+        activation="identity",
+        init="orthogonal",
+        weight_scale=gain,
+        dtype="float64",
+        batch_size=1,
+    )
     r = analyze(spec)
     assert r.diagnosis.log10_total_growth == pytest.approx(expected, abs=1e-8)
     assert r.layers[0].jacobian_product.log10_spectral_norm == pytest.approx(expected, abs=1e-6)
@@ -91,16 +112,28 @@ def test_products_beyond_float64_range_keep_their_log10(gain: float, expected: f
 
 def test_float16_gradient_underflows_where_the_closed_form_says() -> None:
     """Orthogonal 0.5: the gradient at k layers below the top is 0.5^k·1ᵀQ; float16 flushes below ~3e-8 (k ≈ 25)."""
-    spec = make_spec(layers={"depth": 40, "width": 16}, activation="identity", init="orthogonal", weight_scale=0.5,
-                     dtype="float16", batch_size=2)
+    spec = make_spec(
+        layers={"depth": 40, "width": 16},
+        activation="identity",
+        init="orthogonal",
+        weight_scale=0.5,
+        dtype="float16",
+        batch_size=2,
+    )
     u = analyze(spec).diagnosis.underflow
     assert u.occurred and u.quantity in ("output_grad", "weight_grad")
     assert u.layers_from_top is not None and 20 <= u.layers_from_top <= 30
 
 
 def test_relu_products_with_dead_units_are_rank_deficient_not_noise() -> None:
-    r = analyze(make_spec(layers={"depth": 6, "width": 32}, activation="relu", batch_size=2,
-                          jacobian={"method": "exact", "singular_values": "all"}))
+    r = analyze(
+        make_spec(
+            layers={"depth": 6, "width": 32},
+            activation="relu",
+            batch_size=2,
+            jacobian={"method": "exact", "singular_values": "all"},
+        )
+    )
     jp = r.layers[0].jacobian_product
     assert jp.min_singular_value_status == "rank_deficient"
     assert jp.log10_min_singular_value is None

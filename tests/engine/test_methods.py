@@ -1,0 +1,114 @@
+"""Exact vs estimate vs svd, float16 emulation vs native, and the verified recommendations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from service.engine import analyze
+from service.engine.network import make_parameters, run_pass
+
+from .conftest import make_spec
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_power_iteration_spectral_norm_matches_svd(activation: str) -> None:
+    body = {
+        "layers": {"depth": 12, "width": 48},
+        "activation": activation,
+        "batch_size": 3,
+        "init": "xavier_normal" if activation == "tanh" else "kaiming_normal",
+    }
+    power = analyze(make_spec(**body, jacobian={"method": "exact", "singular_values": "none"}))
+    svd = analyze(make_spec(**body, jacobian={"method": "exact", "singular_values": "all"}))
+    for a, b in zip(power.layers, svd.layers, strict=True):
+        assert a.jacobian_product.log10_spectral_norm == pytest.approx(b.jacobian_product.log10_spectral_norm, abs=0.01)
+        assert a.jacobian_product.log10_spectral_norm <= b.jacobian_product.log10_spectral_norm + 1e-9  # a lower bound
+        assert a.jacobian_product.log10_frobenius_norm == pytest.approx(
+            b.jacobian_product.log10_frobenius_norm, abs=1e-9
+        )
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_estimate_is_within_its_error_bounds_of_exact(activation: str) -> None:
+    body = {"layers": {"depth": 10, "width": 128}, "activation": activation, "batch_size": 2, "init": "kaiming_normal"}
+    exact = analyze(make_spec(**body, jacobian={"method": "exact", "singular_values": "none", "power_iterations": 8}))
+    est = analyze(make_spec(**body, jacobian={"method": "estimate"}))
+    assert est.runtime.jacobian_method == "estimate" and exact.runtime.jacobian_method == "exact"
+    for a, b in zip(est.layers, exact.layers, strict=True):
+        assert a.jacobian_product.log10_frobenius_norm == pytest.approx(
+            b.jacobian_product.log10_frobenius_norm, abs=0.15
+        )
+        assert a.jacobian_product.log10_spectral_norm == pytest.approx(b.jacobian_product.log10_spectral_norm, abs=0.1)
+
+
+def test_auto_picks_estimate_where_the_formed_product_is_too_big() -> None:
+    r = analyze(make_spec(layers=[4096, 4096, 4096], activation="relu", batch_size=1), auto_exact_gflop=0.01)
+    assert r.runtime.jacobian_method == "estimate"
+    assert r.layers[0].jacobian_product.min_singular_value_status in ("not_computed", "rank_deficient")
+
+
+def test_float16_emulation_matches_native_float16() -> None:
+    """Same inf layers and same zero layers, values within float16 rounding."""
+    spec = make_spec(
+        layers={"depth": 30, "width": 8},
+        activation="identity",
+        init="normal",
+        weight_scale=0.9,
+        dtype="float16",
+        batch_size=2,
+    )
+    params = make_parameters(spec)
+    emulated = run_pass(spec, params, torch.device("cpu"))
+    assert emulated.emulated
+    native = _native_float16_pass(spec, params)
+    for a, b in zip(emulated.output_grads, native, strict=True):
+        assert torch.equal(torch.isfinite(a), torch.isfinite(b.float()))
+        assert torch.equal(a == 0, b.float() == 0)
+        fin = torch.isfinite(a) & (a != 0)
+        rel = ((a[fin] - b.float()[fin]).abs() / a[fin].abs()).max() if bool(fin.any()) else torch.tensor(0.0)
+        assert float(rel) < 2e-2
+
+
+def _native_float16_pass(spec, params) -> list[torch.Tensor]:
+    ws = [w.to(torch.float16).requires_grad_(True) for w in params.weights]
+    h = params.x.to(torch.float16)
+    outs = []
+    for w in ws:
+        h = h @ w.T
+        h.retain_grad()
+        outs.append(h)
+    h.sum().backward()
+    return [o.grad for o in outs]
+
+
+def test_recommendations_are_verified_by_rerunning_the_changed_spec() -> None:
+    spec = make_spec(
+        layers={"depth": 30, "width": 32}, activation="sigmoid", init="xavier_normal", verify_recommendations=True
+    )
+    d = analyze(spec).diagnosis
+    assert d.verdict == "vanishing"
+    assert d.recommendations, "a vanishing sigmoid net must get advice"
+    for rec in d.recommendations:
+        assert rec.fixes is True and rec.verified is not None and rec.verified.verdict == "stable"
+        # the verification is real: analysing the changed spec gives a stable verdict too
+        changed = analyze(dataclasses.replace(spec.with_changes(**rec.change), verify_recommendations=False))
+        assert changed.diagnosis.verdict == "stable"
+    assert "Fix:" in d.summary
+
+
+def test_float16_overflow_gets_a_dtype_recommendation_that_works() -> None:
+    spec = make_spec(
+        layers={"depth": 40, "width": 16},
+        activation="identity",
+        init="orthogonal",
+        weight_scale=1.3,
+        dtype="float16",
+        verify_recommendations=True,
+        thresholds={"exploding_log10": 10.0},
+    )
+    d = analyze(spec).diagnosis
+    assert d.overflow.occurred and d.verdict == "stable"
+    assert any(r.change.get("dtype") in ("bfloat16", "float32") and r.fixes for r in d.recommendations)
