@@ -44,7 +44,8 @@ class LayersField(fields.Field):
     """`[n_0, n_1, ..., n_d]` or `{"depth": d, "width": n, "input_dim": n_0}` → the width tuple."""
 
     default_error_messages = {  # noqa: RUF012 (marshmallow's own convention)
-        "invalid": 'Give a list of layer widths [n_0, ..., n_d] or {"depth": d, "width": n, "input_dim": n_0}.',
+        # Braces doubled: marshmallow str.format()s error messages.
+        "invalid": 'Give a list of layer widths [n_0, ..., n_d] or {{"depth": d, "width": n, "input_dim": n_0}}.',
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[int, ...]:
@@ -61,6 +62,10 @@ class LayersField(fields.Field):
             for key, v in (("depth", depth), ("width", width), ("input_dim", input_dim)):
                 if not _is_int(v) or v < 1:
                     raise ValidationError(f"{key} must be an integer ≥ 1, got {v!r}.")
+            # Refuse before expanding: {"depth": 10**18} would otherwise allocate the list.
+            limits = getattr(self.parent, "limits", None) or Limits()
+            if depth > limits.max_depth:
+                raise ValidationError(limit_message("depth", depth, "max_depth", limits.max_depth))
             widths = [input_dim] + [width] * depth
         else:
             raise self.make_error("invalid")
@@ -105,8 +110,9 @@ class JacobianSchema(StrictSchema):
         metadata={"description": "Random probes for the estimate method's Frobenius norms (default 32)."},
     )
     power_iterations = fields.Integer(
-        strict=True, load_default=6, validate=validate.Range(min=1),
-        metadata={"description": "Power-iteration steps per product for spectral norms (default 6, warm-started)."},
+        strict=True, load_default=2, validate=validate.Range(min=1),
+        metadata={"description": "Power-iteration steps per product for spectral norms (default 2), each "
+                  "warm-started from the product above (the top one gets at least 8)."},
     )
     singular_values = fields.String(
         load_default="auto", validate=validate.OneOf(("auto", "all", "none")),

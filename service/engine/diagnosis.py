@@ -244,6 +244,10 @@ def _candidates(
                         f"Mean-field theory puts χ = 1 at weight_scale {scale:g} for {spec.init} and {act.name}.",
                     )
                 )
+        if act is not None and act.kind == "linear" and (spec.init, spec.weight_scale) != ("orthogonal", 1.0):
+            out.append(("orthogonal_init", {"init": "orthogonal", "weight_scale": 1.0},
+                        "A product of orthogonal matrices is orthogonal: every singular value stays exactly 1, "
+                        "where random Gaussian layers of small width drift (the lecture's product of 4×4 matrices)."))
         if act is not None and act.kind in ("relu_like", "linear", "smooth"):
             init = "kaiming_normal" if act.kind != "linear" else "xavier_normal"
             if (spec.init, spec.weight_scale) != (init, 1.0):

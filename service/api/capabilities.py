@@ -1,0 +1,83 @@
+"""GET /v1/capabilities: what this server accepts, so clients need not guess."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import fields
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+import service
+from schemas.limits import Limits
+from schemas.service import CapabilitiesSchema
+from service.config import Settings
+from service.engine import ENGINE_VERSION
+from service.engine.spec import (
+    ACTIVATIONS,
+    CHAIN_PRECISIONS,
+    DEVICES,
+    DTYPES,
+    INITS,
+    JACOBIAN_METHODS,
+    LOSSES,
+)
+
+from .smorest import Blueprint
+
+
+@cache
+def cuda_available() -> bool:
+    import torch  # asked in a worker, once: never probe CUDA in the gunicorn master (fork)
+
+    return bool(torch.cuda.is_available())
+
+
+def available_devices() -> list[str]:
+    return [d for d in DEVICES if d != "cuda" or cuda_available()]
+
+
+def _versions() -> dict[str, str]:
+    import torch
+
+    out = {
+        "service": service.__version__,
+        "engine": ENGINE_VERSION,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    for dist in ("flask", "flask-smorest", "marshmallow", "gunicorn"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[dist] = "unknown"
+    return out
+
+
+def capabilities(settings: Settings) -> dict[str, Any]:
+    limits = settings.limits
+    return {
+        "activations": list(ACTIVATIONS),
+        "inits": list(INITS),
+        "dtypes": list(DTYPES),
+        "devices": available_devices(),
+        "losses": list(LOSSES),
+        "jacobian_methods": list(JACOBIAN_METHODS),
+        "jacobian_precisions": list(CHAIN_PRECISIONS),
+        "limits": limits.as_dict(),
+        "limit_env": {f.name: Limits.env_name(f.name) for f in fields(limits)},
+        "max_json_depth": settings.max_json_depth,
+        "versions": _versions(),
+    }
+
+
+def blueprint(settings: Settings) -> Blueprint:
+    blp = Blueprint("capabilities", __name__, url_prefix="/v1", description="What this server accepts and runs.")
+
+    @blp.route("/capabilities", methods=["GET"])
+    @blp.response(200, CapabilitiesSchema)
+    def get_capabilities() -> dict[str, Any]:
+        """Activations, inits, dtypes, devices, losses, the limits in force and versions."""
+        return capabilities(settings)
+
+    return blp

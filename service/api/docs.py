@@ -1,0 +1,145 @@
+"""GET /docs: a self-contained HTML page rendered from the OpenAPI document (no CDN, no JS).
+
+flask-smorest's Swagger UI and ReDoc load their assets from a CDN; a classroom or an
+air-gapped cluster has none, so the page is plain HTML built from the same spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, render_template_string
+
+_METHODS = ("get", "post", "put", "patch", "delete")
+_CONSTRAINTS = (
+    ("minimum", "≥"),
+    ("exclusiveMinimum", ">"),
+    ("maximum", "≤"),
+    ("exclusiveMaximum", "<"),
+    ("minItems", "min items"),
+    ("maxItems", "max items"),
+)
+
+
+def _ref_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1]
+
+
+def type_of(prop: dict[str, Any]) -> str:
+    """A short human type: integer, number | null, array of TensorStats, one of …"""
+    if "$ref" in prop:
+        return _ref_name(prop["$ref"])
+    for key in ("oneOf", "anyOf", "allOf"):
+        if key in prop:
+            return " | ".join(type_of(p) for p in prop[key])
+    kind = prop.get("type", "any")
+    if isinstance(kind, list):
+        kind = " | ".join(kind)
+    if kind == "array":
+        kind = f"array of {type_of(prop.get('items', {}))}"
+    elif kind == "object" and isinstance(prop.get("additionalProperties"), dict):
+        kind = f"object of {type_of(prop['additionalProperties'])}"
+    if prop.get("nullable"):
+        kind += " | null"
+    return kind
+
+
+def _notes(prop: dict[str, Any]) -> str:
+    notes = [f"{sign} {prop[key]}" for key, sign in _CONSTRAINTS if key in prop]
+    if "enum" in prop:
+        notes.append("one of " + ", ".join(str(v) for v in prop["enum"]))
+    return "; ".join(notes)
+
+
+def schema_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    required = set(schema.get("required", []))
+    return [
+        {
+            "name": name,
+            "type": type_of(prop),
+            "required": name in required,
+            "default": prop.get("default", ""),
+            "notes": _notes(prop),
+            "description": prop.get("description", ""),
+            "link": _ref_name(prop["$ref"])
+            if "$ref" in prop
+            else _ref_name(prop.get("items", {}).get("$ref", "")) or None,
+        }
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for path, item in spec.get("paths", {}).items():
+        for method in _METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            body = op.get("requestBody", {}).get("content", {})
+            body_ref = next((c["schema"].get("$ref") for c in body.values() if "schema" in c), None)
+            out.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "body": _ref_name(body_ref) if body_ref else None,
+                    "responses": [
+                        (code, r.get("description", _ref_name(r.get("$ref", ""))))
+                        for code, r in op.get("responses", {}).items()
+                    ],
+                }
+            )
+    return out
+
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ info.title }} {{ info.version }}</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
+code,.m{font-family:ui-monospace,monospace}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}
+td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.m{font-weight:bold}h3{margin-bottom:.2rem}
+.op{border-left:4px solid #4a7;padding-left:.8rem;margin:1rem 0}
+</style></head><body>
+<h1>{{ info.title }} <small>{{ info.version }}</small></h1>
+<p>Machine-readable: <a href="openapi.json">openapi.json</a> (OpenAPI {{ openapi }}).
+Errors are RFC 9457 <code>application/problem+json</code> bodies
+(see <a href="#schema-Problem">Problem</a>).</p>
+<h2>Endpoints</h2>
+{% for op in ops %}<div class="op" id="op-{{ op.method }}-{{ op.path }}">
+<h3><span class="m">{{ op.method }}</span> <code>{{ op.path }}</code> — {{ op.summary }}</h3>
+{% if op.description %}<p>{{ op.description }}</p>{% endif %}
+{% if op.body %}<p>Body: <a href="#schema-{{ op.body }}">{{ op.body }}</a> (application/json)</p>{% endif %}
+<p>Responses: {% for code, text in op.responses %}<code>{{ code }}</code> {{ text }}
+{%- if not loop.last %}; {% endif %}{% endfor %}</p>
+</div>{% endfor %}
+<h2>Schemas</h2>
+{% for name, rows in schemas %}<h3 id="schema-{{ name }}">{{ name }}</h3>
+{% if descriptions[name] %}<p>{{ descriptions[name] }}</p>{% endif %}
+<table><tr><th>field</th><th>type</th><th>default</th><th>allowed</th><th>description</th></tr>
+{% for r in rows %}<tr><td><code>{{ r.name }}</code>{% if r.required %} <b>required</b>{% endif %}</td>
+<td>{% if r.link %}<a href="#schema-{{ r.link }}">{{ r.type }}</a>{% else %}{{ r.type }}{% endif %}</td>
+<td>{{ r.default }}</td><td>{{ r.notes }}</td><td>{{ r.description }}</td></tr>
+{% endfor %}</table>{% endfor %}
+</body></html>
+"""
+
+bp = Blueprint("docs", __name__)
+
+
+@bp.get("/docs")
+def docs() -> str:
+    spec = current_app.extensions["gradstab"].api.spec.to_dict()
+    components = spec.get("components", {}).get("schemas", {})
+    return render_template_string(
+        TEMPLATE,
+        info=spec["info"],
+        openapi=spec["openapi"],
+        ops=operations(spec),
+        schemas=[(name, schema_rows(s)) for name, s in sorted(components.items())],
+        descriptions={name: s.get("description", "") for name, s in components.items()},
+    )

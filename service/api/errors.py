@@ -1,0 +1,134 @@
+"""Every error as RFC 9457 problem+json: client input gets a 4xx naming the field, never a 500."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from schemas.spec import OVER_LIMIT
+
+from .jsonio import dumps
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+log = logging.getLogger("service.api")
+
+# The metrics label for each HTTP status that routing or werkzeug raises by itself.
+_REASON_BY_STATUS = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "content_type",
+    422: "validation",
+    429: "rate_limited",
+}
+
+
+class ProblemError(HTTPException):
+    """A refusal with a metrics reason and optional per-field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+        title: str | None = None,
+    ) -> None:
+        super().__init__(description=detail)
+        self.code = status
+        self.reason = reason
+        self.detail = detail
+        self.errors = errors
+        self.title = title
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> list[dict[str, str]]:
+    """marshmallow's nested {field: [msg] | {...}} → [{"field": "a.b", "message": ...}]."""
+    if isinstance(messages, str):
+        return [{"field": prefix or "body", "message": messages}]
+    if isinstance(messages, list | tuple):
+        return [e for m in messages for e in flatten_messages(m, prefix)]
+    if isinstance(messages, Mapping):
+        out: list[dict[str, str]] = []
+        for key, value in messages.items():
+            name = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
+            out.extend(flatten_messages(value, name))
+        return out
+    return [{"field": prefix or "body", "message": str(messages)}]
+
+
+def validation_problem(messages: Any) -> ProblemError:
+    """422 for a spec that loads badly; `limit` when every message is a refused-by-limit one."""
+    errors = flatten_messages(messages)
+    over = all(OVER_LIMIT in e["message"] for e in errors) and bool(errors)
+    if over:
+        detail = "The spec asks for more work than this server allows: " + "; ".join(
+            f"{e['field']}: {e['message']}" for e in errors
+        )
+        return ProblemError(422, "limit", detail, errors, title="Over a limit")
+    names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    return ProblemError(422, "validation", f"Invalid fields: {names}.", errors, "Invalid spec")
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"/problems/{kind}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        "request_id": g.get("request_id", ""),
+    }
+    if errors:
+        body["errors"] = errors
+    resp = current_app.response_class(dumps(body) + "\n", status=status)
+    resp.content_type = PROBLEM_CONTENT_TYPE
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    if isinstance(error, ProblemError):
+        reason, detail, errors, title = error.reason, error.detail, error.errors, error.title
+    elif status >= 500:
+        return handle_unexpected(getattr(error, "original_exception", None) or error)
+    else:
+        reason = _REASON_BY_STATUS.get(status, f"http_{status}")
+        detail, errors, title = error.description or error.name, None, None
+    # Keep protocol headers such as Allow (405); the body and its type are ours.
+    keep = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    if status < 500:
+        current_app.extensions["gradstab"].metrics.refused(reason)
+        log.info("refused", extra={"status": status, "reason": reason, "detail": detail})
+    return problem_response(status, title or error.name, detail, kind=reason, errors=errors, headers=keep)
+
+
+def handle_unexpected(error: BaseException) -> Response:
+    """500 without internals in the body; the traceback goes to the log with the request id."""
+    log.error("unhandled exception", exc_info=error)
+    return problem_response(
+        500,
+        "Internal Server Error",
+        "The server failed to process the request; the request id identifies it in the logs.",
+        kind="internal",
+    )
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

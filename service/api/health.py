@@ -1,0 +1,71 @@
+"""GET /livez (the process answers) and GET /readyz (this worker has run its warm-up)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from flask import Flask
+
+from schemas.report import ReportSchema
+from schemas.service import HealthSchema
+from schemas.spec import ModelSpecSchema
+from service.config import Settings
+
+from .errors import ProblemError
+from .jsonio import dumps
+from .smorest import Blueprint
+from .state import ServiceState, state
+
+log = logging.getLogger("service.api")
+
+# Small enough to take milliseconds, rich enough to touch every code path a request does.
+WARM_UP_SPEC: dict[str, Any] = {"layers": [8, 8, 8, 8], "activation": "tanh", "batch_size": 4}
+
+
+def warm_up(app: Flask) -> bool:
+    """Run one tiny analysis through schema, engine and encoder; mark this process ready."""
+    from .analyses import run_analysis
+
+    st: ServiceState = app.extensions["gradstab"]
+    started = time.perf_counter()
+    try:
+        with app.app_context():
+            spec = ModelSpecSchema(limits=st.settings.limits).load(WARM_UP_SPEC)
+            dumps(ReportSchema().dump(run_analysis(spec, st.settings)))
+    except Exception as exc:  # readiness reports it; the worker keeps serving livez
+        st.warm_up_error = f"{type(exc).__name__}: {exc}"
+        log.exception("warm-up failed")
+        return False
+    st.warm_up_ms = round((time.perf_counter() - started) * 1000.0, 3)
+    st.warm_up_error = None
+    st.ready = True
+    log.info("warm-up done", extra={"warm_up_ms": st.warm_up_ms})
+    return True
+
+
+def blueprint(settings: Settings) -> Blueprint:
+    blp = Blueprint("health", __name__, description="Liveness and readiness probes.")
+
+    @blp.route("/livez", methods=["GET"])
+    @blp.response(200, HealthSchema)
+    def livez() -> dict[str, Any]:
+        """The process answers HTTP (no torch work)."""
+        return {"status": "ok", "pid": os.getpid(), "warm_up_ms": state().warm_up_ms}
+
+    @blp.route("/readyz", methods=["GET"])
+    @blp.response(200, HealthSchema)
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def readyz() -> dict[str, Any]:
+        """200 once this worker has run its warm-up analysis, 503 before."""
+        st = state()
+        if not st.ready:
+            detail = "This worker has not finished its warm-up analysis."
+            if st.warm_up_error:
+                detail = f"The warm-up analysis failed: {st.warm_up_error}"
+            raise ProblemError(503, "not_ready", detail, title="Not ready")
+        return {"status": "ready", "pid": os.getpid(), "warm_up_ms": st.warm_up_ms}
+
+    return blp

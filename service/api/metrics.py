@@ -1,0 +1,117 @@
+"""Prometheus metrics that add up across gunicorn workers.
+
+With PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py sets it before any worker starts)
+every worker writes its samples to files there and /metrics merges them; without it
+(tests, the CLI) each app keeps its own registry, so apps built in one process never clash.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.multiprocess = multiprocess_dir() is not None
+        # In multiprocess mode the samples live in files; this registry only owns the objects.
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.requests = Counter(
+            "gradstab_http_requests_total",
+            "HTTP requests by endpoint, method and status.",
+            ["endpoint", "method", "status"],
+            registry=reg,
+        )
+        self.latency = Histogram(
+            "gradstab_http_request_duration_seconds",
+            "Request latency by endpoint and status.",
+            ["endpoint", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.analyses = Counter(
+            "gradstab_analyses_total",
+            "Completed analyses by verdict and dtype.",
+            ["verdict", "dtype"],
+            registry=reg,
+        )
+        self.engine_seconds = Histogram(
+            "gradstab_engine_duration_seconds",
+            "Engine time per analysis (runtime.elapsed_ms).",
+            ["dtype"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.refusals = Counter(
+            "gradstab_refused_requests_total",
+            "Requests refused with a 4xx, by reason.",
+            ["reason"],
+            registry=reg,
+        )
+
+    def refused(self, reason: str) -> None:
+        self.refusals.labels(reason=reason).inc()
+
+    def analysed(self, verdict: str, dtype: str, elapsed_ms: float) -> None:
+        self.analyses.labels(verdict=verdict, dtype=dtype).inc()
+        self.engine_seconds.labels(dtype=dtype).observe(elapsed_ms / 1000.0)
+
+    def exposition(self) -> bytes:
+        if self.multiprocess:
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
+        return generate_latest(self.registry)
+
+
+def _endpoint_label() -> str:
+    # The route pattern, not the raw path: fuzzed or hostile URLs must not create series.
+    rule = request.url_rule
+    return rule.rule if rule is not None else "unmatched"
+
+
+def _start_timer() -> None:
+    g.started = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    started = g.get("started")
+    if started is not None:
+        m: Metrics = current_app.extensions["gradstab"].metrics
+        labels = {"endpoint": _endpoint_label(), "method": request.method, "status": str(response.status_code)}
+        m.requests.labels(**labels).inc()
+        m.latency.labels(**labels).observe(time.perf_counter() - started)
+    return response
+
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text exposition (merged across workers in multiprocess mode)."""
+    body = current_app.extensions["gradstab"].metrics.exposition()
+    return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+    app.register_blueprint(bp)

@@ -1,0 +1,62 @@
+"""Rate limits per API key (per client address when the service is open), with Flask-Limiter.
+
+In-process counters by default (per worker: fine for one process, approximate across gunicorn
+workers); with REDIS_URL the counters live in Redis, so a limit holds across workers and
+replicas. A breach is a 429 problem+json with Retry-After, and the client knows which key hit
+which limit. Probes, /metrics and the API description are never limited.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import Limiter, RateLimitExceeded
+
+from .auth import is_open_path
+from .errors import problem_response
+
+
+def rate_key() -> str:
+    key = g.get("api_key")
+    return f"key:{key.name}" if key is not None else f"ip:{request.remote_addr or 'unknown'}"
+
+
+def _exempt() -> bool:
+    return is_open_path(request.path)
+
+
+def _too_many(error: RateLimitExceeded) -> Response:
+    limiter: Limiter = current_app.extensions["gradstab_limiter"]
+    current = limiter.current_limit
+    retry_after = max(1, int(current.reset_at - time.time())) if current is not None else 1
+    who = rate_key().replace("key:", "API key ").replace("ip:", "client ")
+    current_app.extensions["gradstab"].metrics.refused("rate_limited")
+    return problem_response(
+        429, "Too Many Requests",
+        f"Rate limit {error.limit.limit} exceeded for {who}; retry after {retry_after} s.",
+        kind="rate_limited", headers={"Retry-After": str(retry_after)},
+    )
+
+
+def init_app(app: Flask, limit: str | None, redis_url: str | None) -> Limiter:
+    """`limit` like "120/minute" or "10/second;1000/hour"; None switches limiting off.
+
+    Counters are keyed "<RATELIMIT_KEY_PREFIX>/<key or ip>/<endpoint>" (prefix default gradstab)."""
+    limiter = Limiter(
+        rate_key,
+        default_limits=[limit] if limit else [],
+        default_limits_exempt_when=_exempt,
+        storage_uri=redis_url or "memory://",
+        storage_options={"socket_timeout": 2, "socket_connect_timeout": 2} if redis_url else {},
+        strategy="moving-window",  # no burst of 2× the limit at a window edge
+        headers_enabled=True,
+        key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab",
+        enabled=bool(limit),
+        # A Redis outage must not take the API down: fall back to per-process counters.
+        in_memory_fallback_enabled=bool(redis_url),
+    )
+    limiter.init_app(app)
+    app.extensions["gradstab_limiter"] = limiter
+    app.register_error_handler(RateLimitExceeded, _too_many)
+    return limiter

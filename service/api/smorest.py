@@ -1,0 +1,84 @@
+"""Project-wide flask-smorest behaviour: strict JSON bodies and problem+json errors.
+
+Resources subclass nothing themselves: they use `Blueprint` from here, so every
+`@blp.arguments` parses bodies with `loads_body` and every error is a problem.
+"""
+
+from __future__ import annotations
+
+import http
+from typing import Any, NoReturn
+
+import flask
+import flask_smorest
+import marshmallow as ma
+from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser
+
+from schemas.errors import ProblemSchema
+
+from . import errors
+from .jsonio import BodyError, loads_body
+
+JSON_TYPES = ("application/json",)
+
+
+def _is_json_type(mimetype: str) -> bool:
+    return mimetype in JSON_TYPES or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+class StrictParser(FlaskParser):
+    """Reads JSON bodies with `loads_body` and turns every failure into a problem."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        if not _is_json_type(req.mimetype):
+            got = req.mimetype or "no Content-Type"
+            raise errors.ProblemError(415, "content_type", f"Send the body as application/json (got {got}).")
+        charset = req.mimetype_params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            raise errors.ProblemError(415, "content_type", f"Send the body as UTF-8 (got charset={charset}).")
+        max_depth = flask.current_app.config["GRADSTAB_SETTINGS"].max_json_depth
+        try:
+            body = loads_body(req.get_data(cache=True), max_depth)
+        except BodyError as exc:
+            raise errors.ProblemError(400, exc.reason, exc.detail) from exc
+        if not isinstance(body, dict):
+            kind = "an array" if isinstance(body, list) else f"a {type(body).__name__}"
+            raise errors.ProblemError(
+                422,
+                "not_object",
+                f"The body must be a JSON object (a model spec), got {kind}.",
+                [{"field": "body", "message": "Expected a JSON object."}],
+            )
+        return body
+
+    def handle_error(self, error: ma.ValidationError, req: flask.Request, schema: ma.Schema, **kwargs: Any) -> NoReturn:
+        messages = error.messages
+        # webargs nests the messages under the location ({"json": {...}}); clients see field paths.
+        if isinstance(messages, dict) and set(messages) == {"json"}:
+            messages = messages["json"]
+        raise errors.validation_problem(messages)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = StrictParser()
+
+
+class Api(flask_smorest.Api):
+    """Errors documented and served as application/problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self) -> None:
+        errors.register(self._app)
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, errors.PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, errors.PROBLEM_CONTENT_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)

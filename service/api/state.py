@@ -1,0 +1,26 @@
+"""Per-app state shared by the resources (app.extensions["gradstab"])."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+
+from service.config import Settings
+
+from .metrics import Metrics
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    ready: bool = False  # set by warm_up, per worker process
+    warm_up_ms: float | None = None
+    warm_up_error: str | None = None
+    api: Any = None  # the flask-smorest Api (its spec feeds /docs)
+
+
+def state() -> ServiceState:
+    return current_app.extensions["gradstab"]

@@ -1,0 +1,137 @@
+"""The report cache: identical specs (same report id) are analysed once and then served from here.
+
+A class of 300 submitting the same starter spec costs one analysis. The key is the engine's
+`report_id(spec)` (sha256 of the normalised spec and the engine version), computable before
+the engine runs, so a new engine version never serves an old report. Values are the report's
+JSON dict, exactly what a client would receive.
+
+In-process LRU by default (bounded, per worker); Redis when REDIS_URL is set, shared by every
+worker and replica with a TTL. A Redis outage degrades to cache misses, never to errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from service.engine.analysis import report_id
+from service.engine.spec import ModelSpec
+
+log = logging.getLogger("service.cache")
+
+KEY_PREFIX = "gradstab:report:"
+
+
+class ReportCache(Protocol):
+    backend: str
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def set(self, key: str, report: dict[str, Any]) -> None: ...
+
+
+class NoCache:
+    """GRADSTAB_CACHE_SIZE=0: every request runs the engine."""
+
+    backend = "none"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return None
+
+    def set(self, key: str, report: dict[str, Any]) -> None:
+        return None
+
+
+class LRUCache:
+    """A bounded in-process LRU, safe for threaded workers. Entries are stored as JSON text, so a
+    caller that mutates its copy cannot change what the next request gets."""
+
+    backend = "memory"
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._data: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            text = self._data.get(key)
+            if text is None:
+                return None
+            self._data.move_to_end(key)
+        return json.loads(text)
+
+    def set(self, key: str, report: dict[str, Any]) -> None:
+        text = json.dumps(report, allow_nan=False)
+        with self._lock:
+            self._data[key] = text
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class RedisCache:
+    """Reports shared across workers and replicas, each kept `ttl_s` seconds."""
+
+    backend = "redis"
+
+    def __init__(self, url: str, ttl_s: int, prefix: str = KEY_PREFIX) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.ttl_s = ttl_s
+        self.prefix = prefix
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            text = self.client.get(self.prefix + key)
+        except Exception as exc:  # redis.RedisError and socket errors: a miss, not a failure
+            log.warning("report cache unavailable", extra={"error": str(exc)})
+            return None
+        return json.loads(text) if text is not None else None
+
+    def set(self, key: str, report: dict[str, Any]) -> None:
+        try:
+            self.client.set(self.prefix + key, json.dumps(report, allow_nan=False), ex=self.ttl_s or None)
+        except Exception as exc:
+            log.warning("report cache unavailable", extra={"error": str(exc)})
+
+
+@dataclass(frozen=True)
+class CachedReport:
+    report: dict[str, Any]
+    hit: bool
+
+
+def make_cache(redis_url: str | None, max_entries: int, ttl_s: int) -> ReportCache:
+    """max_entries=0 switches caching off, Redis included; else Redis when a URL is given."""
+    if max_entries <= 0:
+        return NoCache()
+    return RedisCache(redis_url, ttl_s) if redis_url else LRUCache(max_entries)
+
+
+def cache_key(spec: ModelSpec, auto_exact_gflop: float) -> str:
+    """The report id, plus the server's auto budget: it picks exact or estimate for method=auto,
+    so two servers with different budgets sharing one Redis must not share reports."""
+    return f"{report_id(spec)}:{auto_exact_gflop:g}"
+
+
+def get_or_compute(
+    cache: ReportCache, spec: ModelSpec, auto_exact_gflop: float, compute: Callable[[], dict[str, Any]]
+) -> CachedReport:
+    """The cached report for `spec`, or `compute()` stored under its key."""
+    key = cache_key(spec, auto_exact_gflop)
+    found = cache.get(key)
+    if found is not None:
+        return CachedReport(found, hit=True)
+    report = compute()
+    cache.set(key, report)
+    return CachedReport(report, hit=False)

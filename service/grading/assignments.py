@@ -1,0 +1,99 @@
+"""Assignments kept on the server: files an instructor drops into GRADSTAB_ASSIGNMENTS_DIR.
+
+Each file (.json, .yaml or .yml) holds one assignment: a public part (id, title, instructions,
+starter spec, what may change, which answers to give) and a hidden rubric. They are loaded and
+validated once, at start-up; a bad file stops the start with the file and field named, because
+a silently missing assignment would only show up when a class of students gets 404s.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import ValidationError
+
+from schemas.grading import AssignmentFileSchema, AssignmentPublicSchema, flatten_errors
+from schemas.limits import Limits
+
+from .model import Rubric
+
+SUFFIXES = (".json", ".yaml", ".yml")
+
+
+class AssignmentError(ValueError):
+    """One or more assignment files are invalid; the message lists every problem, file by file."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid assignment files:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    instructions: str
+    starter: dict[str, Any]  # as the instructor wrote it (shown to students)
+    starter_view: dict[str, Any]  # normalised, for constraint checks
+    may_change: tuple[str, ...]
+    answers: dict[str, str]
+    rubric: Rubric
+    source: str = field(default="", compare=False)
+
+    def public(self) -> dict[str, Any]:
+        """What GET /v1/assignments/{id} shows: never the rubric."""
+        return AssignmentPublicSchema().dump(
+            {"id": self.id, "title": self.title, "instructions": self.instructions,
+             "starter": self.starter, "may_change": list(self.may_change),
+             "answers": self.answers, "max_score": self.rubric.max_score}
+        )
+
+
+def read_file(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return json.loads(text)
+    return yaml.safe_load(text)
+
+
+def load_file(path: Path, limits: Limits | None = None) -> Assignment:
+    """One file → an Assignment; ValueError names the field (`rubric.checks[2].pointer: ...`)."""
+    try:
+        raw = read_file(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise AssignmentError([f"{path}: cannot be read as {path.suffix[1:].upper()}: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise AssignmentError([f"{path}: the top level must be a mapping with id, title, starter, rubric"])
+    try:
+        data = AssignmentFileSchema(limits=limits).load(raw)
+    except ValidationError as exc:
+        raise AssignmentError([f"{path}: {line}" for line in flatten_errors(exc.messages)]) from exc
+    return Assignment(source=str(path), **data)
+
+
+def load_directory(directory: str | Path, limits: Limits | None = None) -> dict[str, Assignment]:
+    """Every assignment file in `directory` (not recursive; dotfiles skipped), by id."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise AssignmentError([f"{root}: GRADSTAB_ASSIGNMENTS_DIR is not a directory"])
+    found: dict[str, Assignment] = {}
+    problems: list[str] = []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith(".") or path.suffix not in SUFFIXES or not path.is_file():
+            continue
+        try:
+            assignment = load_file(path, limits)
+        except AssignmentError as exc:
+            problems += exc.problems
+            continue
+        if assignment.id in found:
+            problems.append(f"{path}: id {assignment.id!r} is already used by {found[assignment.id].source}")
+            continue
+        found[assignment.id] = assignment
+    if problems:
+        raise AssignmentError(problems)
+    return found

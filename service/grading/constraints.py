@@ -1,0 +1,78 @@
+"""Constraints on the submitted spec, compared on the normalised spec so that spellings agree.
+
+A student who writes `{"depth": 50, "width": 16}` and one who writes the 51 widths have the
+same `layers`; an omitted field equals its default. The view uses the request's wire names
+(`layers`, `activation`, `init`, ...) plus three derived ones: depth, width, input_dim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from service.engine.spec import ModelSpec
+
+from .compare import fmt
+
+DERIVED: tuple[str, ...] = ("depth", "width", "input_dim")
+
+
+def spec_view(spec: ModelSpec) -> dict[str, Any]:
+    """The spec as wire-named plain values: activation is one name when every layer shares it."""
+    raw = dataclasses.asdict(spec)
+    widths = list(raw.pop("widths"))
+    acts = list(raw.pop("activations"))
+    view: dict[str, Any] = {"layers": widths, "activation": acts[0] if len(set(acts)) == 1 else acts}
+    view.update(raw)
+    hidden = widths[1:]
+    view["depth"] = len(widths) - 1
+    view["width"] = hidden[0] if len(set(hidden)) == 1 else None
+    view["input_dim"] = widths[0]
+    return view
+
+
+def wire_fields(view: dict[str, Any]) -> list[str]:
+    return [k for k in view if k not in DERIVED]
+
+
+def normalise_expected(name: str, value: Any) -> Any:
+    """An instructor's `equals` value in the view's form (a layers object → widths, 1 → 1.0)."""
+    if name == "layers" and isinstance(value, dict) and "depth" in value and "width" in value:
+        width = value["width"]
+        return [value.get("input_dim", width)] + [width] * value["depth"]
+    if name == "activation" and isinstance(value, list) and value and len(set(value)) == 1:
+        return value[0]
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return a == b
+
+
+def _short(value: Any) -> str:
+    """Widths lists can be long: show depth and the distinct widths instead."""
+    if isinstance(value, list) and len(value) > 6:
+        return f"[{', '.join(map(fmt, value[:3]))}, … {len(value)} items]"
+    return fmt(value) if not isinstance(value, list | dict) else str(value)
+
+
+def equals_failures(view: dict[str, Any], equals: dict[str, Any]) -> list[str]:
+    out = []
+    for name, expected in equals.items():
+        want = normalise_expected(name, expected)
+        have = view.get(name)
+        if not _same(have, want):
+            out.append(f"{name} must be {_short(want)}, yours is {_short(have)}")
+    return out
+
+
+def changed_fields(view: dict[str, Any], starter: dict[str, Any], may_change: tuple[str, ...]) -> list[str]:
+    out = []
+    for name in wire_fields(starter):
+        if name in may_change:
+            continue
+        if not _same(view.get(name), starter.get(name)):
+            out.append(f"{name} ({_short(starter.get(name))} → {_short(view.get(name))})")
+    return out

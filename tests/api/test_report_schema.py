@@ -1,0 +1,109 @@
+"""ReportSchema against hand-built Reports: non-finite numbers become null, no field is forgotten."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+
+from marshmallow import Schema, fields
+
+from schemas.report import ReportSchema
+from service.api.jsonio import dumps
+from service.engine import report as r
+
+INF, NAN = math.inf, math.nan
+
+
+def _stats(value: float) -> r.TensorStats:
+    return r.TensorStats(value, NAN, -INF, 0.0, value, 0.0, 0.0, 0.5, 16, "nonfinite")
+
+
+def hand_built_report() -> r.Report:
+    event = r.RangeEvent(True, 2, "output_grad", 1.0, 1, {"output_grad": r.QuantityEvent(2, 1, 1.0)})
+    layer = r.LayerReport(
+        index=1,
+        in_features=4,
+        out_features=4,
+        weight_grad=_stats(INF),
+        output_grad=_stats(1.0),
+        jacobian_product=r.JacobianStats(24.1, INF, NAN, None, None, "rank_deficient", 3, 1.0, 2.0, "exact"),
+        activation=r.ActivationStats("identity", 0.0, INF, 30.0, 1.0, 1.0, None, None, 0.25),
+        update=r.UpdateStats(2.0, NAN, None),
+    )
+    diagnosis = r.Diagnosis(
+        verdict="exploding",
+        log10_total_growth=24.0,
+        growth_per_layer=INF,
+        log10_growth_per_layer=0.24,
+        onset_layer=2,
+        overflow=event,
+        underflow=r.RangeEvent(False, None, None, None, None),
+        dtype_limits=r.DtypeLimits("float16", 65504.0, 6.1e-5, 6e-8, 9.8e-4, 4.8, -4.2),
+        causes=[r.Cause("dtype_overflow", "inf", [2], {"max": INF, "nested": [NAN, 1, (2.5,)], "ok": True})],
+        recommendations=[
+            r.Recommendation(
+                "use_float32",
+                {"dtype": "float32", "weight_scale": NAN},
+                "why",
+                r.Outcome("stable", 0.1, 1.0, False, False),
+                True,
+            )
+        ],
+        summary="s",
+        thresholds={"exploding_log10": 2.0, "weird": NAN},
+    )
+    theory = r.Theory(4.0, 4.0, 2.0, INF, None, 0.5, "note", [r.LayerTheory(1, NAN, 2.0)])
+    runtime = r.Runtime("cpu", "float16", True, "exact", "float64", "2", "3.11", "1", 1, 12.5, ["n"])
+    return r.Report("abc", "1", 1, INF, "nonfinite", [layer], diagnosis, theory, runtime)
+
+
+def test_nonfinite_numbers_dump_as_null():
+    out = ReportSchema().dump(hand_built_report())
+    text = dumps(out)  # raises on NaN/inf
+    assert "NaN" not in text and "Infinity" not in text
+    assert out["loss"] is None
+    layer = out["layers"][0]
+    assert layer["weight_grad"]["norm"] is None and layer["weight_grad"]["log10_norm"] is None
+    assert layer["jacobian_product"]["log10_spectral_norm"] == 24.1
+    assert out["diagnosis"]["causes"][0]["evidence"] == {"max": None, "nested": [None, 1, [2.5]], "ok": True}
+    assert out["diagnosis"]["recommendations"][0]["change"] == {"dtype": "float32", "weight_scale": None}
+    assert out["diagnosis"]["thresholds"] == {"exploding_log10": 2.0, "weird": None}
+    assert out["diagnosis"]["overflow"]["by_quantity"]["output_grad"]["first_layer"] == 2
+    assert json.loads(text) == out
+
+
+def _schema_fields(schema: Schema) -> dict[str, fields.Field]:
+    return dict(schema.fields)
+
+
+def _dataclass_in(hint: typing.Any) -> type:
+    """The dataclass inside a hint such as list[LayerReport] or dict[str, QuantityEvent] | None."""
+    if dataclasses.is_dataclass(hint):
+        return hint
+    for arg in typing.get_args(hint):
+        if dataclasses.is_dataclass(arg) or typing.get_args(arg):
+            return _dataclass_in(arg)
+    raise AssertionError(f"no dataclass in {hint}")
+
+
+def _check(cls: type, schema: Schema, path: str) -> list[str]:
+    """Every dataclass field has a schema field and vice versa, recursively."""
+    missing: list[str] = []
+    hints = typing.get_type_hints(cls, vars(r))
+    sf = _schema_fields(schema)
+    names = {f.name for f in dataclasses.fields(cls)}
+    missing += [f"{path}.{n} (not in schema)" for n in names - set(sf)]
+    missing += [f"{path}.{n} (not in dataclass)" for n in set(sf) - names]
+    for name in names & set(sf):
+        field = sf[name]
+        inner = field.inner if isinstance(field, fields.List) else field
+        inner = inner.value_field if isinstance(inner, fields.Dict) and inner.value_field else inner
+        if isinstance(inner, fields.Nested):
+            missing += _check(_dataclass_in(hints[name]), inner.schema, f"{path}.{name}")
+    return missing
+
+
+def test_schema_covers_every_report_field():
+    assert _check(r.Report, ReportSchema(), "report") == []

@@ -1,0 +1,153 @@
+"""The grading resources, API keys, rate limits and the report cache through the Flask test client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from flask import Flask
+
+from service.grading.assignments import AssignmentError
+
+from .apps import INSTRUCTOR_KEY, KEYS, SPEC, STUDENT_KEY, bearer, make_app, write_assignment
+from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS
+
+RUBRIC = {"checks": [
+    {"kind": "verdict", "name": "stable", "points": 2, "expected": "stable"},
+    {"kind": "answer", "name": "growth", "answer": "g", "pointer": "/diagnosis/growth_per_layer", "abs_tol": 0.5},
+]}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    directory = write_assignment(tmp_path_factory.mktemp("assignments"))
+    return make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_ASSIGNMENTS_DIR=str(directory))
+
+
+def post(client: Any, path: str, body: Any, key: str | None = INSTRUCTOR_KEY) -> Any:
+    return client.post(path, data=json.dumps(body), content_type="application/json",
+                       headers=bearer(key) if key else {})
+
+
+def grade_body(fmt: str = "json", spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"submission": {"spec": spec or SPEC, "answers": {"g": 0.3}}, "rubric": RUBRIC, "format": fmt}
+
+
+def test_grade_in_each_format(app: Flask) -> None:
+    client = app.test_client()
+    first = post(client, "/v1/grade", grade_body("json"))
+    assert first.status_code == 200, first.get_json()
+    body = first.get_json()
+    assert body["max_score"] == 3 and [c["name"] for c in body["checks"]] == ["stable", "growth"]
+    assert len(body["report"]["id"]) == 64 and body["report"]["engine_version"]
+    gs = post(client, "/v1/grade", grade_body("gradescope"))
+    assert gs.headers["X-Cache"] == "hit"  # the same spec: analysed once
+    jsonschema.validate(gs.get_json(), GRADESCOPE_RESULTS)
+    pl = post(client, "/v1/grade", grade_body("prairielearn"))
+    jsonschema.validate(pl.get_json(), PRAIRIELEARN_RESULTS)
+    assert pl.get_json()["score"] == pytest.approx(body["fraction"])
+
+
+def test_invalid_spec_per_format(app: Flask) -> None:
+    client = app.test_client()
+    bad = {"layers": {"depth": 6, "width": 8}, "activation": "swish"}
+    resp = post(client, "/v1/grade", grade_body("json", bad))
+    assert resp.status_code == 422 and resp.content_type == "application/problem+json"
+    assert resp.get_json()["errors"][0]["field"] == "submission.spec.activation"
+    gs = post(client, "/v1/grade", grade_body("gradescope", bad)).get_json()
+    jsonschema.validate(gs, GRADESCOPE_RESULTS)
+    assert gs["score"] == 0 and "'swish' is not an activation" in gs["output"]
+    over = {"layers": {"depth": 400, "width": 8}}
+    pl = post(client, "/v1/grade", grade_body("prairielearn", over)).get_json()
+    jsonschema.validate(pl, PRAIRIELEARN_RESULTS)
+    assert pl["gradable"] is False and "max_depth" in pl["format_errors"][0]
+
+
+def test_rubric_mistakes_are_422_naming_the_field(app: Flask) -> None:
+    body = grade_body()
+    body["rubric"] = {"checks": [{"kind": "value", "name": "x", "pointer": "nope", "expected": 1}]}
+    resp = post(app.test_client(), "/v1/grade", body)
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"][0]["field"] == "rubric.checks.0.pointer"
+
+
+def test_keys(app: Flask) -> None:
+    client = app.test_client()
+    missing = post(client, "/v1/grade", grade_body(), key=None)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert missing.content_type == "application/problem+json"
+    assert post(client, "/v1/grade", grade_body(), key="wrong-key-0123456789").status_code == 401
+    x_api_key = client.get("/v1/assignments", headers={"X-API-Key": STUDENT_KEY})
+    assert x_api_key.status_code == 200
+    forbidden = post(client, "/v1/grade", grade_body(), key=STUDENT_KEY)
+    assert forbidden.status_code == 403 and "'alice' has the role 'student'" in forbidden.get_json()["detail"]
+    for path in ("/livez", "/metrics", "/openapi.json"):
+        assert client.get(path).status_code == 200, path
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'gradstab_requests_by_key_total{key="alice",status="403"}' in metrics
+
+
+def test_assignments_public_part_and_hidden_rubric(app: Flask) -> None:
+    client = app.test_client()
+    listed = client.get("/v1/assignments", headers=bearer(STUDENT_KEY)).get_json()
+    assert [a["id"] for a in listed] == ["tiny"]
+    public = client.get("/v1/assignments/tiny", headers=bearer(STUDENT_KEY)).get_json()
+    assert public["may_change"] == ["init", "weight_scale"] and public["max_score"] == 6
+    assert "rubric" not in public and "SECRET" not in json.dumps(public)
+    missing = client.get("/v1/assignments/nope", headers=bearer(STUDENT_KEY))
+    assert missing.status_code == 404 and "known: tiny" in missing.get_json()["detail"]
+
+    submission = {"spec": {**SPEC, "weight_scale": 0.5}, "answers": {"g": 0.3}}
+    for fmt in ("json", "gradescope", "prairielearn"):
+        student = post(client, "/v1/assignments/tiny/submissions", submission | {"format": fmt}, STUDENT_KEY)
+        text = student.get_data(as_text=True)
+        assert student.status_code == 200 and "SECRET" not in text and "secret band" not in text, fmt
+    student = post(client, "/v1/assignments/tiny/submissions", submission, STUDENT_KEY).get_json()
+    assert student["hidden"] == {"checks": 1, "points": 3.0} and student["max_score"] == 3
+    full = post(client, "/v1/assignments/tiny/submissions", submission | {"format": "gradescope"}).get_json()
+    jsonschema.validate(full, GRADESCOPE_RESULTS)
+    secret = next(t for t in full["tests"] if t["name"] == "secret band")
+    assert secret["visibility"] == "hidden" and secret["max_score"] == 3
+
+    cheat = post(client, "/v1/assignments/tiny/submissions",
+                 {"spec": {**SPEC, "activation": "relu"}, "answers": {"g": 1.0}}).get_json()
+    shape = cheat["checks"][0]
+    assert not shape["passed"] and "activation" in shape["message"] and cheat["score"] == 0
+
+
+def test_open_service_uses_the_student_view(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        app = make_app(GRADSTAB_ASSIGNMENTS_DIR=str(write_assignment(tmp_path)))
+    assert any("service is open" in r.getMessage() for r in caplog.records)
+    client = app.test_client()
+    body = post(client, "/v1/assignments/tiny/submissions", {"spec": SPEC}, key=None).get_json()
+    assert body["hidden"]["checks"] == 1 and "secret band" not in json.dumps(body)
+    assert post(client, "/v1/grade", grade_body(), key=None).status_code == 200
+
+
+def test_bad_assignment_file_stops_the_start(tmp_path: Path) -> None:
+    write_assignment(tmp_path, "id: Bad Id\ntitle: t\nstarter: {layers: [2, 2]}\nrubric: {checks: []}\n")
+    with pytest.raises(AssignmentError) as info:
+        make_app(GRADSTAB_ASSIGNMENTS_DIR=str(tmp_path))
+    assert "tiny.yaml: id: Use 1-64 characters" in str(info.value)
+    assert "tiny.yaml: rubric.checks:" in str(info.value)
+
+
+def test_analyses_cache_and_rate_limit() -> None:
+    app = make_app(GRADSTAB_RATE_LIMIT="3/minute")
+    client = app.test_client()
+    first = post(client, "/v1/analyses", SPEC, key=None)
+    second = post(client, "/v1/analyses", SPEC, key=None)
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
+    a, b = first.get_json(), second.get_json()
+    assert (a.pop("cache"), b.pop("cache")) == ({"hit": False}, {"hit": True})
+    assert a == b
+    assert post(client, "/v1/analyses", SPEC, key=None).status_code == 200
+    limited = post(client, "/v1/analyses", SPEC, key=None)
+    assert limited.status_code == 429 and limited.content_type == "application/problem+json"
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert "3 per 1 minute" in limited.get_json()["detail"] and "client 127.0.0.1" in limited.get_json()["detail"]
+    assert client.get("/livez").status_code == 200  # probes are never limited
