@@ -50,8 +50,12 @@ def mm_gflops(dtype: torch.dtype, n: int = 2048) -> float:
 def spec_for(d: int, n: int, batch: int, act: str, **jac: object) -> ModelSpec:
     init = "kaiming_normal" if act == "relu" else "xavier_normal"
     return ModelSpec(
-        widths=(n,) * (d + 1), activations=(act,) * d, init=init, batch_size=batch,
-        verify_recommendations=False, jacobian=JacobianOptions(**jac),  # type: ignore[arg-type]
+        widths=(n,) * (d + 1),
+        activations=(act,) * d,
+        init=init,
+        batch_size=batch,
+        verify_recommendations=False,
+        jacobian=JacobianOptions(**jac),  # type: ignore[arg-type]
     )
 
 
@@ -115,6 +119,7 @@ def naive_seconds(spec: ModelSpec, layers_timed: int = 3) -> tuple[float, str]:
     picks = sorted({max(1, d - 2), max(1, d // 2), 1})[:layers_timed]
     per_len = []
     for t in picks:
+
         def f(h: torch.Tensor, t: int = t) -> torch.Tensor:
             for w in ws[t:]:
                 h = fn(w @ h)
@@ -140,15 +145,19 @@ def case(d: int, n: int, batch: int, act: str, quick: bool) -> None:
         spec = spec_for(d, n, batch, act, method="exact", precision=pname, singular_values="none")
         params = make_parameters(spec)
         ref = run_reference(spec, params)
-        exact = best_of(lambda spec=spec, params=params, ref=ref, prec=prec:
-                        exact_chain(spec, params.weights, ref, prec, torch.device("cpu")))
+        exact = best_of(
+            lambda spec=spec, params=params, ref=ref, prec=prec: exact_chain(
+                spec, params.weights, ref, prec, torch.device("cpu")
+            )
+        )
         spec_auto = dataclasses.replace(spec, jacobian=dataclasses.replace(spec.jacobian, singular_values="auto"))
         whole = best_of(lambda spec_auto=spec_auto: analyze(spec_auto), repeat=1 if quick else 2)
         print(
             f"[{pname} chain] torch.mm {mm:.1f} GFLOP/s; bare chain {bare * 1e3:.0f} ms = "
             f"{chain_flops / bare / 1e9:.1f} GFLOP/s ({chain_flops / bare / 1e9 / mm:.2f} of mm); "
-            f"exact method (Frobenius+spectral+rank, all layers) {exact * 1e3:.0f} ms = {exact / bare:.2f}x bare chain, "
-            f"{exact / fb:.1f}x fwd+bwd; whole analysis with auto σ_min {whole * 1e3:.0f} ms = {whole / fb:.1f}x fwd+bwd"
+            f"exact method (Frobenius+spectral+rank, all layers) {exact * 1e3:.0f} ms = "
+            f"{exact / bare:.2f}x bare chain, {exact / fb:.1f}x fwd+bwd; "
+            f"whole analysis with auto σ_min {whole * 1e3:.0f} ms = {whole / fb:.1f}x fwd+bwd"
         )
     fb_ms = fb * 1e3
     spec32 = spec_for(d, n, batch, act, method="exact", precision="float32", singular_values="none")

@@ -204,6 +204,11 @@ class ModelSpecSchema(StrictSchema):
         metadata={"description": "sum (default: ∂ℓ/∂h^d = 1, the lecture's setting), mean, mse (zero targets), "
                   "cross_entropy (seeded random labels)."},
     )
+    loss_scale = StrictFloat(
+        load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=2.0**24),
+        metadata={"description": "Backpropagate loss_scale·ℓ in the pass dtype (float16 mixed precision's fix for "
+                  "gradient underflow); gradient statistics are unscaled. Default 1."},
+    )
     learning_rate = StrictFloat(
         load_default=None, allow_none=True, validate=validate.Range(min=0, min_inclusive=False, max=1e6),
         metadata={"description": "Optional: report per-layer update/weight ratios for one SGD step."},

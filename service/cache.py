@@ -1,7 +1,7 @@
 """The report cache: identical specs (same report id) are analysed once and then served from here.
 
 A class of 300 submitting the same starter spec costs one analysis. The key is the engine's
-`report_id(spec)` (sha256 of the normalised spec and the engine version), computable before
+`report_id(spec)` (sha256 of the normalised spec, the resolved Jacobian method and the engine version), computable before
 the engine runs, so a new engine version never serves an old report. Values are the report's
 JSON dict, exactly what a client would receive.
 
@@ -119,9 +119,9 @@ def make_cache(redis_url: str | None, max_entries: int, ttl_s: int) -> ReportCac
 
 
 def cache_key(spec: ModelSpec, auto_exact_gflop: float) -> str:
-    """The report id, plus the server's auto budget: it picks exact or estimate for method=auto,
-    so two servers with different budgets sharing one Redis must not share reports."""
-    return f"{report_id(spec)}:{auto_exact_gflop:g}"
+    """The report id: it includes the Jacobian method the server's budget resolves auto to, so two
+    servers with different budgets share a report only where they would compute the same numbers."""
+    return report_id(spec, auto_exact_gflop)
 
 
 def get_or_compute(

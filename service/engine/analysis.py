@@ -28,9 +28,16 @@ ENGINE_VERSION = "1.0.0"
 _PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 
 
-def report_id(spec: ModelSpec) -> str:
-    """sha256 of the normalised spec and the engine version: same id ⇔ same numbers on the CPU."""
-    payload = json.dumps({"spec": dataclasses.asdict(spec), "engine": ENGINE_VERSION}, sort_keys=True)
+def report_id(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> str:
+    """sha256 of the normalised spec, the Jacobian method that will run and the engine version.
+
+    Same id ⇔ same numbers on the CPU. The method is resolved here (jacobian.method=auto depends on
+    the server's budget), so the id is known before any tensor work and servers agree on it.
+    """
+    method = estimate_cost(spec, auto_exact_gflop).jacobian_method
+    payload = json.dumps(
+        {"spec": dataclasses.asdict(spec), "jacobian_method": method, "engine": ENGINE_VERSION}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -79,7 +86,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
         notes=notes,
     )
     return Report(
-        id=report_id(spec),
+        id=report_id(spec, auto_exact_gflop),
         engine_version=ENGINE_VERSION,
         depth=spec.depth,
         loss=result.loss,
@@ -130,7 +137,7 @@ def _layer_reports(spec, params, ref, result, jac_stats, pass_dtype) -> list[Lay
             dead_fraction=dead,
             output_nonfinite_fraction=float((~torch.isfinite(out)).double().mean()),
         )
-        w_grad = tensor_stats(result.weight_grads[t - 1], pass_dtype)
+        w_grad = tensor_stats(result.weight_grads[t - 1], pass_dtype, spec.loss_scale)
         update = None
         if spec.learning_rate is not None:
             w_norm = float(torch.linalg.vector_norm(params.weights[t - 1]))
@@ -147,7 +154,7 @@ def _layer_reports(spec, params, ref, result, jac_stats, pass_dtype) -> list[Lay
                 in_features=n_in,
                 out_features=n_out,
                 weight_grad=w_grad,
-                output_grad=tensor_stats(result.output_grads[t - 1], pass_dtype),
+                output_grad=tensor_stats(result.output_grads[t - 1], pass_dtype, spec.loss_scale),
                 jacobian_product=jac_stats[t - 1],
                 activation=activation,
                 update=update,

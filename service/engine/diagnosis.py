@@ -74,7 +74,8 @@ def diagnose(
     per_layer_log = total / (d - 1) if d > 1 and math.isfinite(total) else None
     growth = 10.0**per_layer_log if per_layer_log is not None else None
     causes = _causes(spec, layers, th, verdict, growth, total, overflow, underflow, loss)
-    recs = _recommendations(spec, th, verdict, overflow, underflow, verify)
+    peaks = [g.max_abs for lr in layers for g in (lr.weight_grad, lr.output_grad) if g.max_abs is not None]
+    recs = _recommendations(spec, th, verdict, overflow, underflow, max(peaks, default=0.0), verify)
     return Diagnosis(
         verdict=verdict,
         log10_total_growth=total if math.isfinite(total) else None,
@@ -228,7 +229,7 @@ def _q(quantity: str | None) -> str:
 
 
 def _candidates(
-    spec: ModelSpec, th: Theory, verdict: str, overflow: RangeEvent, underflow: RangeEvent
+    spec: ModelSpec, th: Theory, verdict: str, overflow: RangeEvent, underflow: RangeEvent, peak_grad: float
 ) -> list[tuple[str, dict[str, object], str]]:
     out: list[tuple[str, dict[str, object], str]] = []
     names = set(spec.activations)
@@ -245,9 +246,14 @@ def _candidates(
                     )
                 )
         if act is not None and act.kind == "linear" and (spec.init, spec.weight_scale) != ("orthogonal", 1.0):
-            out.append(("orthogonal_init", {"init": "orthogonal", "weight_scale": 1.0},
-                        "A product of orthogonal matrices is orthogonal: every singular value stays exactly 1, "
-                        "where random Gaussian layers of small width drift (the lecture's product of 4×4 matrices)."))
+            out.append(
+                (
+                    "orthogonal_init",
+                    {"init": "orthogonal", "weight_scale": 1.0},
+                    "A product of orthogonal matrices is orthogonal: every singular value stays exactly 1, "
+                    "where random Gaussian layers of small width drift (the lecture's product of 4×4 matrices).",
+                )
+            )
         if act is not None and act.kind in ("relu_like", "linear", "smooth"):
             init = "kaiming_normal" if act.kind != "linear" else "xavier_normal"
             if (spec.init, spec.weight_scale) != (init, 1.0):
@@ -274,6 +280,18 @@ def _candidates(
                         "tanh has σ'(0) = 1 (sigmoid: 1/4), and xavier_normal keeps its gain near 1.",
                     )
                 )
+    if spec.dtype == "float16" and underflow.occurred and not overflow.occurred and peak_grad > 0:
+        # the largest power of two that keeps the largest gradient 8× below float16's max
+        scale = 2.0 ** math.floor(math.log2(65504.0 / 8.0 / peak_grad))
+        if scale > spec.loss_scale and scale <= 2.0**24:
+            out.append(
+                (
+                    "loss_scale",
+                    {"loss_scale": scale},
+                    f"Multiplying the loss by {scale:g} shifts every gradient {scale:g}× up, out of float16's "
+                    "flush-to-zero range, while the largest stays 8× below 65504 (unscale before the update).",
+                )
+            )
     if (overflow.occurred or underflow.occurred) and spec.dtype in ("float16", "bfloat16"):
         if spec.dtype == "float16":
             out.append(
@@ -288,9 +306,15 @@ def _candidates(
 
 
 def _recommendations(
-    spec: ModelSpec, th: Theory, verdict: str, overflow: RangeEvent, underflow: RangeEvent, verify: Verifier | None
+    spec: ModelSpec,
+    th: Theory,
+    verdict: str,
+    overflow: RangeEvent,
+    underflow: RangeEvent,
+    peak_grad: float,
+    verify: Verifier | None,
 ) -> list[Recommendation]:
-    candidates = _candidates(spec, th, verdict, overflow, underflow)[:VERIFY_RUNS]
+    candidates = _candidates(spec, th, verdict, overflow, underflow, peak_grad)[:VERIFY_RUNS]
     recs: list[Recommendation] = []
     for code, change, why in candidates:
         outcome = verify(spec.with_changes(**change)) if verify is not None else None

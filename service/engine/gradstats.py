@@ -15,11 +15,12 @@ def smallest_normal(dtype: torch.dtype) -> float:
     return float(torch.finfo(dtype).tiny)
 
 
-def tensor_stats(values: Tensor, dtype: torch.dtype) -> TensorStats:
+def tensor_stats(values: Tensor, dtype: torch.dtype, scale: float = 1.0) -> TensorStats:
     """norm, log10 norm, mean, std, max |g| and the fractions of zero, subnormal and non-finite values.
 
     `dtype` is the requested pass dtype (float16 emulated in float32 is still float16 here),
-    which sets what counts as subnormal.
+    which sets what counts as subnormal. `values` are as the pass held them (multiplied by the
+    loss scale); the fractions are of those, the moments of values / scale.
     """
     v = values.detach().double().reshape(-1)
     numel = v.numel()
@@ -34,6 +35,8 @@ def tensor_stats(values: Tensor, dtype: torch.dtype) -> TensorStats:
         return TensorStats(
             None, None, None, None, None, zero_fraction, subnormal_fraction, nonfinite_fraction, numel, "nonfinite"
         )
+    if scale != 1.0:
+        fv, absv = fv / scale, absv / scale
     peak = float(absv.max())
     norm = peak * float(torch.linalg.vector_norm(fv / peak)) if peak > 0 else 0.0
     status = "nonfinite" if n_finite < numel else ("zero" if peak == 0 else "ok")

@@ -120,7 +120,8 @@ class _Round(torch.autograd.Function):
 class PassResult:
     """What the pass in the requested dtype produced (tensors in the compute dtype, detached).
 
-    outputs[t-1] = h^t, output_grads[t-1] = ∂ℓ/∂h^t, weight_grads[t-1] = ∂ℓ/∂W^t.
+    outputs[t-1] = h^t, output_grads[t-1] = S·∂ℓ/∂h^t, weight_grads[t-1] = S·∂ℓ/∂W^t with S the
+    spec's loss_scale (1 unless asked for).
     """
 
     loss: float
@@ -153,7 +154,10 @@ def run_pass(spec: ModelSpec, params: Parameters, device: torch.device) -> PassR
         h.retain_grad()
         outputs.append(h)
     loss = rnd(_loss(spec.loss, h, params.labels, device))
-    loss.backward()
+    # Loss scaling (mixed precision's fix for float16 underflow): backpropagate S·ℓ in the dtype;
+    # the gradients stay scaled here (that is where the dtype's range bites) and are unscaled in
+    # float64 for the statistics, as torch.amp's GradScaler unscales them in float32.
+    (rnd(loss * spec.loss_scale) if spec.loss_scale != 1.0 else loss).backward()
     grads = []
     for w in weights:
         g = w.grad

@@ -79,6 +79,7 @@ class ModelSpec:
     seed: int = 0
     loss: str = "sum"
     learning_rate: float | None = None
+    loss_scale: float = 1.0  # backpropagate loss_scale·ℓ (float16 mixed precision); stats are unscaled
     jacobian: JacobianOptions = field(default_factory=JacobianOptions)
     thresholds: Thresholds = field(default_factory=Thresholds)
     verify_recommendations: bool = True

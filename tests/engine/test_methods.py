@@ -112,3 +112,29 @@ def test_float16_overflow_gets_a_dtype_recommendation_that_works() -> None:
     d = analyze(spec).diagnosis
     assert d.overflow.occurred and d.verdict == "stable"
     assert any(r.change.get("dtype") in ("bfloat16", "float32") and r.fixes for r in d.recommendations)
+
+
+def test_loss_scale_lifts_float16_gradients_out_of_underflow() -> None:
+    """Orthogonal 0.7, depth 60: the gradient falls to 0.7^59 ≈ 7e-10 at the bottom, below float16's 6e-8
+    (inputs of scale 1e4 keep the forward pass and the weight gradients inside float16's range)."""
+    body = {
+        "layers": {"depth": 60, "width": 16},
+        "activation": "identity",
+        "init": "orthogonal",
+        "weight_scale": 0.7,
+        "dtype": "float16",
+        "batch_size": 2,
+        "input_scale": 1e4,
+        "thresholds": {"vanishing_log10": -20.0},
+    }
+    plain = analyze(make_spec(**body, verify_recommendations=True))
+    assert plain.diagnosis.underflow.occurred
+    rec = next(r for r in plain.diagnosis.recommendations if r.code == "loss_scale")
+    assert rec.fixes is True
+    scale = rec.change["loss_scale"]
+    scaled = analyze(make_spec(**body, loss_scale=scale))
+    assert not scaled.diagnosis.underflow.occurred
+    # statistics are unscaled: the same gradient norms as the exact float64 pass, within float16 rounding
+    exact = analyze(make_spec(**{**body, "dtype": "float64"}))
+    for a, b in zip(scaled.layers[-20:], exact.layers[-20:], strict=True):
+        assert a.output_grad.norm == pytest.approx(b.output_grad.norm, rel=2e-2)
