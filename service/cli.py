@@ -22,7 +22,7 @@ def _fail(detail: str, errors: list[dict[str, str]] | None = None) -> int:
 
 def analyze_command(path: str) -> int:
     """Same parser, schema, limits, engine and encoder as POST /v1/analyses."""
-    from schemas.report import ReportSchema
+    from schemas.report import dump_report
     from schemas.spec import ModelSpecSchema
     from service.api.analyses import run_analysis
     from service.api.errors import ProblemError, flatten_messages, validation_problem
@@ -47,7 +47,7 @@ def analyze_command(path: str) -> int:
         return _fail(problem.detail, flatten_messages(exc.messages))
     except ProblemError as exc:
         return _fail(exc.detail, exc.errors)
-    sys.stdout.write(dumps(ReportSchema().dump(report)) + "\n")
+    sys.stdout.write(dumps(dump_report(report)) + "\n")
     return 0
 
 

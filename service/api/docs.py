@@ -6,19 +6,13 @@ air-gapped cluster has none, so the page is plain HTML built from the same spec.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, current_app, render_template_string
 
 _METHODS = ("get", "post", "put", "patch", "delete")
-_CONSTRAINTS = (
-    ("minimum", "≥"),
-    ("exclusiveMinimum", ">"),
-    ("maximum", "≤"),
-    ("exclusiveMaximum", "<"),
-    ("minItems", "min items"),
-    ("maxItems", "max items"),
-)
+_COUNTS = (("minItems", "min items"), ("maxItems", "max items"))
 
 
 def _ref_name(ref: str) -> str:
@@ -45,7 +39,13 @@ def type_of(prop: dict[str, Any]) -> str:
 
 
 def _notes(prop: dict[str, Any]) -> str:
-    notes = [f"{sign} {prop[key]}" for key, sign in _CONSTRAINTS if key in prop]
+    """Range, count and enum constraints in words (OpenAPI 3.0: exclusiveMinimum is a flag)."""
+    notes = []
+    for bound, sign, strict in (("minimum", "≥", ">"), ("maximum", "≤", "<")):
+        if bound in prop:
+            exclusive = prop.get("exclusive" + bound.capitalize()) is True
+            notes.append(f"{strict if exclusive else sign} {prop[bound]}")
+    notes += [f"{label} {prop[key]}" for key, label in _COUNTS if key in prop]
     if "enum" in prop:
         notes.append("one of " + ", ".join(str(v) for v in prop["enum"]))
     return "; ".join(notes)
@@ -58,7 +58,7 @@ def schema_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
             "name": name,
             "type": type_of(prop),
             "required": name in required,
-            "default": prop.get("default", ""),
+            "default": json.dumps(prop["default"]) if "default" in prop else "",
             "notes": _notes(prop),
             "description": prop.get("description", ""),
             "link": _ref_name(prop["$ref"])
@@ -67,6 +67,13 @@ def schema_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for name, prop in schema.get("properties", {}).items()
     ]
+
+
+def _response(spec: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """A response object, following a $ref into components/responses."""
+    if "$ref" in response:
+        return spec.get("components", {}).get("responses", {}).get(_ref_name(response["$ref"]), {"description": ""})
+    return response
 
 
 def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -85,10 +92,9 @@ def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
                     "summary": op.get("summary", ""),
                     "description": op.get("description", ""),
                     "body": _ref_name(body_ref) if body_ref else None,
-                    "responses": [
-                        (code, r.get("description", _ref_name(r.get("$ref", ""))))
-                        for code, r in op.get("responses", {}).items()
-                    ],
+                    "responses": sorted(
+                        (code, _response(spec, r)["description"]) for code, r in op.get("responses", {}).items()
+                    ),
                 }
             )
     return out

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from schemas.report import ReportSchema
+from schemas.report import dump_report
 from schemas.service import HealthSchema
 from schemas.spec import ModelSpecSchema
 from service.config import Settings
@@ -34,7 +34,7 @@ def warm_up(app: Flask) -> bool:
     try:
         with app.app_context():
             spec = ModelSpecSchema(limits=st.settings.limits).load(WARM_UP_SPEC)
-            dumps(ReportSchema().dump(run_analysis(spec, st.settings)))
+            dumps(dump_report(run_analysis(spec, st.settings)))
     except Exception as exc:  # readiness reports it; the worker keeps serving livez
         st.warm_up_error = f"{type(exc).__name__}: {exc}"
         log.exception("warm-up failed")

@@ -64,10 +64,26 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
 
+def exclusive_bounds(converter: Any, field: ma.fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """apispec drops Range(min_inclusive=False): weight_scale > 0 would read as ≥ 0 (OpenAPI 3.0 flags)."""
+    out: dict[str, Any] = {}
+    for v in field.validators:
+        if isinstance(v, ma.validate.Range):
+            if v.min is not None and not v.min_inclusive:
+                out["exclusiveMinimum"] = True
+            if v.max is not None and not v.max_inclusive:
+                out["exclusiveMaximum"] = True
+    return out
+
+
 class Api(flask_smorest.Api):
-    """Errors documented and served as application/problem+json."""
+    """Errors documented and served as application/problem+json; exact numeric ranges."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        super()._init_spec(**kwargs)
+        self.ma_plugin.converter.add_attribute_function(exclusive_bounds)
 
     def _register_error_handlers(self) -> None:
         errors.register(self._app)

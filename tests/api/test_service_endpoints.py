@@ -105,6 +105,8 @@ def test_openapi_document(client):
     assert spec_schema["additionalProperties"] is False
     assert "oneOf" in spec_schema["properties"]["layers"]
     assert {"/v1/capabilities", "/livez", "/readyz"} <= set(doc["paths"])
+    weight_scale = spec_schema["properties"]["weight_scale"]  # > 0, not ≥ 0
+    assert (weight_scale["minimum"], weight_scale["exclusiveMinimum"]) == (0, True)
 
 
 def test_docs_page_is_self_contained(client):

@@ -110,6 +110,10 @@ def test_environment_is_configurable_with_defaults() -> None:
         "GRADSTAB_TIMEOUT",
         "GRADSTAB_API_KEYS",
         "GRADSTAB_API_KEYS_FILE",
+        "GRADSTAB_RATE_LIMIT",
+        "GRADSTAB_CACHE_SIZE",
+        "GRADSTAB_CACHE_TTL",
+        "GRADSTAB_ASSIGNMENTS_DIR",
         "REDIS_URL",
     }
     missing = required - env.keys()
@@ -131,6 +135,28 @@ def test_server_defaults_match_the_code() -> None:
     assert env["GRADSTAB_LOG_LEVEL"] == code.log_level
     # docker stop waits stop_grace_period before SIGKILL: longer than gunicorn's graceful stop.
     assert _seconds(SERVICES["api"]["stop_grace_period"]) > code.graceful_timeout
+
+
+def test_autograder_defaults_match_the_code() -> None:
+    from service.api.autograder import AutograderSettings
+
+    env = SERVICES["api"]["environment"]
+    code = AutograderSettings.load({}, {})
+    assert env["GRADSTAB_API_KEYS"] == code.api_keys and env["GRADSTAB_API_KEYS_FILE"] == code.api_keys_file
+    assert env["GRADSTAB_RATE_LIMIT"] == code.rate_limit
+    assert int(env["GRADSTAB_CACHE_SIZE"]) == code.cache_size
+    assert int(env["GRADSTAB_CACHE_TTL"]) == code.cache_ttl_s
+    assert (env["REDIS_URL"] or None) == code.redis_url
+    assert (env["GRADSTAB_ASSIGNMENTS_DIR"] or None) == code.assignments_dir
+
+
+def test_assignments_folder_is_mounted_read_only() -> None:
+    """The root filesystem is read-only, so assignment files can only come from a mount."""
+    for name, service in SERVICES.items():
+        if name.startswith("api"):
+            (mount,) = [v for v in service["volumes"] if isinstance(v, dict) and v["target"] == "/srv/assignments"]
+            assert mount["type"] == "bind" and mount["read_only"] is True
+            assert (REPO / mount["source"]).is_dir()
 
 
 def test_every_variable_passed_is_read_by_the_code() -> None:
@@ -227,6 +253,6 @@ def test_no_secret_defaults() -> None:
 def test_paths_mounted_exist() -> None:
     for service in SERVICES.values():
         for volume in service.get("volumes", []):
-            source = volume.split(":", 1)[0]
+            source = volume["source"] if isinstance(volume, dict) else volume.split(":", 1)[0]
             if source.startswith("./"):
                 assert (REPO / Path(source)).exists(), source

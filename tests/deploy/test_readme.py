@@ -13,8 +13,8 @@ from schemas.limits import Limits
 from tests.deploy.support import REPO
 
 _ENV_READ = re.compile(
-    r"(?:\b_get|\b_int|\b_bool|\b_float|os\.getenv|os\.environ\.get|os\.environ\.setdefault)"
-    r"\(\s*(?:env,\s*)?[\"']([A-Z][A-Z0-9_]+)[\"']"
+    r"(?:\b_(?:get|int|bool|float|\w*setting)|os\.getenv|os\.environ\.get|os\.environ\.setdefault)"
+    r"\(\s*(?:\w+,\s*)*[\"']([A-Z][A-Z0-9_]+)[\"']"
     r"|os\.environ\[[\"']([A-Z][A-Z0-9_]+)[\"']\]"
     r"|[\"']([A-Z][A-Z0-9_]+)[\"']\s+(?:not\s+)?in\s+(?:os\.)?environ"
     r"|[\"'](GRADSTAB_[A-Z0-9_]+)[\"']"
