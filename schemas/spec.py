@@ -96,28 +96,43 @@ def _is_int(v: Any) -> bool:
 
 class JacobianSchema(StrictSchema):
     method = fields.String(
-        load_default="auto", validate=validate.OneOf(JACOBIAN_METHODS),
-        metadata={"description": "exact: formed products; estimate: matrix-free probes and power iteration; "
-                  "auto (default): exact unless its work passes the server's auto_exact_gflop budget."},
+        load_default="auto",
+        validate=validate.OneOf(JACOBIAN_METHODS),
+        metadata={
+            "description": "exact: formed products; estimate: matrix-free probes and power iteration; "
+            "auto (default): exact unless its work passes the server's auto_exact_gflop budget."
+        },
     )
     precision = fields.String(
-        load_default="float64", validate=validate.OneOf(CHAIN_PRECISIONS),
-        metadata={"description": "Arithmetic of the product chain (renormalised every layer, so it never "
-                  "overflows). Default float64; float32 is about twice as fast and resolves σ_min less far."},
+        load_default="float64",
+        validate=validate.OneOf(CHAIN_PRECISIONS),
+        metadata={
+            "description": "Arithmetic of the product chain (renormalised every layer, so it never "
+            "overflows). Default float64; float32 is about twice as fast and resolves σ_min less far."
+        },
     )
     probes = fields.Integer(
-        strict=True, load_default=32, validate=validate.Range(min=2),
+        strict=True,
+        load_default=32,
+        validate=validate.Range(min=2),
         metadata={"description": "Random probes for the estimate method's Frobenius norms (default 32)."},
     )
     power_iterations = fields.Integer(
-        strict=True, load_default=2, validate=validate.Range(min=1),
-        metadata={"description": "Power-iteration steps per product for spectral norms (default 2), each "
-                  "warm-started from the product above (the top one gets at least 8)."},
+        strict=True,
+        load_default=2,
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "Power-iteration steps per product for spectral norms (default 2), each "
+            "warm-started from the product above (the top one gets at least 8)."
+        },
     )
     singular_values = fields.String(
-        load_default="auto", validate=validate.OneOf(("auto", "all", "none")),
-        metadata={"description": "svdvals of formed products for σ_min and the condition number: all layers, "
-                  "none, or auto (default: all where affordable, else t=1 and log-spaced layers)."},
+        load_default="auto",
+        validate=validate.OneOf(("auto", "all", "none")),
+        metadata={
+            "description": "svdvals of formed products for σ_min and the condition number: all layers, "
+            "none, or auto (default: all where affordable, else t=1 and log-spaced layers)."
+        },
     )
 
     @post_load
@@ -127,17 +142,22 @@ class JacobianSchema(StrictSchema):
 
 class ThresholdsSchema(StrictSchema):
     exploding_log10 = StrictFloat(
-        load_default=2.0, validate=validate.Range(min=0, min_inclusive=False, max=300),
+        load_default=2.0,
+        validate=validate.Range(min=0, min_inclusive=False, max=300),
         metadata={"description": "Verdict exploding when log10 of the total RMS growth is above this (default 2)."},
     )
     vanishing_log10 = StrictFloat(
-        load_default=-2.0, validate=validate.Range(min=-300, max=0, max_inclusive=False),
+        load_default=-2.0,
+        validate=validate.Range(min=-300, max=0, max_inclusive=False),
         metadata={"description": "Verdict vanishing when log10 of the total RMS growth is below this (default -2)."},
     )
     flag_fraction = StrictFloat(
-        load_default=0.01, validate=validate.Range(min=0, max=1, min_inclusive=False),
-        metadata={"description": "A layer counts as overflowed/underflowed when more than this fraction of "
-                  "its values is non-finite/flushed to zero (default 0.01)."},
+        load_default=0.01,
+        validate=validate.Range(min=0, max=1, min_inclusive=False),
+        metadata={
+            "description": "A layer counts as overflowed/underflowed when more than this fraction of "
+            "its values is non-finite/flushed to zero (default 0.01)."
+        },
     )
 
     @post_load
@@ -150,73 +170,112 @@ class ModelSpecSchema(StrictSchema):
 
     layers = LayersField(
         required=True,
-        metadata={"description": "[n_0, n_1, ..., n_d] (input width, then each layer's width) or "
-                  '{"depth": d, "width": n, "input_dim": n_0} (input_dim defaults to width).',
-                  "oneOf": [{"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2},
-                            {"type": "object", "properties": {"depth": {"type": "integer", "minimum": 1},
-                                                              "width": {"type": "integer", "minimum": 1},
-                                                              "input_dim": {"type": "integer", "minimum": 1}},
-                             "required": ["depth", "width"], "additionalProperties": False}]},
+        metadata={
+            "description": "[n_0, n_1, ..., n_d] (input width, then each layer's width) or "
+            '{"depth": d, "width": n, "input_dim": n_0} (input_dim defaults to width).',
+            "oneOf": [
+                {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2},
+                {
+                    "type": "object",
+                    "properties": {
+                        "depth": {"type": "integer", "minimum": 1},
+                        "width": {"type": "integer", "minimum": 1},
+                        "input_dim": {"type": "integer", "minimum": 1},
+                    },
+                    "required": ["depth", "width"],
+                    "additionalProperties": False,
+                },
+            ],
+        },
     )
     activation = ActivationField(
         load_default="relu",
-        metadata={"description": f"σ of every layer, or a list of d names. One of {', '.join(ACTIVATIONS)}. "
-                  "Default relu.",
-                  "oneOf": [{"type": "string", "enum": list(ACTIVATIONS)},
-                            {"type": "array", "items": {"type": "string", "enum": list(ACTIVATIONS)},
-                             "minItems": 1}]},
+        metadata={
+            "description": f"σ of every layer, or a list of d names. One of {', '.join(ACTIVATIONS)}. Default relu.",
+            "oneOf": [
+                {"type": "string", "enum": list(ACTIVATIONS)},
+                {"type": "array", "items": {"type": "string", "enum": list(ACTIVATIONS)}, "minItems": 1},
+            ],
+        },
     )
     init = fields.String(
-        load_default="kaiming_normal", validate=validate.OneOf(INITS),
+        load_default="kaiming_normal",
+        validate=validate.OneOf(INITS),
         metadata={"description": "Weight initialisation (default kaiming_normal)."},
     )
     weight_scale = StrictFloat(
-        load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=1e6),
-        metadata={"description": "normal: the std s (W ~ N(0, s²)); uniform: U(-s, s); named schemes: a gain "
-                  "multiplying the scheme's own scale. Default 1."},
+        load_default=1.0,
+        validate=validate.Range(min=0, min_inclusive=False, max=1e6),
+        metadata={
+            "description": "normal: the std s (W ~ N(0, s²)); uniform: U(-s, s); named schemes: a gain "
+            "multiplying the scheme's own scale. Default 1."
+        },
     )
     bias = fields.Boolean(
-        load_default=False, truthy={True}, falsy={False},
+        load_default=False,
+        truthy={True},
+        falsy={False},
         metadata={"description": "Add a bias (zeros at init) to every layer. Default false."},
     )
     dtype = fields.String(
-        load_default="float32", validate=validate.OneOf(DTYPES),
+        load_default="float32",
+        validate=validate.OneOf(DTYPES),
         metadata={"description": "Precision of the forward and backward pass (default float32)."},
     )
     device = fields.String(
-        load_default="cpu", validate=validate.OneOf(DEVICES),
+        load_default="cpu",
+        validate=validate.OneOf(DEVICES),
         metadata={"description": "cpu (default, reproducible), cuda (refused where absent), auto (cuda if present)."},
     )
     batch_size = fields.Integer(
-        strict=True, load_default=8, validate=validate.Range(min=1),
+        strict=True,
+        load_default=8,
+        validate=validate.Range(min=1),
         metadata={"description": "Inputs in the batch (default 8)."},
     )
     input_scale = StrictFloat(
-        load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=1e6),
+        load_default=1.0,
+        validate=validate.Range(min=0, min_inclusive=False, max=1e6),
         metadata={"description": "x ~ N(0, input_scale²) (default 1)."},
     )
     seed = fields.Integer(
-        strict=True, load_default=0, validate=validate.Range(min=0, max=2**63 - 1),
+        strict=True,
+        load_default=0,
+        validate=validate.Range(min=0, max=2**63 - 1),
         metadata={"description": "RNG seed for weights, inputs and labels (default 0): same seed, same numbers."},
     )
     loss = fields.String(
-        load_default="sum", validate=validate.OneOf(LOSSES),
-        metadata={"description": "sum (default: ∂ℓ/∂h^d = 1, the lecture's setting), mean, mse (zero targets), "
-                  "cross_entropy (seeded random labels)."},
+        load_default="sum",
+        validate=validate.OneOf(LOSSES),
+        metadata={
+            "description": "sum (default: ∂ℓ/∂h^d = 1, the lecture's setting), mean, mse (zero targets), "
+            "cross_entropy (seeded random labels)."
+        },
     )
     loss_scale = StrictFloat(
-        load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=2.0**24),
-        metadata={"description": "Backpropagate loss_scale·ℓ in the pass dtype (float16 mixed precision's fix for "
-                  "gradient underflow); gradient statistics are unscaled. Default 1."},
+        load_default=1.0,
+        validate=validate.Range(min=0, min_inclusive=False, max=2.0**24),
+        metadata={
+            "description": "Backpropagate loss_scale·ℓ in the pass dtype (float16 mixed precision's fix for "
+            "gradient underflow); gradient statistics are unscaled. Default 1."
+        },
     )
     learning_rate = StrictFloat(
-        load_default=None, allow_none=True, validate=validate.Range(min=0, min_inclusive=False, max=1e6),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0, min_inclusive=False, max=1e6),
         metadata={"description": "Optional: report per-layer update/weight ratios for one SGD step."},
     )
-    jacobian = fields.Nested(JacobianSchema, load_default=JacobianOptions, metadata={"description": "How the products are computed."})
-    thresholds = fields.Nested(ThresholdsSchema, load_default=Thresholds, metadata={"description": "Verdict thresholds."})
+    jacobian = fields.Nested(
+        JacobianSchema, load_default=JacobianOptions, metadata={"description": "How the products are computed."}
+    )
+    thresholds = fields.Nested(
+        ThresholdsSchema, load_default=Thresholds, metadata={"description": "Verdict thresholds."}
+    )
     verify_recommendations = fields.Boolean(
-        load_default=True, truthy={True}, falsy={False},
+        load_default=True,
+        truthy={True},
+        falsy={False},
         metadata={"description": "Rerun each recommended change cheaply and report what it gives (default true)."},
     )
 
@@ -254,10 +313,10 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
     """Messages per field for every limit the spec passes; empty when it fits."""
     errors: dict[str, list[str]] = {}
 
-    def add(field: str, what: str, value: float, name: str) -> None:
+    def add(field: str, what: str, value: float, name: str, hint: str = "") -> None:
         limit = getattr(limits, name)
         if value > limit:
-            errors.setdefault(field, []).append(limit_message(what, value, name, limit))
+            errors.setdefault(field, []).append(limit_message(what, value, name, limit) + hint)
 
     add("layers", "depth", spec.depth, "max_depth")
     add("layers", "width", max(spec.widths), "max_width")
@@ -270,6 +329,10 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
     if errors:
         return errors
     cost = estimate_cost(spec, limits.auto_exact_gflop)
-    add("layers", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop")
-    add("layers", "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib")
+    hint = (
+        f"; the {cost.jacobian_method} Jacobian work grows with batch_size × depth × width³, so a smaller "
+        "batch_size (it is per sample) or network fits"
+    )
+    add("layers", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
+    add("layers", "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib", hint)
     return errors

@@ -18,8 +18,10 @@ _SVD_FLOPS_PER_MK2 = 8.0
 VERIFY_RUNS = 4
 VERIFY_BATCH = 4
 VERIFY_PROBES = 16
-# Matrix-free sweeps are matrix-vector products: about this many times slower per flop than the chain's GEMMs.
-MATVEC_PENALTY = 4.0
+# A sweep through a layer with fewer rows than this is bound by reading W, not by arithmetic:
+# it costs what a GEMM with this many rows costs.
+MIN_EFFECTIVE_ROWS = 32
+POWER_BLOCK = 8  # rows of the block power iteration (jacobian.BLOCK)
 # auto never forms products whose state would take more than this.
 AUTO_EXACT_MAX_MIB = 1024.0
 
@@ -89,16 +91,25 @@ def svd_layers(widths: tuple[int, ...], mode: str) -> list[int]:
     return chosen
 
 
+def _sweep_flops(rows: int, weights: float) -> float:
+    """GEMM-equivalent work of pushing `rows` vectors through layers holding `weights` entries."""
+    return 2.0 * max(rows, MIN_EFFECTIVE_ROWS) * weights
+
+
 def estimate_flops(widths: tuple[int, ...], batch: int, probes: int, power_iterations: int) -> float:
-    """Probe sweep for every Frobenius norm, plus warm-started power iteration per layer."""
-    layer_w = [a * b for a, b in pairwise(widths)]
-    probe = 2.0 * batch * probes * sum(layer_w)
-    above = 0.0  # Σ over t of the weights above t: the length of one VJP+JVP pass for layer t
+    """One probe sweep for every Frobenius norm, plus warm-started block power iteration per layer.
+
+    The products use W^2..W^d only. The power iteration for layer t sweeps down and up through the
+    layers above t, so its work grows like d²: it pays where k·d < n.
+    """
+    layer_w = [a * b for a, b in pairwise(widths)][1:]
+    probe = _sweep_flops(batch * probes, sum(layer_w))
+    above = 0.0  # Σ over t of the weights above t
     running = 0
-    for w in reversed(layer_w[1:]):
+    for w in reversed(layer_w):
         running += w
         above += running
-    power = 4.0 * batch * power_iterations * above
+    power = 2.0 * power_iterations * _sweep_flops(batch * POWER_BLOCK, above)
     return probe + power
 
 
@@ -110,12 +121,13 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
     chain_extra = chain * 0.15  # column scaling, renormalisation, power iteration on formed products
     chain_extra += svd_flops(widths, batch, svd_layers(widths, jac.singular_values))
     exact = chain + chain_extra
-    approx = MATVEC_PENALTY * estimate_flops(widths, batch, jac.probes, jac.power_iterations)
+    approx = estimate_flops(widths, batch, jac.probes, jac.power_iterations)
     n_d, n_max = widths[-1], max(widths)
     elem = _BYTES[spec.dtype]
     weights_mem = n_params * (2 * elem + 8 + 8)  # weights and grads in dtype, float64 reference copy, chain copy
     acts_mem = batch * sum(widths) * (4 * elem + 3 * 8)
-    exact_mem = 4 * batch * n_d * n_max * 8
+    # the product, its σ'-scaled copy and the GEMM's output; nothing is formed for a single layer
+    exact_mem = 3 * batch * n_d * n_max * 8 if spec.depth > 1 else 0
     exact_fits = exact_mem / 2**20 <= AUTO_EXACT_MAX_MIB and (exact <= auto_exact_gflop * 1e9 or exact <= approx)
     if jac.method == "exact" or (jac.method == "auto" and exact_fits):
         method = "exact"
@@ -128,7 +140,7 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
     verify = 0.0
     if spec.verify_recommendations:
         vb = min(batch, VERIFY_BATCH)
-        verify = VERIFY_RUNS * (_pass_flops(widths, vb) + MATVEC_PENALTY * estimate_flops(widths, vb, VERIFY_PROBES, 0))
+        verify = VERIFY_RUNS * (_pass_flops(widths, vb) + estimate_flops(widths, vb, VERIFY_PROBES, 0))
     total = _pass_flops(widths, batch) + work + verify
     return Cost(
         gflop=total / 1e9,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .cost import svd_layers
+from .cost import POWER_BLOCK, svd_layers
 from .reference import Reference
 from .report import JacobianStats
 from .spec import ModelSpec
@@ -32,7 +32,7 @@ LN10 = math.log(10.0)
 RESOLUTION = {torch.float64: 1e-13, torch.float32: 1e-5}
 # Power steps for the first (top) product, which has no warm start, and the block size of the iteration.
 COLD_STEPS = 8
-BLOCK = 8
+BLOCK = POWER_BLOCK
 
 
 @dataclass
@@ -102,7 +102,8 @@ def exact_chain(
     u = torch.linalg.qr(u)[0].transpose(1, 2).to(device=device, dtype=precision)  # (B, r, n_d) orthonormal rows
     # jac_prod holds P_t / e^{log_scale} up to the factor 1/fro of its own Frobenius norm: dividing by fro
     # is folded into the next layer's σ' scaling, so renormalising costs no pass over the product.
-    jac_prod = torch.eye(n_d, dtype=precision, device=device).expand(batch, n_d, n_d).contiguous()  # (B, n_d, n_t)
+    # P_d = I is never formed: the first step writes diag(σ'(z^d)) W^d directly.
+    jac_prod: Tensor | None = None  # (B, n_d, n_t)
     fro = torch.ones(batch, dtype=precision, device=device)
     log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
     rank = torch.full((batch,), n_d, dtype=torch.long, device=device)
@@ -113,8 +114,11 @@ def exact_chain(
         sp_unit, log_peak = _scaled_sigma_prime(sigma_prime)
         w = weights[t - 1].to(device=device, dtype=precision)  # (n_t, n_{t-1})
         n_t, n_prev = w.shape
-        scaled = jac_prod * (sp_unit / fro[:, None])[:, None, :]  # (B, n_d, n_t)
-        jac_prod = (scaled.reshape(batch * n_d, n_t) @ w).reshape(batch, n_d, n_prev)
+        if jac_prod is None:
+            jac_prod = sp_unit[:, :, None] * w[None, :, :]
+        else:
+            scaled = jac_prod * (sp_unit / fro[:, None])[:, None, :]  # (B, n_d, n_t)
+            jac_prod = (scaled.reshape(batch * n_d, n_t) @ w).reshape(batch, n_d, n_prev)
         fro_new = torch.linalg.vector_norm(jac_prod.reshape(batch, -1), dim=1)
         log_scale = log_scale + log_peak + torch.log(fro_new.double())
         fro = torch.where(fro_new > 0, fro_new, torch.ones_like(fro_new))
