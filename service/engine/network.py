@@ -93,14 +93,24 @@ def make_parameters(spec: ModelSpec) -> Parameters:
     for n_in, n_out in zip(spec.widths[:-1], spec.widths[1:], strict=True):
         w = torch.empty(n_out, n_in, dtype=torch.float64)
         _init_weight(w, spec.init, spec.weight_scale, gen)
-        weights.append(w.to(store).to(torch.float64))
+        weights.append(_round_finite(w, store))
         biases.append(torch.zeros(n_out, dtype=torch.float64) if spec.bias else None)
     x = torch.randn(spec.batch_size, spec.widths[0], generator=gen, dtype=torch.float64) * spec.input_scale
-    x = x.to(store).to(torch.float64)
+    x = _round_finite(x, store)
     labels = None
     if spec.loss == "cross_entropy":
         labels = torch.randint(0, spec.widths[-1], (spec.batch_size,), generator=gen)
     return Parameters(weights, biases, x, labels)
+
+
+def _round_finite(v: Tensor, store: torch.dtype) -> Tensor:
+    """v rounded to the pass dtype, kept in float64; entries the dtype cannot hold keep their exact value.
+
+    The pass re-rounds them (to ±inf, and reports the overflow); the exact reference needs the
+    network as drawn.
+    """
+    rounded = v.to(store).to(torch.float64)
+    return torch.where(torch.isfinite(rounded), rounded, v)
 
 
 class _Round(torch.autograd.Function):

@@ -21,8 +21,10 @@ from .spec import ModelSpec
 
 Tensor = torch.Tensor
 LN10 = math.log(10.0)
-# exp(690) ≈ 1e299: beyond this scale z is not formed at its true size.
-MAX_LOG_SCALE = 690.0
+# z is formed at its true size only while |z| < 1e100 (exp(230)): far from float64's 1e308, so
+# squares and norms of it stay finite too. Beyond, σ' is the asymptote's slope (exact there).
+MAX_LOG_SCALE = 230.0
+MAX_TRUE_Z = 1e100
 
 
 @dataclass
@@ -60,11 +62,12 @@ def run_reference(spec: ModelSpec, params: Parameters) -> Reference:
     for t, (w, b, name) in enumerate(zip(params.weights, params.biases, spec.activations, strict=True), start=1):
         act = get_activation(name)
         z_dir = h_dir @ w.T  # (batch, n_t): z^t = exp(s)·z_dir (+ b)
-        fits = s < MAX_LOG_SCALE
         scale = torch.exp(torch.clamp(s, max=MAX_LOG_SCALE))
         z_true = z_dir * scale[:, None]
         if b is not None:
             z_true = z_true + b
+        fits = (s < MAX_LOG_SCALE) & (z_true.abs() < MAX_TRUE_Z).all(dim=1)
+        if b is not None:
             z_dir = torch.where(fits[:, None], z_true / torch.where(scale > 0, scale, 1.0)[:, None], z_dir)
         z_stats = _pre_activation_stats(z_dir, s)
         asymptotic = False
