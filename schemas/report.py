@@ -62,18 +62,26 @@ class TensorStatsSchema(Schema):
 
 
 class JacobianStatsSchema(Schema):
-    log10_spectral_norm = _float()
-    log10_frobenius_norm = _float()
-    log10_rms_gain = _float("log10(‖P‖_F / √n_d)")
-    log10_min_singular_value = _float()
-    log10_condition_number = _float()
+    """∂h^d/∂h^t per sample, from the float64 log-domain reference (exact whatever the pass dtype).
+
+    Every log10_* is the mean over the batch of the per-sample log10 (the geometric mean).
+    """
+
+    log10_spectral_norm = _float("log10 σ_max: svdvals where computed, else warm-started block power iteration.")
+    log10_frobenius_norm = _float("log10 ‖P‖_F (exact method: exact; estimate: random probes).")
+    log10_rms_gain = _float("log10(‖P‖_F / √n_d): the gain of a gradient arriving at the top in a random direction.")
+    log10_min_singular_value = _float("null when rank_deficient or not_computed; a bound when upper_bound.")
+    log10_condition_number = _float("log10 σ_max/σ_min; a lower bound when min_singular_value_status is upper_bound.")
     min_singular_value_status = fields.String(
-        metadata={"description": "resolved | upper_bound | rank_deficient | not_computed"}
+        metadata={
+            "description": "resolved | upper_bound (σ_min below what the formed product resolves, ~1e-13·σ_max "
+            "in float64) | rank_deficient (exactly 0: dead units cut the rank) | not_computed"
+        }
     )
-    rank_bound = _int(nullable=True)
-    log10_frobenius_norm_min = _float()
-    log10_frobenius_norm_max = _float()
-    method = fields.String(metadata={"description": "exact | estimate | identity"})
+    rank_bound = _int("min over the layers above of the active units (σ' ≠ 0), min over the batch", nullable=True)
+    log10_frobenius_norm_min = _float("Smallest per-sample log10 ‖P‖_F in the batch.")
+    log10_frobenius_norm_max = _float("Largest per-sample log10 ‖P‖_F in the batch.")
+    method = fields.String(metadata={"description": "exact | estimate | identity (t = d)"})
 
 
 class ActivationStatsSchema(Schema):
