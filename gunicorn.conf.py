@@ -1,89 +1,17 @@
-"""gunicorn settings for the service (`python -m service serve` and `make run` use this file).
+"""gunicorn settings for the image's CMD (`gunicorn --config gunicorn.conf.py service.wsgi:app`).
 
-Every value comes from service.config.ServerSettings (environment variables with
-defaults). The master never imports torch or the app: preload_app is off, torch threads
-are set after fork, and each worker runs its warm-up analysis before it takes requests.
+The settings live in the package, service/gunicorn_conf.py, so that an installed (non-editable)
+wheel has them too: `python -m service serve` runs `gunicorn -c python:service.gunicorn_conf`.
+This file only re-exports them. gunicorn reads settings and server hooks by name from this
+file's namespace, so the star import (which follows service.gunicorn_conf.__all__) is enough;
+the hooks are also imported by name to make that explicit.
 """
 
-from __future__ import annotations
-
-import os
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Any
-
-from service.config import ServerSettings
-from service.logs import JsonAccessLogger, logging_config
-
-_server = ServerSettings.from_env()
-
-wsgi_app = "service.wsgi:app"
-bind = [f"[{_server.host}]:{_server.port}" if ":" in _server.host else f"{_server.host}:{_server.port}"]
-workers = _server.workers
-worker_class = "sync"  # CPU-bound requests: one at a time per worker, torch threads inside it
-timeout = _server.timeout
-graceful_timeout = _server.graceful_timeout
-keepalive = _server.keepalive
-max_requests = _server.max_requests
-max_requests_jitter = _server.max_requests_jitter
-preload_app = False  # torch + fork: nothing torch-related may happen before the fork
-worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-logger_class = JsonAccessLogger
-logconfig_dict = logging_config(_server.log_level)
-accesslog = "-" if _server.access_log else None
-errorlog = "-"
-loglevel = _server.log_level.lower()
-proc_name = "gradstab"
-control_socket_disable = True  # unused here; a shared default path would collide between servers
-
-# Torch reads these when it loads (in the worker); workers x threads <= cores.
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, str(_server.torch_threads))
-
-# Prometheus multiprocess mode: must be in the environment before any worker imports
-# prometheus_client. A directory we create is ours to wipe at start and remove at exit.
-_PROM_OWNED = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
-if _PROM_OWNED:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gradstab-prometheus-")
-_PROM_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-
-
-def on_starting(server: Any) -> None:
-    """Drop samples a previous run left behind (they would be added to this run's)."""
-    _PROM_DIR.mkdir(parents=True, exist_ok=True)
-    for stale in _PROM_DIR.glob("*.db"):
-        stale.unlink()
-    server.log.info(
-        "starting",
-        extra={
-            "workers": workers,
-            "torch_threads": _server.torch_threads,
-            "bind": bind[0],
-            "prometheus_multiproc_dir": str(_PROM_DIR),
-        },
-    )
-
-
-def post_fork(server: Any, worker: Any) -> None:
-    import torch  # first torch import of this process: after the fork, in the worker
-
-    torch.set_num_threads(_server.torch_threads)
-
-
-def post_worker_init(worker: Any) -> None:
-    """Warm-up before the worker accepts connections, so /readyz means ready."""
-    from service.api.health import warm_up
-
-    warm_up(worker.wsgi)
-
-
-def child_exit(server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server: Any) -> None:
-    if _PROM_OWNED:
-        shutil.rmtree(_PROM_DIR, ignore_errors=True)
+from service.gunicorn_conf import *  # noqa: F403
+from service.gunicorn_conf import (  # noqa: F401  (server hooks gunicorn looks up by name)
+    child_exit,
+    on_exit,
+    on_starting,
+    post_fork,
+    post_worker_init,
+)

@@ -1,9 +1,9 @@
 """The report cache: identical specs (same report id) are analysed once and then served from here.
 
 A class of 300 submitting the same starter spec costs one analysis. The key is the engine's
-`report_id(spec)` (sha256 of the normalised spec, the resolved Jacobian method and the engine version), computable before
-the engine runs, so a new engine version never serves an old report. Values are the report's
-JSON dict, exactly what a client would receive.
+`report_id(spec)` (sha256 of the normalised spec, the resolved Jacobian method and the engine
+version), computable before the engine runs, so a new engine version never serves an old
+report. Values are the report's JSON dict, exactly what a client would receive.
 
 In-process LRU by default (bounded, per worker); Redis when REDIS_URL is set, shared by every
 worker and replica with a TTL. A Redis outage degrades to cache misses, never to errors.
@@ -128,6 +128,8 @@ def get_or_compute(
     cache: ReportCache, spec: ModelSpec, auto_exact_gflop: float, compute: Callable[[], dict[str, Any]]
 ) -> CachedReport:
     """The cached report for `spec`, or `compute()` stored under its key."""
+    if isinstance(cache, NoCache):  # no key to compute (a sha256 of the spec) when nothing is stored
+        return CachedReport(compute(), hit=False)
     key = cache_key(spec, auto_exact_gflop)
     found = cache.get(key)
     if found is not None:

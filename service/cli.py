@@ -9,7 +9,8 @@ from pathlib import Path
 
 from marshmallow import ValidationError
 
-GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+# A module, not a file path: found wherever the package is installed, from any directory.
+GUNICORN_CONFIG = "python:service.gunicorn_conf"
 EXIT_BAD_SPEC = 2
 
 
@@ -53,9 +54,7 @@ def analyze_command(path: str) -> int:
 
 def serve_command(extra: list[str]) -> int:
     """Replace this process with gunicorn (HOST/PORT and the rest from the environment)."""
-    if not GUNICORN_CONF.is_file():
-        return _fail(f"{GUNICORN_CONF} not found; run from a source checkout")
-    argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), *extra, "service.wsgi:app"]
+    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, *extra, "service.wsgi:app"]
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover - exec does not return
 

@@ -1,6 +1,6 @@
 """Structured logs: one JSON object per line, carrying the request id of the request in flight.
 
-Imported by gunicorn.conf.py in the master, so it must not import torch (or the app).
+Imported by service/gunicorn_conf.py in the master, so it must not import torch (or the app).
 """
 
 from __future__ import annotations

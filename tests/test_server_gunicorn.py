@@ -1,9 +1,10 @@
-"""The real thing: `python -m service serve` (gunicorn + gunicorn.conf.py) on a free port."""
+"""The real thing: `python -m service serve` (gunicorn + service/gunicorn_conf.py) on a free port."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -115,4 +116,112 @@ def test_analyses_metrics_and_clean_shutdown(server):
     access = [r for r in records if r.get("logger") == "gunicorn.access"]
     assert {"gtest-0", "gtest-5"} <= {r.get("request_id") for r in access}
     assert sum(r["message"] == "warm-up done" for r in records) == 2
+    assert any(r["message"] == "Shutting down: Master" for r in records)
+
+
+# --------------------------------------------------------------------------- config outside a checkout
+
+HOOKS = ("on_starting", "post_fork", "post_worker_init", "child_exit", "on_exit")
+_LOAD_CONFIG = """
+import json, sys
+from gunicorn.app.base import Application
+
+class Probe(Application):
+    def init(self, parser, opts, args): return None
+    def load(self): return None
+    def load_config(self): return None  # no sys.argv parsing: only the location below
+
+probe = Probe()
+probe.load_config_from_module_name_or_filename(sys.argv[1])
+cfg = probe.cfg
+print(json.dumps({
+    "hooks": {h: getattr(cfg, h).__module__ + "." + getattr(cfg, h).__name__ for h in sys.argv[2:]},
+    "workers": cfg.workers, "bind": cfg.bind, "timeout": cfg.timeout, "preload_app": cfg.preload_app,
+    "logger_class": cfg.settings["logger_class"].get().__name__, "wsgi_app": cfg.wsgi_app,
+}))
+"""
+
+
+@pytest.mark.parametrize("location", ["gunicorn.conf.py", "python:service.gunicorn_conf"])
+def test_both_config_locations_give_gunicorn_the_same_settings_and_hooks(location, tmp_path):
+    """gunicorn takes settings and hooks by name from the config's namespace: the root file's
+    re-export must hand over every hook, not only the plain settings (a missing hook is silently
+    gunicorn's no-op default: no warm-up before serving, stale metrics files)."""
+    env = os.environ | {
+        "GRADSTAB_WORKERS": "3",
+        "GRADSTAB_TORCH_THREADS": "1",
+        "GRADSTAB_TIMEOUT": "77",
+        "HOST": "127.0.0.1",
+        "PORT": "8123",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_CONFIG, location, *HOOKS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = json.loads(out.stdout)
+    assert loaded["hooks"] == {h: f"service.gunicorn_conf.{h}" for h in HOOKS}
+    assert loaded["workers"] == 3 and loaded["timeout"] == 77 and loaded["bind"] == ["127.0.0.1:8123"]
+    assert loaded["preload_app"] is False and loaded["logger_class"] == "JsonAccessLogger"
+    assert loaded["wsgi_app"] == "service.wsgi:app"
+
+
+def test_serve_works_from_an_installed_package_in_any_directory(tmp_path):
+    """`python -m service serve` as in the image: the packages installed without the checkout's
+    root gunicorn.conf.py beside them (a copy on PYTHONPATH, ahead of the editable install), run
+    from an unrelated directory. It must become ready and stop cleanly on SIGTERM."""
+    site, workdir = tmp_path / "site", tmp_path / "run"
+    for package in ("service", "schemas"):
+        shutil.copytree(ROOT / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+    workdir.mkdir()
+    port = _free_port()
+    env = os.environ | {
+        "PYTHONPATH": str(site),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "GRADSTAB_WORKERS": "1",
+        "GRADSTAB_TORCH_THREADS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+    }
+    where = subprocess.run(
+        [sys.executable, "-c", "import service, schemas; print(service.__file__); print(schemas.__file__)"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert all(line.startswith(str(site)) for line in where.stdout.split()), where.stdout
+    assert not (site / "gunicorn.conf.py").exists() and not (workdir / "gunicorn.conf.py").exists()
+
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        while True:
+            assert proc.poll() is None, f"exited {proc.returncode}:\n{log_path.read_text()}"
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "never ready:\n" + log_path.read_text()
+            time.sleep(0.25)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    assert sum(r["message"] == "warm-up done" for r in records) == 1  # post_worker_init ran
     assert any(r["message"] == "Shutting down: Master" for r in records)

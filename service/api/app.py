@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import service
 from service.config import Settings
@@ -51,6 +52,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     for extension in EXTENSIONS:
         extension(app, api)
+
+    if settings.trusted_proxies:
+        # Behind N trusted proxies: the client address, scheme and host are the ones the
+        # outermost of them saw (rate limits per client address and logs depend on it).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     if settings.warm_up:
         from .health import warm_up

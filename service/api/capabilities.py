@@ -38,6 +38,12 @@ def available_devices() -> list[str]:
 
 
 def _versions() -> dict[str, str]:
+    return dict(_installed_versions())
+
+
+@cache
+def _installed_versions() -> dict[str, str]:
+    """Fixed for the process's life; importlib.metadata scans site-packages on every call."""
     import torch
 
     out = {

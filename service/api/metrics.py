@@ -1,6 +1,6 @@
 """Prometheus metrics that add up across gunicorn workers.
 
-With PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py sets it before any worker starts)
+With PROMETHEUS_MULTIPROC_DIR set (service/gunicorn_conf.py sets it before any worker starts)
 every worker writes its samples to files there and /metrics merges them; without it
 (tests, the CLI) each app keeps its own registry, so apps built in one process never clash.
 """

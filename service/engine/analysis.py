@@ -34,7 +34,10 @@ def report_id(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> str:
     Same id ⇔ same numbers on the CPU. The method is resolved here (jacobian.method=auto depends on
     the server's budget), so the id is known before any tensor work and servers agree on it.
     """
-    method = estimate_cost(spec, auto_exact_gflop).jacobian_method
+    return _hash_id(spec, estimate_cost(spec, auto_exact_gflop).jacobian_method)
+
+
+def _hash_id(spec: ModelSpec, method: str) -> str:
     payload = json.dumps(
         {"spec": dataclasses.asdict(spec), "jacobian_method": method, "engine": ENGINE_VERSION}, sort_keys=True
     )
@@ -71,6 +74,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
     notes = list(ref.notes)
     if result.emulated:
         notes.append("float16 on the CPU is emulated: float32 arithmetic rounded to float16 after every operation")
+    rid = _hash_id(spec, method)
     elapsed_ms = (time.perf_counter() - start) * 1e3
     runtime = Runtime(
         device=str(device),
@@ -86,7 +90,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
         notes=notes,
     )
     return Report(
-        id=report_id(spec, auto_exact_gflop),
+        id=rid,
         engine_version=ENGINE_VERSION,
         depth=spec.depth,
         loss=result.loss,

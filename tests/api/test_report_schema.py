@@ -107,3 +107,83 @@ def _check(cls: type, schema: Schema, path: str) -> list[str]:
 
 def test_schema_covers_every_report_field():
     assert _check(r.Report, ReportSchema(), "report") == []
+
+
+# --------------------------------------------------------------------------- dump_report's fast path
+
+REAL_SPECS = [
+    {"layers": {"depth": 10, "width": 64}, "batch_size": 8},
+    {"layers": {"depth": 30, "width": 4}, "activation": "identity", "init": "normal", "weight_scale": 1.0},
+    {"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4, "dtype": "float16", "weight_scale": 30.0},
+    {"layers": {"depth": 8, "width": 16}, "activation": "relu", "jacobian": {"method": "estimate"}, "seed": 3},
+    {"layers": [6, 6, 6], "activation": "sigmoid", "verify_recommendations": False},
+]
+
+
+def _same_wire(report: object) -> None:
+    """dump_report must be ReportSchema().dump exactly: same keys, same order, same values."""
+    from schemas.report import dump_report
+
+    expected = ReportSchema().dump(report)
+    got = dump_report(report)
+    assert got == expected
+    assert json.dumps(got) == json.dumps(expected)  # key order too
+
+
+def test_dump_report_fast_path_is_in_use_and_equals_marshmallow_on_a_hand_built_report():
+    import schemas.report
+
+    assert schemas.report._REPORT_PLAN is not None, "ReportSchema gained a feature the fast path does not model"
+    _same_wire(hand_built_report())
+
+
+def test_dump_report_equals_marshmallow_on_real_reports():
+    from schemas.limits import Limits
+    from schemas.spec import ModelSpecSchema
+    from service.engine import analyze
+
+    schema = ModelSpecSchema(limits=Limits())
+    for body in REAL_SPECS:
+        _same_wire(analyze(schema.load(body)))
+
+
+def test_dump_report_leaves_out_missing_attributes_and_reads_dicts_like_marshmallow():
+    report = hand_built_report()
+    event = report.diagnosis.overflow
+    event.by_quantity = {"output_grad": {"first_layer": 2, "layer_count": 1}}  # dict values, max_fraction missing
+    object.__setattr__(report, "theory", None)  # nullable nested
+    _same_wire(report)
+
+
+def test_unmodelled_schema_features_fall_back_to_marshmallow():
+    from marshmallow import post_dump
+
+    from schemas.report import compile_plan
+
+    class WithMethod(Schema):
+        x = fields.Method("get_x")
+
+        def get_x(self, obj: object) -> int:
+            return 1
+
+    class WithHook(Schema):
+        x = fields.Integer()
+
+        @post_dump
+        def add(self, data: dict, **kwargs: object) -> dict:
+            return data
+
+    class WithMany(Schema):
+        xs = fields.Nested(WithHook, many=True)
+
+    class Leaf(Schema):
+        x = fields.Integer()
+
+    class Plain(Schema):
+        x = fields.Integer()
+        y = fields.List(fields.Nested(Leaf))
+        z = fields.Dict(keys=fields.String(), values=fields.Nested(Leaf))
+
+    for schema in (WithMethod(), WithHook(), WithMany()):
+        assert compile_plan(schema) is None, type(schema).__name__
+    assert compile_plan(Plain()) is not None

@@ -168,7 +168,7 @@ def test_every_variable_passed_is_read_by_the_code() -> None:
 
 
 def test_cpu_and_memory_limits_fit_the_workers() -> None:
-    """workers × torch threads ≤ cpus (the code sees the host's cores, not the limit) and
+    """workers × torch threads ≤ cpus (set explicitly, though the code's defaults honour the limit) and
     memory ≥ workers × (GRADSTAB_MAX_MEMORY_MIB + ~512 MiB for torch and the app)."""
     for name, service in SERVICES.items():
         if not name.startswith("api"):
@@ -234,6 +234,24 @@ def test_scaled_replicas_share_redis() -> None:
     assert replica["depends_on"][host[1]]["condition"] == "service_healthy"
     assert "healthcheck" in scale[host[1]]
     assert SERVICES["api"]["environment"]["REDIS_URL"] == "", "single api: in-process by default"
+
+
+def test_replicas_trust_exactly_the_proxy_in_front() -> None:
+    """Behind nginx the replicas believe one hop of X-Forwarded-*, so per-address rate limits see
+    the real clients; the directly published api believes none (a client could pick its bucket)."""
+    from service.config import Settings
+
+    scale = _profile("scale")
+    replica = next(v for v in scale.values() if int(v.get("deploy", {}).get("replicas", 1)) > 1)
+    assert Settings.from_env(replica["environment"]).trusted_proxies == 1
+    assert Settings.from_env(SERVICES["api"]["environment"]).trusted_proxies == Settings().trusted_proxies == 0
+    conf = _nginx()
+    for header, value in (
+        ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),  # appends the address nginx saw
+        ("X-Forwarded-Proto", "$scheme"),
+        ("X-Forwarded-Host", "$host"),  # set, so a client's own X-Forwarded-Host is not passed on
+    ):
+        assert re.search(rf"proxy_set_header\s+{header}\s+{re.escape(value)}\s*;", conf), header
 
 
 def test_images_are_pinned() -> None:
