@@ -1,8 +1,8 @@
 """The Deployment section documents every environment variable the code reads.
 
 Why: the issue asks for every variable with its default; a variable added to the code
-without a line in the README is invisible to an operator. The section lives in
-deploy/README-deployment.md until it is merged into README.md's "## Deployment".
+without a line in the README is invisible to an operator. The section is README.md's
+"## Deployment".
 """
 
 from __future__ import annotations
@@ -23,12 +23,9 @@ _FLASK_CONFIG_KEY = re.compile(r"config(?:\.pop|\.get|\.setdefault)?[\[(]\s*[\"'
 
 
 def _deployment_section() -> str:
-    readme = REPO / "README.md"
-    if readme.exists():
-        m = re.search(r"^## Deployment\n(.*?)(?=^## |\Z)", readme.read_text(), re.M | re.S)
-        if m:
-            return m.group(1)
-    return (REPO / "deploy" / "README-deployment.md").read_text()
+    m = re.search(r"^## Deployment\n(.*?)(?=^## |\Z)", (REPO / "README.md").read_text(), re.M | re.S)
+    assert m, "README.md has no '## Deployment' section"
+    return m.group(1)
 
 
 def _variables_read_by_code() -> set[str]:
