@@ -120,10 +120,11 @@ class JacobianSchema(StrictSchema):
     power_iterations = fields.Integer(
         strict=True,
         load_default=2,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=0),
         metadata={
-            "description": "Power-iteration steps per product for spectral norms (default 2), each "
-            "warm-started from the product above (the top one gets at least 8)."
+            "description": "Block power-iteration steps per product for spectral norms (default 2), each "
+            "warm-started from the product above (the top one gets at least 8); 0 skips the spectral "
+            "norms (null) where svdvals do not give them."
         },
     )
     singular_values = fields.String(

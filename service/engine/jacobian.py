@@ -93,61 +93,125 @@ def exact_chain(
 ) -> ChainResult:
     widths, d = spec.widths, spec.depth
     n_d, batch = widths[-1], spec.batch_size
+    if d == 1:
+        return ChainResult([_identity_stats(n_d)], "exact")
     svd_at = set(svd_layers(widths, spec.jacobian.singular_values))
-    resolution = RESOLUTION[precision]
     steps = spec.jacobian.power_iterations
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
     block = min(BLOCK, n_d)
     u = torch.randn(batch, n_d, block, generator=gen, dtype=torch.float64)
     u = torch.linalg.qr(u)[0].transpose(1, 2).to(device=device, dtype=precision)  # (B, r, n_d) orthonormal rows
+    sp_units, log_peaks, active = _prepare_sigma_prime(ref, precision, device)
     # jac_prod holds P_t / e^{log_scale} up to the factor 1/fro of its own Frobenius norm: dividing by fro
     # is folded into the next layer's σ' scaling, so renormalising costs no pass over the product.
     # P_d = I is never formed: the first step writes diag(σ'(z^d)) W^d directly.
     jac_prod: Tensor | None = None  # (B, n_d, n_t)
     fro = torch.ones(batch, dtype=precision, device=device)
-    log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
-    rank = torch.full((batch,), n_d, dtype=torch.long, device=device)
-    stats: list[JacobianStats] = [_identity_stats(n_d)]
+    log_fros: list[Tensor] = []  # ln ‖P_t‖_F increments, layer d-1 first
+    grams: dict[int, Tensor] = {}  # layer → Gram matrix of the last power step, relative to ‖P‖_F²
+    svds: dict[int, tuple[Tensor, Tensor]] = {}
     for t in range(d, 1, -1):  # produce P_{t-1} from P_t
-        sigma_prime = ref.layers[t - 1].sigma_prime.to(device=device, dtype=precision)  # (B, n_t)
-        rank = torch.minimum(rank, (sigma_prime != 0).sum(dim=1))
-        sp_unit, log_peak = _scaled_sigma_prime(sigma_prime)
         w = weights[t - 1].to(device=device, dtype=precision)  # (n_t, n_{t-1})
         n_t, n_prev = w.shape
         if jac_prod is None:
-            jac_prod = sp_unit[:, :, None] * w[None, :, :]
+            jac_prod = sp_units[t - 1][:, :, None] * w[None, :, :]
         else:
-            scaled = jac_prod * (sp_unit / fro[:, None])[:, None, :]  # (B, n_d, n_t)
+            scaled = jac_prod * (sp_units[t - 1] / fro[:, None])[:, None, :]  # (B, n_d, n_t)
             jac_prod = (scaled.reshape(batch * n_d, n_t) @ w).reshape(batch, n_d, n_prev)
         fro_new = torch.linalg.vector_norm(jac_prod.reshape(batch, -1), dim=1)
-        log_scale = log_scale + log_peak + torch.log(fro_new.double())
+        log_fros.append(fro_new)
         fro = torch.where(fro_new > 0, fro_new, torch.ones_like(fro_new))
-        rank = torch.minimum(rank, torch.full_like(rank, n_prev))
         if t - 1 in svd_at:
-            log_smax, rel_min = _svd_stats(jac_prod, fro)
-        else:
-            log_smax, u = _power_step(jac_prod, fro, u, max(steps, COLD_STEPS) if t == d else steps)
-            rel_min = None
-        stats.insert(0, _formed_stats(n_d, n_prev, log_scale, log_smax, rel_min, rank, resolution))
+            svds[t - 1] = _svd_stats(jac_prod, fro)
+        elif steps > 0:  # power_iterations=0: no spectral norms (Frobenius, rank and svd layers only)
+            grams[t - 1], u = _power_step(jac_prod, fro, u, max(steps, COLD_STEPS) if t == d else steps)
+    # Everything per layer that needs no further pass over the products, for all layers at once.
+    increments = torch.log(torch.stack(log_fros).double()) + torch.stack(log_peaks[1:][::-1])  # (d-1, B)
+    log_scale = torch.cumsum(increments, dim=0).flip(0)  # row t-1 ↦ ln ‖P_t‖_F, t = 1..d-1
+    rank = torch.cummin(torch.stack(active[1:]).flip(0), dim=0).values.flip(0)  # (d-1, B): min over layers above
+    rank_bounds = rank.min(dim=1).values.tolist()
+    lf = (log_scale / LN10).cpu()
+    frob_mean, frob_min, frob_max = (
+        lf.mean(dim=1).tolist(),
+        lf.min(dim=1).values.tolist(),
+        lf.max(dim=1).values.tolist(),
+    )
+    log10_smax: dict[int, float] = {}
+    if grams:
+        order = sorted(grams)
+        top = torch.linalg.eigvalsh(torch.stack([grams[t] for t in order]))[..., -1].clamp_min(1e-300)  # (L, B)
+        rel = 0.5 * torch.log(top).cpu() / LN10  # log10 σ_max/‖P‖_F
+        log10_smax = dict(zip(order, (rel + lf[[t - 1 for t in order]]).mean(dim=1).tolist(), strict=True))
+    stats: list[JacobianStats] = []
+    resolution = RESOLUTION[precision]
+    half_log_n = 0.5 * math.log10(n_d)
+    for t in range(1, d):
+        smax, smin, cond = log10_smax.get(t), None, None
+        full = min(n_d, widths[t])
+        rank_bound = min(int(rank_bounds[t - 1]), full)
+        status = "rank_deficient" if rank_bound < full else "not_computed"
+        if t in svds:
+            smax, svd_min, svd_cond, svd_status = _svd_summary(*svds[t], log_scale[t - 1], resolution)
+            if status != "rank_deficient":  # a structural zero beats rounding noise
+                smin, cond, status = svd_min, svd_cond, svd_status
+        stats.append(
+            JacobianStats(
+                log10_spectral_norm=smax,
+                log10_frobenius_norm=frob_mean[t - 1],
+                log10_rms_gain=frob_mean[t - 1] - half_log_n,
+                log10_min_singular_value=smin,
+                log10_condition_number=cond,
+                min_singular_value_status=status,
+                rank_bound=rank_bound,
+                log10_frobenius_norm_min=frob_min[t - 1],
+                log10_frobenius_norm_max=frob_max[t - 1],
+                method="exact",
+            )
+        )
+    stats.append(_identity_stats(n_d))
     return ChainResult(stats, "exact")
 
 
+def _prepare_sigma_prime(
+    ref: Reference, precision: torch.dtype, device: torch.device
+) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+    """Per layer: σ' over its per-sample peak (so float32 chains keep tiny σ'), ln peak, active units.
+
+    Stacked into one set of operations where the layers have equal widths (the usual case), so
+    deep narrow nets do not pay per-layer operation overhead for it.
+    """
+    sps = [lr.sigma_prime for lr in ref.layers]
+    if len({sp.shape for sp in sps}) == 1:
+        stacked = torch.stack(sps)  # (d, B, n)
+        peak = stacked.abs().amax(dim=2)
+        units = stacked / torch.where(peak > 0, peak, torch.ones_like(peak))[:, :, None]
+        active = (stacked != 0).sum(dim=2)
+        units = units.to(device=device, dtype=precision)
+        return list(units), list(torch.log(peak).to(device)), list(active.to(device))
+    out = [_scaled_sigma_prime(sp) for sp in sps]
+    return (
+        [u.to(device=device, dtype=precision) for u, _ in out],
+        [lp.to(device) for _, lp in out],
+        [(sp != 0).sum(dim=1).to(device) for sp in sps],
+    )
+
+
 def _power_step(jac_prod: Tensor, fro: Tensor, basis: Tensor, steps: int) -> tuple[Tensor, Tensor]:
-    """Warm-started block power iteration with a Rayleigh–Ritz estimate: ln(σ_max/‖P‖_F) and the new basis.
+    """Warm-started block power iteration: the Rayleigh–Ritz Gram matrix (relative to ‖P‖_F²) and the new basis.
 
     basis: (B, r, n_d) orthonormal rows. One step reads P twice (U @ P, then P @ Vᵀ) as a GEMM with r
     rows, which costs about what one matrix-vector product costs, and converges like (σ_{r+1}/σ_1)^k
     instead of (σ_2/σ_1)^k. Consecutive products share their top left singular subspace, so a couple of
-    steps per layer suffice; the estimate is a lower bound on σ_max.
+    steps per layer suffice. σ_max ≈ √λ_max(Gram), a lower bound; the caller takes the eigenvalues of
+    every layer in one call.
     """
-    ritz = torch.ones_like(fro, dtype=torch.float64)
+    v = basis
     for _ in range(max(steps, 1)):
         v = torch.bmm(basis, jac_prod)  # (B, r, n_t)
-        gram = torch.bmm(v, v.transpose(1, 2)).double()  # (B, r, r)
-        ritz = torch.linalg.eigvalsh(gram)[:, -1].clamp_min(0).sqrt()
         q, _ = torch.linalg.qr(torch.bmm(jac_prod, v.transpose(1, 2)))  # (B, n_d, r)
         basis = q.transpose(1, 2)
-    return torch.log(ritz / fro.double()), basis
+    gram = torch.bmm(v, v.transpose(1, 2)).double() / (fro.double() ** 2)[:, None, None]  # (B, r, r)
+    return gram, basis
 
 
 def _svd_stats(jac_prod: Tensor, fro: Tensor) -> tuple[Tensor, Tensor]:
@@ -157,32 +221,20 @@ def _svd_stats(jac_prod: Tensor, fro: Tensor) -> tuple[Tensor, Tensor]:
     return torch.log(sv[:, 0] / fro.double()), sv[:, -1] / top
 
 
-def _formed_stats(
-    n_d: int, n_t: int, log_scale: Tensor, log_smax_rel: Tensor, rel_min: Tensor | None, rank: Tensor, resolution: float
-) -> JacobianStats:
-    """Statistics of one formed product with Frobenius norm exp(log_scale) per sample."""
-    full_rank = min(n_d, n_t)
-    rank_bound = int(rank.min())
+def _svd_summary(
+    log_smax_rel: Tensor, rel_min: Tensor, log_scale: Tensor, resolution: float
+) -> tuple[float, float, float, str]:
+    """log10 σ_max, log10 σ_min, log10 κ and the σ_min status from one layer's svdvals (batch means).
+
+    Below `resolution`·σ_max the formed product does not resolve σ_min: the value is then an upper
+    bound on σ_min (and κ a lower bound).
+    """
     log10_smax = _mean_log10(log_smax_rel + log_scale)
-    if rank_bound < full_rank:
-        status, log10_smin, log10_cond = "rank_deficient", None, None
-    elif rel_min is None:
-        status, log10_smin, log10_cond = "not_computed", None, None
-    else:
-        unresolved = rel_min < resolution
-        rel = torch.where(unresolved, torch.full_like(rel_min, resolution), rel_min)
-        status = "upper_bound" if bool(unresolved.any()) else "resolved"
-        log10_cond = _mean_log10(-torch.log(rel))
-        log10_smin = log10_smax - log10_cond  # upper_bound: σ_min ≤ this, κ ≥ its value
-    return JacobianStats(
-        log10_spectral_norm=log10_smax,
-        log10_min_singular_value=log10_smin,
-        log10_condition_number=log10_cond,
-        min_singular_value_status=status,
-        rank_bound=rank_bound,
-        method="exact",
-        **_frob_stats(log_scale, n_d),
-    )
+    unresolved = rel_min < resolution
+    rel = torch.where(unresolved, torch.full_like(rel_min, resolution), rel_min)
+    log10_cond = _mean_log10(-torch.log(rel))
+    status = "upper_bound" if bool(unresolved.any()) else "resolved"
+    return log10_smax, log10_smax - log10_cond, log10_cond, status
 
 
 def estimate_chain(
