@@ -110,21 +110,42 @@ def _tolerance(description: str) -> StrictFloat:
 
 class CheckBaseSchema(StrictSchema):
     kind = fields.String(required=True, metadata={"description": "verdict | value | answer | constraint"})
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200),
-                         metadata={"description": "Shown to the student; unique within the rubric."})
-    points = StrictFloat(load_default=1.0, validate=validate.Range(min=0, max=1e6),
-                         metadata={"description": "Points when the check passes (default 1)."})
-    visibility = fields.String(load_default="visible", validate=validate.OneOf(VISIBILITIES),
-                               metadata={"description": "Gradescope's: visible (default), hidden, "
-                                         "after_due_date, after_published."})
-    feedback = Template(load_default=None, validate=validate.Length(max=4000),
-                        metadata={"description": "Template added to the message when the check fails: "
-                                  "{/json/pointer:fmt} or {name:fmt} placeholders."})
-    feedback_pass = Template(load_default=None, validate=validate.Length(max=4000),
-                             metadata={"description": "Template added when the check passes."})
-    required = fields.Boolean(truthy={True}, falsy={False},
-                              metadata={"description": "When it fails, the other checks earn no points "
-                                        "(default: true for constraint checks, false otherwise)."})
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Shown to the student; unique within the rubric."},
+    )
+    points = StrictFloat(
+        load_default=1.0,
+        validate=validate.Range(min=0, max=1e6),
+        metadata={"description": "Points when the check passes (default 1)."},
+    )
+    visibility = fields.String(
+        load_default="visible",
+        validate=validate.OneOf(VISIBILITIES),
+        metadata={"description": "Gradescope's: visible (default), hidden, after_due_date, after_published."},
+    )
+    feedback = Template(
+        load_default=None,
+        validate=validate.Length(max=4000),
+        metadata={
+            "description": "Template added to the message when the check fails: "
+            "{/json/pointer:fmt} or {name:fmt} placeholders."
+        },
+    )
+    feedback_pass = Template(
+        load_default=None,
+        validate=validate.Length(max=4000),
+        metadata={"description": "Template added when the check passes."},
+    )
+    required = fields.Boolean(
+        truthy={True},
+        falsy={False},
+        metadata={
+            "description": "When it fails, the other checks earn no points "
+            "(default: true for constraint checks, false otherwise)."
+        },
+    )
 
     def base(self, data: dict[str, Any]) -> dict[str, Any]:
         data.pop("kind")
@@ -147,8 +168,12 @@ class VerdictCheckSchema(CheckBaseSchema):
 
 
 class ValueCheckSchema(CheckBaseSchema):
-    pointer = Pointer(required=True, metadata={"description": "Where in the report, e.g. "
-                                               "/diagnosis/log10_total_growth or /layers/0/weight_grad/norm."})
+    pointer = Pointer(
+        required=True,
+        metadata={
+            "description": "Where in the report, e.g. /diagnosis/log10_total_growth or /layers/0/weight_grad/norm."
+        },
+    )
     expected = JsonScalar(metadata={"description": "The value it must equal (numbers: within the tolerance)."})
     abs_tol = _tolerance("Absolute tolerance for a numeric expected value (default 0).")
     rel_tol = _tolerance("Relative tolerance for a numeric expected value (default 1e-9).")
@@ -170,22 +195,33 @@ class ValueCheckSchema(CheckBaseSchema):
     def make(self, data: dict[str, Any], **kwargs: Any) -> ValueCheck:
         has = "expected" in data
         target = Target(
-            has_expected=has, expected=data.pop("expected", None),
-            abs_tol=_or(data.pop("abs_tol"), 0.0), rel_tol=_or(data.pop("rel_tol"), 1e-9),
-            min=data.pop("min"), max=data.pop("max"),
+            has_expected=has,
+            expected=data.pop("expected", None),
+            abs_tol=_or(data.pop("abs_tol"), 0.0),
+            rel_tol=_or(data.pop("rel_tol"), 1e-9),
+            min=data.pop("min"),
+            max=data.pop("max"),
         )
         return ValueCheck(target=target, **self.base(data))
 
 
 class AnswerCheckSchema(CheckBaseSchema):
-    answer = fields.String(required=True, validate=validate.Regexp(ANSWER_NAME),
-                           metadata={"description": "The name of the student's answer."})
+    answer = fields.String(
+        required=True,
+        validate=validate.Regexp(ANSWER_NAME),
+        metadata={"description": "The name of the student's answer."},
+    )
     pointer = Pointer(required=True, metadata={"description": "The report value the answer must match."})
     abs_tol = _tolerance("Absolute tolerance (decades when scale is log10; default 0).")
     rel_tol = _tolerance("Relative tolerance (default 1e-9).")
-    scale = fields.String(load_default="linear", validate=validate.OneOf(ANSWER_SCALES),
-                          metadata={"description": "log10: the student gives a magnitude (4e-31) and the "
-                                    "pointer names its log10 (a log10_* field); compared in decades."})
+    scale = fields.String(
+        load_default="linear",
+        validate=validate.OneOf(ANSWER_SCALES),
+        metadata={
+            "description": "log10: the student gives a magnitude (4e-31) and the "
+            "pointer names its log10 (a log10_* field); compared in decades."
+        },
+    )
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> AnswerCheck:
@@ -195,14 +231,25 @@ class AnswerCheckSchema(CheckBaseSchema):
 
 
 class ConstraintCheckSchema(CheckBaseSchema):
-    equals = fields.Dict(keys=fields.String(), values=JsonValue(), load_default=dict,
-                         metadata={"description": 'Spec fields that must have these values, e.g. '
-                                   '{"depth": 50, "activation": "sigmoid"} (wire names, plus depth, '
-                                   "width, input_dim)."})
-    may_change = fields.List(fields.String(), load_default=None,
-                             metadata={"description": "The only spec fields that may differ from starter."})
-    starter = fields.Dict(load_default=None, metadata={"description": "The starter spec (wire format); "
-                                                       "in an assignment, the assignment's by default."})
+    equals = fields.Dict(
+        keys=fields.String(),
+        values=JsonValue(),
+        load_default=dict,
+        metadata={
+            "description": "Spec fields that must have these values, e.g. "
+            '{"depth": 50, "activation": "sigmoid"} (wire names, plus depth, '
+            "width, input_dim)."
+        },
+    )
+    may_change = fields.List(
+        fields.String(),
+        load_default=None,
+        metadata={"description": "The only spec fields that may differ from starter."},
+    )
+    starter = fields.Dict(
+        load_default=None,
+        metadata={"description": "The starter spec (wire format); in an assignment, the assignment's by default."},
+    )
 
     @validates_schema
     def _names(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -239,8 +286,10 @@ def load_starter(raw: Any, field: str, limits: Limits | None = None) -> dict[str
 
 
 CHECK_SCHEMAS: dict[str, type[CheckBaseSchema]] = {
-    "verdict": VerdictCheckSchema, "value": ValueCheckSchema,
-    "answer": AnswerCheckSchema, "constraint": ConstraintCheckSchema,
+    "verdict": VerdictCheckSchema,
+    "value": ValueCheckSchema,
+    "answer": AnswerCheckSchema,
+    "constraint": ConstraintCheckSchema,
 }
 
 
@@ -257,8 +306,12 @@ class CheckField(fields.Field):
 
 
 class RubricSchema(StrictSchema):
-    checks = fields.List(CheckField(), required=True, validate=validate.Length(min=1, max=MAX_CHECKS),
-                         metadata={"description": "verdict, value, answer and constraint checks."})
+    checks = fields.List(
+        CheckField(),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_CHECKS),
+        metadata={"description": "verdict, value, answer and constraint checks."},
+    )
 
     @validates_schema
     def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -273,15 +326,23 @@ class RubricSchema(StrictSchema):
 
 
 def _answers_field() -> fields.Dict:
-    return fields.Dict(keys=fields.String(validate=validate.Regexp(ANSWER_NAME)), values=AnswerValue(),
-                       load_default=dict, validate=validate.Length(max=100),
-                       metadata={"description": 'Named numbers or verdicts, e.g. {"growth_per_layer": 0.24}.'})
+    return fields.Dict(
+        keys=fields.String(validate=validate.Regexp(ANSWER_NAME)),
+        values=AnswerValue(),
+        load_default=dict,
+        validate=validate.Length(max=100),
+        metadata={"description": 'Named numbers or verdicts, e.g. {"growth_per_layer": 0.24}.'},
+    )
 
 
 def _format_field() -> fields.String:
-    return fields.String(load_default="json", validate=validate.OneOf(FORMATS),
-                         metadata={"description": "json (default), gradescope (results.json) or "
-                                   "prairielearn (external-grader results)."})
+    return fields.String(
+        load_default="json",
+        validate=validate.OneOf(FORMATS),
+        metadata={
+            "description": "json (default), gradescope (results.json) or prairielearn (external-grader results)."
+        },
+    )
 
 
 class SubmissionSchema(StrictSchema):
@@ -305,8 +366,9 @@ class GradeRequestSchema(StrictSchema):
         rubric = data.get("rubric")
         for i, check in enumerate(rubric.checks if rubric else ()):
             if isinstance(check, ConstraintCheck) and check.may_change is not None and check.starter is None:
-                raise ValidationError({"rubric": {"checks": {i: {"starter": [
-                    "may_change needs the starter spec it compares with."]}}}})
+                raise ValidationError(
+                    {"rubric": {"checks": {i: {"starter": ["may_change needs the starter spec it compares with."]}}}}
+                )
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> GradeRequest:
@@ -329,15 +391,25 @@ class AssignmentSubmissionSchema(StrictSchema):
 class AssignmentFileSchema(StrictSchema):
     """An assignment file: the public part (id .. answers) and the hidden rubric."""
 
-    id = fields.String(required=True, validate=validate.Regexp(ID_PATTERN, error=(
-        "Use 1-64 characters: lowercase letters, digits, '_', '-', '.', starting with a letter or digit.")))
+    id = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            ID_PATTERN,
+            error=("Use 1-64 characters: lowercase letters, digits, '_', '-', '.', starting with a letter or digit."),
+        ),
+    )
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     instructions = fields.String(load_default="", validate=validate.Length(max=20000))
     starter = fields.Dict(required=True, metadata={"description": "The spec students start from."})
-    may_change = fields.List(fields.String(), load_default=list,
-                             metadata={"description": "Spec fields students may change (public)."})
-    answers = fields.Dict(keys=fields.String(validate=validate.Regexp(ANSWER_NAME)), values=fields.String(),
-                          load_default=dict, metadata={"description": "Answer names → what to give (public)."})
+    may_change = fields.List(
+        fields.String(), load_default=list, metadata={"description": "Spec fields students may change (public)."}
+    )
+    answers = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(ANSWER_NAME)),
+        values=fields.String(),
+        load_default=dict,
+        metadata={"description": "Answer names → what to give (public)."},
+    )
     rubric = fields.Nested(RubricSchema, required=True)
 
     def __init__(self, *args: Any, limits: Limits | None = None, **kwargs: Any) -> None:
@@ -354,8 +426,19 @@ class AssignmentFileSchema(StrictSchema):
         named = set(data.get("answers", {}))
         for i, check in enumerate(rubric.checks if rubric else ()):
             if isinstance(check, AnswerCheck) and named and check.answer not in named:
-                raise ValidationError({"rubric": {"checks": {i: {"answer": [
-                    f"{check.answer!r} is not among the assignment's answers {sorted(named)}."]}}}})
+                raise ValidationError(
+                    {
+                        "rubric": {
+                            "checks": {
+                                i: {
+                                    "answer": [
+                                        f"{check.answer!r} is not among the assignment's answers {sorted(named)}."
+                                    ]
+                                }
+                            }
+                        }
+                    }
+                )
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -373,8 +456,9 @@ class AssignmentPublicSchema(Schema):
     instructions = fields.String()
     starter = fields.Dict(metadata={"description": "The spec to start from (as written by the instructor)."})
     may_change = fields.List(fields.String(), metadata={"description": "Spec fields you may change."})
-    answers = fields.Dict(keys=fields.String(), values=fields.String(),
-                          metadata={"description": "Answers to give: name → what it is."})
+    answers = fields.Dict(
+        keys=fields.String(), values=fields.String(), metadata={"description": "Answers to give: name → what it is."}
+    )
     max_score = fields.Float(metadata={"description": "Points available, hidden checks included."})
 
 

@@ -113,9 +113,12 @@ class JacobianSchema(StrictSchema):
     )
     probes = fields.Integer(
         strict=True,
-        load_default=32,
+        load_default=16,
         validate=validate.Range(min=2),
-        metadata={"description": "Random probes for the estimate method's Frobenius norms (default 32)."},
+        metadata={
+            "description": "Orthonormal random probes for the estimate method's Frobenius norms "
+            "(default 16; as many as the output width is exact)."
+        },
     )
     power_iterations = fields.Integer(
         strict=True,

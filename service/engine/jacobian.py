@@ -241,7 +241,8 @@ def estimate_chain(
     spec: ModelSpec, weights: list[Tensor], ref: Reference, precision: torch.dtype, device: torch.device
 ) -> ChainResult:
     widths, d = spec.widths, spec.depth
-    n_d, batch, k = widths[-1], spec.batch_size, spec.jacobian.probes
+    n_d, batch = widths[-1], spec.batch_size
+    k = min(spec.jacobian.probes, n_d)  # n_d orthonormal probes are the identity: exact
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
     probes = _orthogonal_probes(batch, k, n_d, gen).to(device=device, dtype=precision)  # (B, k, n_d)
     log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
@@ -260,7 +261,7 @@ def estimate_chain(
         probes, log_fro = _unit_rows(probes.reshape(batch, k, n_prev))
         log_scale = log_scale + log_peak + log_fro
         # ‖P‖_F² ≈ (n_d/k)·Σ_i ‖r_i P‖² for orthonormal r_i; the block has unit norm, so ‖P‖_F = e^s·√(n_d/k)
-        log_fro_est = log_scale + 0.5 * math.log(n_d / min(k, n_d) if k <= n_d else 1.0)
+        log_fro_est = log_scale + 0.5 * math.log(n_d / k)
         rank = torch.minimum(rank, torch.full_like(rank, n_prev))
         steps = spec.jacobian.power_iterations
         log10_smax = None
@@ -284,12 +285,10 @@ def estimate_chain(
 
 
 def _orthogonal_probes(batch: int, k: int, n_d: int, gen: torch.Generator) -> Tensor:
-    """k probe rows per sample: orthonormal when k ≤ n_d (lower variance), else Gaussian / √n_d."""
-    g = torch.randn(batch, max(k, 1), n_d, generator=gen, dtype=torch.float64)
-    if k <= n_d:
-        q, _ = torch.linalg.qr(g.transpose(1, 2))  # (B, n_d, k)
-        return q.transpose(1, 2).contiguous()
-    return g / math.sqrt(n_d)
+    """k ≤ n_d orthonormal probe rows per sample: E‖R P‖_F² = (k/n_d)‖P‖_F², with less variance than Gaussian rows."""
+    g = torch.randn(batch, n_d, k, generator=gen, dtype=torch.float64)
+    q, _ = torch.linalg.qr(g)  # (B, n_d, k)
+    return q.transpose(1, 2).contiguous()
 
 
 def _vjp_down(v: Tensor, sps: list[Tensor], ws: list[Tensor], top: int, bottom: int) -> tuple[Tensor, Tensor]:

@@ -47,7 +47,7 @@ class JacobianOptions:
 
     method: str = "auto"
     precision: str = "float64"
-    probes: int = 32
+    probes: int = 16
     power_iterations: int = 2
     singular_values: str = "auto"  # auto | all | none: svdvals for σ_min on formed products
 

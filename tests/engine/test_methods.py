@@ -138,3 +138,13 @@ def test_loss_scale_lifts_float16_gradients_out_of_underflow() -> None:
     exact = analyze(make_spec(**{**body, "dtype": "float64"}))
     for a, b in zip(scaled.layers[-20:], exact.layers[-20:], strict=True):
         assert a.output_grad.norm == pytest.approx(b.output_grad.norm, rel=2e-2)
+
+
+def test_estimate_with_as_many_probes_as_outputs_is_exact() -> None:
+    body = {"layers": {"depth": 20, "width": 16}, "activation": "tanh", "init": "xavier_normal", "batch_size": 2}
+    exact = analyze(make_spec(**body, jacobian={"method": "exact", "singular_values": "none"}))
+    est = analyze(make_spec(**body, jacobian={"method": "estimate", "probes": 64}))
+    for a, b in zip(est.layers, exact.layers, strict=True):
+        assert a.jacobian_product.log10_frobenius_norm == pytest.approx(
+            b.jacobian_product.log10_frobenius_norm, abs=1e-5
+        )
