@@ -59,8 +59,8 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
     chain_fn = exact_chain if method == "exact" else estimate_chain
     with torch.no_grad():
         chain = chain_fn(spec, params.weights, ref, precision, device)
-    overflow, underflow = range_events(spec, params, ref, result)
     layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
+    overflow, underflow = range_events(spec, params, ref, result, layers)
     th = theory(spec, ref)
     diag = diagnosis_mod.diagnose(
         spec,

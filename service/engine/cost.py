@@ -13,7 +13,9 @@ from .spec import ModelSpec
 
 _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 # svdvals of an m×k matrix (k ≤ m) costs about this many flops per m·k² (bidiagonalisation + QR sweeps).
-_SVD_FLOPS_PER_MK2 = 8.0
+_SVD_FLOPS_PER_MK2 = 40.0  # in GEMM-equivalent flops: measured 18 (n=1024) to 78 (n=64) on 2 cores
+# svdvals on every layer where they cost no more than this (GEMM-equivalent, ~0.1 s on 2 cores).
+SVD_ALWAYS_GFLOP = 10.0
 # Recommendations are verified on cheap reruns: at most this many, at this batch size.
 VERIFY_RUNS = 4
 VERIFY_BATCH = 4
@@ -60,19 +62,20 @@ def svd_flops(widths: tuple[int, ...], batch: int, layers: list[int]) -> float:
     return batch * sum(_svd_flops_at(widths, t) for t in layers)
 
 
-def svd_layers(widths: tuple[int, ...], mode: str) -> list[int]:
+def svd_layers(widths: tuple[int, ...], mode: str, batch: int = 1) -> list[int]:
     """Layers t < d whose formed product gets svdvals (for σ_min and the condition number).
 
-    all: every layer; none: no layer; auto: every layer where that costs at most half the
-    chain (or the net is at most 128 wide), else t = 1 (the bottom layer, where the lecture
-    says it matters most) and log-spaced layers above it, within a quarter of the chain.
+    all: every layer; none: no layer; auto: every layer where that costs at most half the chain
+    or SVD_ALWAYS_GFLOP in all, else t = 1 (the bottom layer, where the lecture says it matters
+    most) and log-spaced layers above it, within a quarter of the chain.
     """
     d = len(widths) - 1
     every = list(range(1, d))
     if mode == "none" or not every:
         return []
     chain = exact_chain_flops(widths, 1)
-    if mode == "all" or max(widths) <= 128 or svd_flops(widths, 1, every) <= 0.5 * chain:
+    all_svd = svd_flops(widths, 1, every)
+    if mode == "all" or all_svd <= 0.5 * chain or batch * all_svd <= SVD_ALWAYS_GFLOP * 1e9:
         return every
     chosen: list[int] = []
     spent = 0.0
@@ -119,7 +122,7 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
     n_params = parameters(widths, spec.bias)
     chain = exact_chain_flops(widths, batch)
     chain_extra = chain * 0.15  # column scaling, renormalisation, power iteration on formed products
-    chain_extra += svd_flops(widths, batch, svd_layers(widths, jac.singular_values))
+    chain_extra += svd_flops(widths, batch, svd_layers(widths, jac.singular_values, batch))
     exact = chain + chain_extra
     approx = estimate_flops(widths, batch, jac.probes, jac.power_iterations)
     n_d, n_max = widths[-1], max(widths)

@@ -12,7 +12,7 @@ import torch
 
 from .network import Parameters, PassResult
 from .reference import Reference
-from .report import QuantityEvent, RangeEvent
+from .report import LayerReport, QuantityEvent, RangeEvent
 from .spec import ModelSpec
 
 Tensor = torch.Tensor
@@ -48,24 +48,26 @@ def reference_nonzero(spec: ModelSpec, params: Parameters, ref: Reference) -> tu
 
 
 def range_events(
-    spec: ModelSpec, params: Parameters, ref: Reference, result: PassResult
+    spec: ModelSpec, params: Parameters, ref: Reference, result: PassResult, layers: list[LayerReport]
 ) -> tuple[RangeEvent, RangeEvent]:
-    """(overflow, underflow) for the forward activations, ∂ℓ/∂h^t and ∂ℓ/∂W^t of every layer."""
+    """(overflow, underflow) for the forward activations, ∂ℓ/∂h^t and ∂ℓ/∂W^t of every layer.
+
+    The non-finite fractions come from the layers' statistics (already counted there).
+    """
     out_masks, w_masks = reference_nonzero(spec, params, ref)
     frac = spec.thresholds.flag_fraction
     over: dict[str, list[tuple[int, float]]] = {FORWARD: [], "output_grad": [], "weight_grad": []}
     under: dict[str, list[tuple[int, float]]] = {FORWARD: [], "output_grad": [], "weight_grad": []}
     for t in range(1, spec.depth + 1):
-        triples = (
-            (FORWARD, result.outputs[t - 1], ref.layers[t - 1].h_dir != 0),
-            ("output_grad", result.output_grads[t - 1], out_masks[t - 1]),
-            ("weight_grad", result.weight_grads[t - 1], w_masks[t - 1]),
+        lr = layers[t - 1]
+        quads = (
+            (FORWARD, result.outputs[t - 1], ref.layers[t - 1].h_dir != 0, lr.activation.output_nonfinite_fraction),
+            ("output_grad", result.output_grads[t - 1], out_masks[t - 1], lr.output_grad.nonfinite_fraction),
+            ("weight_grad", result.weight_grads[t - 1], w_masks[t - 1], lr.weight_grad.nonfinite_fraction),
         )
-        for name, values, exact_nonzero in triples:
+        for name, values, exact_nonzero, f_over in quads:
             v = values.detach().cpu()
-            numel = v.numel()
-            f_over = float((~torch.isfinite(v)).sum()) / numel
-            f_under = float(((v == 0) & exact_nonzero).sum()) / numel
+            f_under = float(((v == 0) & exact_nonzero).sum()) / v.numel()
             if f_over > frac:
                 over[name].append((t, f_over))
             if f_under > frac:

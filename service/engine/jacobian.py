@@ -95,13 +95,18 @@ def exact_chain(
     n_d, batch = widths[-1], spec.batch_size
     if d == 1:
         return ChainResult([_identity_stats(n_d)], "exact")
-    svd_at = set(svd_layers(widths, spec.jacobian.singular_values))
     steps = spec.jacobian.power_iterations
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
     block = min(BLOCK, n_d)
     u = torch.randn(batch, n_d, block, generator=gen, dtype=torch.float64)
     u = torch.linalg.qr(u)[0].transpose(1, 2).to(device=device, dtype=precision)  # (B, r, n_d) orthonormal rows
     sp_units, log_peaks, active = _prepare_sigma_prime(ref, precision, device)
+    rank = torch.cummin(torch.stack(active[1:]).flip(0), dim=0).values.flip(0)  # (d-1, B): min over layers above
+    rank_bounds = [min(int(r), n_d, widths[t]) for t, r in enumerate(rank.min(dim=1).values.tolist(), start=1)]
+    # svdvals only where σ_min is not already known to be exactly 0 (dead units cut the rank)
+    svd_at = {
+        t for t in svd_layers(widths, spec.jacobian.singular_values, batch) if rank_bounds[t - 1] == min(n_d, widths[t])
+    }
     # jac_prod holds P_t / e^{log_scale} up to the factor 1/fro of its own Frobenius norm: dividing by fro
     # is folded into the next layer's σ' scaling, so renormalising costs no pass over the product.
     # P_d = I is never formed: the first step writes diag(σ'(z^d)) W^d directly.
@@ -128,8 +133,6 @@ def exact_chain(
     # Everything per layer that needs no further pass over the products, for all layers at once.
     increments = torch.log(torch.stack(log_fros).double()) + torch.stack(log_peaks[1:][::-1])  # (d-1, B)
     log_scale = torch.cumsum(increments, dim=0).flip(0)  # row t-1 ↦ ln ‖P_t‖_F, t = 1..d-1
-    rank = torch.cummin(torch.stack(active[1:]).flip(0), dim=0).values.flip(0)  # (d-1, B): min over layers above
-    rank_bounds = rank.min(dim=1).values.tolist()
     lf = (log_scale / LN10).cpu()
     frob_mean, frob_min, frob_max = (
         lf.mean(dim=1).tolist(),
@@ -148,7 +151,7 @@ def exact_chain(
     for t in range(1, d):
         smax, smin, cond = log10_smax.get(t), None, None
         full = min(n_d, widths[t])
-        rank_bound = min(int(rank_bounds[t - 1]), full)
+        rank_bound = rank_bounds[t - 1]
         status = "rank_deficient" if rank_bound < full else "not_computed"
         if t in svds:
             smax, svd_min, svd_cond, svd_status = _svd_summary(*svds[t], log_scale[t - 1], resolution)
