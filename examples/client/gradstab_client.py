@@ -105,15 +105,17 @@ class GradstabClient:
     def analyze(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/analyses", spec)[0]
 
-    def grade(self, spec: dict[str, Any], rubric: dict[str, Any], answers: dict[str, Any] | None = None,
-              fmt: str = "json") -> dict[str, Any]:
+    def grade(
+        self, spec: dict[str, Any], rubric: dict[str, Any], answers: dict[str, Any] | None = None, fmt: str = "json"
+    ) -> dict[str, Any]:
         body = {"submission": {"spec": spec, "answers": answers or {}}, "rubric": rubric, "format": fmt}
         return self.request("POST", "/v1/grade", body)[0]
 
     def assignment(self, assignment_id: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/assignments/{assignment_id}")[0]
 
-    def submit(self, assignment_id: str, spec: dict[str, Any], answers: dict[str, Any] | None = None,
-               fmt: str = "json") -> dict[str, Any]:
+    def submit(
+        self, assignment_id: str, spec: dict[str, Any], answers: dict[str, Any] | None = None, fmt: str = "json"
+    ) -> dict[str, Any]:
         body = {"spec": spec, "answers": answers or {}, "format": fmt}
         return self.request("POST", f"/v1/assignments/{assignment_id}/submissions", body)[0]

@@ -13,7 +13,7 @@ from service.config import Settings
 from service.engine import ModelSpec, Report, analyze
 from service.engine.errors import SpecError
 
-from .autograder import cache_response, cached_report  # issue 5 (report cache)
+from .autograder import cache_response, cached_report
 from .errors import ProblemError
 from .smorest import Blueprint
 
@@ -66,7 +66,7 @@ def blueprint(settings: Settings) -> Blueprint:
         JSON, 413 body too large, 415 not JSON, 422 invalid fields or over a limit.
         """
         started = time.perf_counter()
-        # issue 5 (report cache): the engine runs, and metrics count it, only on a miss.
+        # The report cache: the engine runs, and metrics count it, only on a miss.
         cached = cached_report(spec)
         report = cached.report
         verdict, dtype = report["diagnosis"]["verdict"], report["runtime"]["dtype"]
@@ -84,6 +84,6 @@ def blueprint(settings: Settings) -> Blueprint:
                 "handler_ms": round((time.perf_counter() - started) * 1000.0, 3),
             },
         )
-        return cache_response(cached)  # issue 5: adds "cache": {"hit": ...} and X-Cache
+        return cache_response(cached)  # adds "cache": {"hit": ...} and X-Cache
 
     return blp

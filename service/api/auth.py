@@ -127,8 +127,10 @@ def init_app(app: Flask, keys: list[ApiKey]) -> None:
     """Authenticate every request but the open paths; `g.api_key` is the caller (None when open)."""
     app.extensions["gradstab_keys"] = keys
     if not keys:
-        log.warning("no API keys configured: the service is open to anyone who can reach it "
-                    "(set GRADSTAB_API_KEYS or GRADSTAB_API_KEYS_FILE)")
+        log.warning(
+            "no API keys configured: the service is open to anyone who can reach it "
+            "(set GRADSTAB_API_KEYS or GRADSTAB_API_KEYS_FILE)"
+        )
     else:
         log.info("API keys loaded", extra={"keys": len(keys), "roles": sorted({k.role for k in keys})})
 
@@ -169,7 +171,8 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
             key = g.get("api_key")
             if key is not None and key.role not in roles:
                 raise ProblemError(
-                    403, "forbidden",
+                    403,
+                    "forbidden",
                     f"The key {key.name!r} has the role {key.role!r}; this needs {' or '.join(roles)}.",
                     title="Forbidden",
                 )

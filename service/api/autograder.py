@@ -1,4 +1,4 @@
-"""Wiring for autograders (issue 5): API keys, rate limits, the report cache, assignments, and
+"""Wiring for autograders: API keys, rate limits, the report cache, assignments, and
 the grading resources. `init_app` is the one extension create_app calls for all of it.
 
 Every setting has a default and an environment variable; a key in the Flask config with the

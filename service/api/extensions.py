@@ -26,5 +26,5 @@ RESOURCES: list[BlueprintFactory] = [
 ]
 
 EXTENSIONS: list[Extension] = [
-    autograder.init_app,  # issue 5: API keys, rate limits, report cache, assignments, /v1/grade
+    autograder.init_app,  # API keys, rate limits, report cache, assignments, /v1/grade
 ]

@@ -24,6 +24,7 @@ from .state import state
 
 log = logging.getLogger("service.api")
 
+
 def _grade(request: GradeRequest, assignment: Assignment | None, for_student: bool) -> tuple[Any, int, dict]:
     ag = autograder()
     hits: list[bool] = []
@@ -34,36 +35,58 @@ def _grade(request: GradeRequest, assignment: Assignment | None, for_student: bo
         return cached.report, cached.hit
 
     try:
-        body, result = run(request, get_report, limits=state().settings.limits,
-                           assignment=assignment, for_student=for_student)
+        body, result = run(
+            request, get_report, limits=state().settings.limits, assignment=assignment, for_student=for_student
+        )
     except ValidationError as exc:
         raise validation_problem({"submission": {"spec": exc.messages}}) from exc
     ag.metrics.grades.labels(key=caller_name(), format=request.format, gradable=str(result.gradable).lower()).inc()
-    log.info("grade", extra={
-        "key_name": caller_name(), "assignment": assignment.id if assignment else None,
-        "format": request.format, "gradable": result.gradable, "score": result.score,
-        "max_score": result.max_score, "report_id": result.report_id, "cache_hit": result.cache_hit,
-    })
+    log.info(
+        "grade",
+        extra={
+            "key_name": caller_name(),
+            "assignment": assignment.id if assignment else None,
+            "format": request.format,
+            "gradable": result.gradable,
+            "score": result.score,
+            "max_score": result.max_score,
+            "report_id": result.report_id,
+            "cache_hit": result.cache_hit,
+        },
+    )
     headers = {"X-Cache": "hit" if hits[0] else "miss"} if hits else {}
     return body, 200, headers
 
 
 def grade_blueprint() -> Blueprint:
-    blp = Blueprint("grading", __name__, url_prefix="/v1",
-                    description="Grade a submitted spec against a rubric of checks.")
+    blp = Blueprint(
+        "grading", __name__, url_prefix="/v1", description="Grade a submitted spec against a rubric of checks."
+    )
 
     @blp.route("/grade", methods=["POST"])
     @require_role("instructor")  # before the body is parsed: a 403 does not depend on the body
-    @blp.arguments(GradeRequestSchema, example={
-        "submission": {"spec": {"layers": {"depth": 10, "width": 16}, "activation": "sigmoid"},
-                       "answers": {"growth_per_layer": 0.3}},
-        "rubric": {"checks": [
-            {"kind": "verdict", "name": "Gradient is stable", "points": 2, "expected": "stable"},
-            {"kind": "answer", "name": "Growth per layer", "answer": "growth_per_layer",
-             "pointer": "/diagnosis/growth_per_layer", "rel_tol": 0.05},
-        ]},
-        "format": "gradescope",
-    })
+    @blp.arguments(
+        GradeRequestSchema,
+        example={
+            "submission": {
+                "spec": {"layers": {"depth": 10, "width": 16}, "activation": "sigmoid"},
+                "answers": {"growth_per_layer": 0.3},
+            },
+            "rubric": {
+                "checks": [
+                    {"kind": "verdict", "name": "Gradient is stable", "points": 2, "expected": "stable"},
+                    {
+                        "kind": "answer",
+                        "name": "Growth per layer",
+                        "answer": "growth_per_layer",
+                        "pointer": "/diagnosis/growth_per_layer",
+                        "rel_tol": 0.05,
+                    },
+                ]
+            },
+            "format": "gradescope",
+        },
+    )
     @blp.response(200)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
@@ -92,14 +115,17 @@ def _find(assignment_id: str) -> Assignment:
     found = autograder().assignments.get(assignment_id)
     if found is None:
         known = ", ".join(sorted(autograder().assignments)) or "none are configured"
-        raise ProblemError(404, "not_found", f"No assignment {assignment_id!r} (known: {known}).",
-                           title="Not Found")
+        raise ProblemError(404, "not_found", f"No assignment {assignment_id!r} (known: {known}).", title="Not Found")
     return found
 
 
 def assignments_blueprint() -> Blueprint:
-    blp = Blueprint("assignments", __name__, url_prefix="/v1",
-                    description="Assignments kept on the server: public instructions, hidden rubric.")
+    blp = Blueprint(
+        "assignments",
+        __name__,
+        url_prefix="/v1",
+        description="Assignments kept on the server: public instructions, hidden rubric.",
+    )
 
     @blp.route("/assignments", methods=["GET"])
     @blp.response(200, AssignmentPublicSchema(many=True))
@@ -115,10 +141,19 @@ def assignments_blueprint() -> Blueprint:
         return _find(assignment_id).public()
 
     @blp.route("/assignments/<assignment_id>/submissions", methods=["POST"])
-    @blp.arguments(AssignmentSubmissionSchema, example={
-        "spec": {"layers": {"depth": 30, "width": 16}, "activation": "sigmoid", "init": "xavier_normal",
-                 "weight_scale": 4.0},
-        "answers": {"growth_per_layer": 0.95, "total_growth": 0.2}, "format": "gradescope"})
+    @blp.arguments(
+        AssignmentSubmissionSchema,
+        example={
+            "spec": {
+                "layers": {"depth": 30, "width": 16},
+                "activation": "sigmoid",
+                "init": "xavier_normal",
+                "weight_scale": 4.0,
+            },
+            "answers": {"growth_per_layer": 0.95, "total_growth": 0.2},
+            "format": "gradescope",
+        },
+    )
     @blp.response(200)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

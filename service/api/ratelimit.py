@@ -33,9 +33,11 @@ def _too_many(error: RateLimitExceeded) -> Response:
     who = rate_key().replace("key:", "API key ").replace("ip:", "client ")
     current_app.extensions["gradstab"].metrics.refused("rate_limited")
     return problem_response(
-        429, "Too Many Requests",
+        429,
+        "Too Many Requests",
         f"Rate limit {error.limit.limit} exceeded for {who}; retry after {retry_after} s.",
-        kind="rate_limited", headers={"Retry-After": str(retry_after)},
+        kind="rate_limited",
+        headers={"Retry-After": str(retry_after)},
     )
 
 

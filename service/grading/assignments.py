@@ -47,9 +47,15 @@ class Assignment:
     def public(self) -> dict[str, Any]:
         """What GET /v1/assignments/{id} shows: never the rubric."""
         return AssignmentPublicSchema().dump(
-            {"id": self.id, "title": self.title, "instructions": self.instructions,
-             "starter": self.starter, "may_change": list(self.may_change),
-             "answers": self.answers, "max_score": self.rubric.max_score}
+            {
+                "id": self.id,
+                "title": self.title,
+                "instructions": self.instructions,
+                "starter": self.starter,
+                "may_change": list(self.may_change),
+                "answers": self.answers,
+                "max_score": self.rubric.max_score,
+            }
         )
 
 

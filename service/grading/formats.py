@@ -23,7 +23,8 @@ def student_view(result: GradeResult) -> GradeResult:
     shown = [c for c in result.checks if c.visibility == "visible"]
     kept = [c for c in result.checks if c.visibility != "visible"]
     return dataclasses.replace(
-        result, checks=shown,
+        result,
+        checks=shown,
         hidden_checks=result.hidden_checks + len(kept),
         hidden_points=result.hidden_points + sum(c.max_points for c in kept),
     )
@@ -32,11 +33,13 @@ def student_view(result: GradeResult) -> GradeResult:
 def _footer(result: GradeResult) -> str:
     lines = []
     if result.hidden_checks:
-        lines.append(f"{result.hidden_checks} further check(s) worth {result.hidden_points:g} point(s) "
-                     "are graded but not shown.")
+        lines.append(
+            f"{result.hidden_checks} further check(s) worth {result.hidden_points:g} point(s) are graded but not shown."
+        )
     if result.report_id:
-        lines.append(f"Report {result.report_id} (engine {result.engine_version}): "
-                     "re-run this spec to re-check the grade.")
+        lines.append(
+            f"Report {result.report_id} (engine {result.engine_version}): re-run this spec to re-check the grade."
+        )
     return "\n".join(lines)
 
 
@@ -51,13 +54,19 @@ def to_json(result: GradeResult) -> dict[str, Any]:
         "max_score": result.max_score,
         "fraction": result.fraction,
         "checks": [
-            {"name": c.name, "kind": c.kind, "passed": c.passed, "points": c.points,
-             "max_points": c.max_points, "visibility": c.visibility, "message": c.message}
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "passed": c.passed,
+                "points": c.points,
+                "max_points": c.max_points,
+                "visibility": c.visibility,
+                "message": c.message,
+            }
             for c in result.checks
         ],
         "summary": result.summary,
-        "report": {"id": result.report_id, "engine_version": result.engine_version,
-                   "verdict": result.verdict},
+        "report": {"id": result.report_id, "engine_version": result.engine_version, "verdict": result.verdict},
         "hidden": {"checks": result.hidden_checks, "points": result.hidden_points},
     }
     if result.errors:
@@ -75,21 +84,34 @@ def to_gradescope(result: GradeResult, execution_time: float) -> dict[str, Any]:
         "output": _output(result),
         "output_format": "text",
         "tests": [
-            {"name": c.name, "score": c.points, "max_score": c.max_points,
-             "status": "passed" if c.passed else "failed", "output": c.message,
-             "visibility": c.visibility}
+            {
+                "name": c.name,
+                "score": c.points,
+                "max_score": c.max_points,
+                "status": "passed" if c.passed else "failed",
+                "output": c.message,
+                "visibility": c.visibility,
+            }
             for c in result.checks
         ],
-        "extra_data": {"report_id": result.report_id, "engine_version": result.engine_version,
-                       "gradable": result.gradable},
+        "extra_data": {
+            "report_id": result.report_id,
+            "engine_version": result.engine_version,
+            "gradable": result.gradable,
+        },
     }
 
 
 def to_prairielearn(result: GradeResult) -> dict[str, Any]:
     """External-grader results; a refused spec is `gradable: false` (no attempt is used up)."""
     if not result.gradable:
-        return {"gradable": False, "format_errors": result.errors, "message": result.summary,
-                "output": _output(result), "tests": []}
+        return {
+            "gradable": False,
+            "format_errors": result.errors,
+            "message": result.summary,
+            "output": _output(result),
+            "tests": [],
+        }
     return {
         "gradable": True,
         "score": result.fraction,
@@ -98,8 +120,7 @@ def to_prairielearn(result: GradeResult) -> dict[str, Any]:
         "message": f"{result.score:g} of {result.max_score:g} points.",
         "output": _output(result),
         "tests": [
-            {"name": c.name, "points": c.points, "max_points": c.max_points,
-             "message": c.message}
+            {"name": c.name, "points": c.points, "max_points": c.max_points, "message": c.message}
             for c in result.checks
         ],
     }

@@ -107,21 +107,27 @@ def _answer(check: AnswerCheck, ctx: Context) -> Outcome:
         return Outcome(False, f"The report has no finite number at {check.pointer} to compare with.", answer)
     if check.scale == "log10":
         if answer <= 0:
-            return Outcome(False, f"Your answer {check.answer} = {fmt(answer)} must be positive "
-                                  "(it is a magnitude).", answer, power_of_ten(actual))
+            return Outcome(
+                False,
+                f"Your answer {check.answer} = {fmt(answer)} must be positive (it is a magnitude).",
+                answer,
+                power_of_ten(actual),
+            )
         mine, theirs, shown = math.log10(answer), actual, power_of_ten(actual)
         unit = " decades"
     else:
         mine, theirs, shown, unit = answer, actual, fmt(actual), ""
     tol = tolerance_text(theirs, check.abs_tol, check.rel_tol)
     if within(mine, theirs, check.abs_tol, check.rel_tol):
-        return Outcome(True, f"Your answer {check.answer} = {fmt(answer)} matches the analysis ({shown}).",
-                       answer, shown)
+        return Outcome(
+            True, f"Your answer {check.answer} = {fmt(answer)} matches the analysis ({shown}).", answer, shown
+        )
     return Outcome(
         False,
         f"Your answer {check.answer} = {fmt(answer)} differs from the analysis' {shown} "
         f"(allowed {tol}{unit}). {ctx.story[0].upper() + ctx.story[1:]}",
-        answer, shown,
+        answer,
+        shown,
     )
 
 
@@ -143,8 +149,11 @@ EVALUATORS = {"verdict": _verdict, "value": _value, "answer": _answer, "constrai
 
 
 def _result(check: Check, outcome: Outcome, ctx: Context, gated_by: str | None) -> CheckResult:
-    values = ctx.values() | {"actual": outcome.actual, "expected": outcome.expected,
-                             "answer": ctx.answers.get(getattr(check, "answer", ""), None)}
+    values = ctx.values() | {
+        "actual": outcome.actual,
+        "expected": outcome.expected,
+        "answer": ctx.answers.get(getattr(check, "answer", ""), None),
+    }
     message = outcome.message
     template = check.feedback_pass if outcome.passed else check.feedback
     if template:
@@ -153,9 +162,13 @@ def _result(check: Check, outcome: Outcome, ctx: Context, gated_by: str | None) 
     if gated_by is not None and outcome.passed:
         message = f"No points: the required check {gated_by!r} failed. ({message})"
     return CheckResult(
-        name=check.name, kind=check.kind, passed=passed,
-        points=check.points if passed else 0.0, max_points=check.points,
-        visibility=check.visibility, message=message,
+        name=check.name,
+        kind=check.kind,
+        passed=passed,
+        points=check.points if passed else 0.0,
+        max_points=check.points,
+        visibility=check.visibility,
+        message=message,
     )
 
 
@@ -166,8 +179,7 @@ def grade(rubric: Rubric, ctx: Context) -> GradeResult:
     outcomes = [(c, EVALUATORS[c.kind](c, ctx)) for c in rubric.checks]  # type: ignore[operator]
     failed_required = next((c.name for c, o in outcomes if c.required and not o.passed), None)
     results = [
-        _result(c, o, ctx, None if c.required or failed_required is None else failed_required)
-        for c, o in outcomes
+        _result(c, o, ctx, None if c.required or failed_required is None else failed_required) for c, o in outcomes
     ]
     diag = ctx.report.get("diagnosis") or {}
     return GradeResult(
@@ -182,7 +194,5 @@ def grade(rubric: Rubric, ctx: Context) -> GradeResult:
 def not_gradable(rubric: Rubric, errors: list[str]) -> GradeResult:
     """Every check failed with no points because the spec itself was refused."""
     reason = "Not graded: your spec was refused (" + "; ".join(errors) + ")."
-    checks = [
-        CheckResult(c.name, c.kind, False, 0.0, c.points, c.visibility, reason) for c in rubric.checks
-    ]
+    checks = [CheckResult(c.name, c.kind, False, 0.0, c.points, c.visibility, reason) for c in rubric.checks]
     return GradeResult(checks=checks, gradable=False, errors=errors, summary=reason)

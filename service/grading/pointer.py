@@ -39,9 +39,7 @@ def resolve(doc: Any, pointer: str) -> Any:
                 raise PointerError(f"{pointer}: {token!r} is not an array index under {walked or '/'}")
             index = int(token)
             if index >= len(node):
-                raise PointerError(
-                    f"{pointer}: index {index} is past the end of {walked or '/'} ({len(node)} items)"
-                )
+                raise PointerError(f"{pointer}: index {index} is past the end of {walked or '/'} ({len(node)} items)")
             node = node[index]
         else:
             raise PointerError(f"{pointer}: {walked or '/'} is a {type(node).__name__}, not an object")

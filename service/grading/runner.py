@@ -52,7 +52,9 @@ def run(
     else:
         report, hit = get_report(spec)
         ctx = Context(
-            report=report, view=spec_view(spec), answers=dict(request.submission.answers),
+            report=report,
+            view=spec_view(spec),
+            answers=dict(request.submission.answers),
             starter_view=assignment.starter_view if assignment else None,
             may_change=assignment.may_change if assignment else None,
         )

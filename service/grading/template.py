@@ -35,8 +35,10 @@ def problems(template: str) -> list[str]:
     for match in PLACEHOLDER.finditer(stripped):
         name = match.group(1).strip()
         if not name.startswith("/") and name not in NAMES:
-            out.append(f"unknown placeholder {{{name}}}; use a JSON pointer like {{/diagnosis/verdict}} "
-                       f"or one of {', '.join(sorted(NAMES))}")
+            out.append(
+                f"unknown placeholder {{{name}}}; use a JSON pointer like {{/diagnosis/verdict}} "
+                f"or one of {', '.join(sorted(NAMES))}"
+            )
     leftover = PLACEHOLDER.sub("", stripped)
     if "{" in leftover or "}" in leftover:
         out.append("unbalanced brace: write {{ or }} for a literal brace")

@@ -11,10 +11,22 @@ from schemas.limits import Limits
 from service.api.app import create_app
 from service.config import Settings
 
-LIMITS = Limits(max_depth=40, max_width=32, max_batch_size=16, max_parameters=50_000, max_gflop=0.5,
-                max_memory_mib=64.0, max_body_bytes=50_000)
-SPEC: dict[str, Any] = {"layers": {"depth": 6, "width": 8}, "activation": "sigmoid", "init": "normal",
-                        "weight_scale": 0.25, "verify_recommendations": False}
+LIMITS = Limits(
+    max_depth=40,
+    max_width=32,
+    max_batch_size=16,
+    max_parameters=50_000,
+    max_gflop=0.5,
+    max_memory_mib=64.0,
+    max_body_bytes=50_000,
+)
+SPEC: dict[str, Any] = {
+    "layers": {"depth": 6, "width": 8},
+    "activation": "sigmoid",
+    "init": "normal",
+    "weight_scale": 0.25,
+    "verify_recommendations": False,
+}
 INSTRUCTOR_KEY = "instructor-key-0123456789"
 STUDENT_KEY = "student-key-0123456789ab"
 KEYS = f"prof:{INSTRUCTOR_KEY},alice:{STUDENT_KEY}:student"

@@ -20,8 +20,12 @@ def make_report(
         verdict = "vanishing" if total < -2 else "exploding" if total > 2 else "stable"
 
     def event(layer: int | None, quantity: str) -> dict[str, Any]:
-        return {"occurred": layer is not None, "first_layer": layer,
-                "quantity": quantity if layer else None, "fraction": 0.5 if layer else None}
+        return {
+            "occurred": layer is not None,
+            "first_layer": layer,
+            "quantity": quantity if layer else None,
+            "fraction": 0.5 if layer else None,
+        }
 
     return {
         "id": "ab" * 32,
@@ -30,8 +34,12 @@ def make_report(
         "loss": 1.0,
         "loss_status": "ok",
         "layers": [
-            {"index": t, "in_features": 16, "out_features": 16,
-             "weight_grad": {"norm": 10 ** (total * (depth - t) / max(depth - 1, 1)), "zero_fraction": 0.0}}
+            {
+                "index": t,
+                "in_features": 16,
+                "out_features": 16,
+                "weight_grad": {"norm": 10 ** (total * (depth - t) / max(depth - 1, 1)), "zero_fraction": 0.0},
+            }
             for t in range(1, depth + 1)
         ],
         "diagnosis": {
@@ -41,8 +49,12 @@ def make_report(
             "overflow": event(overflow_layer, "forward_activation"),
             "underflow": event(underflow_layer, "weight_grad"),
             "dtype_limits": {"dtype": dtype, "max": 65504.0, "smallest_normal": 6.1e-05},
-            "causes": [{"code": "small_derivative",
-                        "message": "σ' ≤ 1/4 for sigmoid, so each factor diag(σ')W shrinks the gradient"}],
+            "causes": [
+                {
+                    "code": "small_derivative",
+                    "message": "σ' ≤ 1/4 for sigmoid, so each factor diag(σ')W shrinks the gradient",
+                }
+            ],
             "recommendations": [],
             "summary": "",
         },

@@ -15,10 +15,12 @@ from service.grading.assignments import AssignmentError
 from .apps import INSTRUCTOR_KEY, KEYS, SPEC, STUDENT_KEY, bearer, make_app, write_assignment
 from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS
 
-RUBRIC = {"checks": [
-    {"kind": "verdict", "name": "stable", "points": 2, "expected": "stable"},
-    {"kind": "answer", "name": "growth", "answer": "g", "pointer": "/diagnosis/growth_per_layer", "abs_tol": 0.5},
-]}
+RUBRIC = {
+    "checks": [
+        {"kind": "verdict", "name": "stable", "points": 2, "expected": "stable"},
+        {"kind": "answer", "name": "growth", "answer": "g", "pointer": "/diagnosis/growth_per_layer", "abs_tol": 0.5},
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +30,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
 
 
 def post(client: Any, path: str, body: Any, key: str | None = INSTRUCTOR_KEY) -> Any:
-    return client.post(path, data=json.dumps(body), content_type="application/json",
-                       headers=bearer(key) if key else {})
+    return client.post(path, data=json.dumps(body), content_type="application/json", headers=bearer(key) if key else {})
 
 
 def grade_body(fmt: str = "json", spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -112,8 +113,9 @@ def test_assignments_public_part_and_hidden_rubric(app: Flask) -> None:
     secret = next(t for t in full["tests"] if t["name"] == "secret band")
     assert secret["visibility"] == "hidden" and secret["max_score"] == 3
 
-    cheat = post(client, "/v1/assignments/tiny/submissions",
-                 {"spec": {**SPEC, "activation": "relu"}, "answers": {"g": 1.0}}).get_json()
+    cheat = post(
+        client, "/v1/assignments/tiny/submissions", {"spec": {**SPEC, "activation": "relu"}, "answers": {"g": 1.0}}
+    ).get_json()
     shape = cheat["checks"][0]
     assert not shape["passed"] and "activation" in shape["message"] and cheat["score"] == 0
 

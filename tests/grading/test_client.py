@@ -45,16 +45,18 @@ def url() -> Iterator[str]:
 
 def test_retries_honour_retry_after(url: str) -> None:
     slept: list[float] = []
-    SCRIPT[:] = [(429, {"Retry-After": "7"}, {"title": "Too Many Requests"}),
-                 (503, {}, {"title": "Service Unavailable"}), (200, {}, {"ok": True})]
+    SCRIPT[:] = [
+        (429, {"Retry-After": "7"}, {"title": "Too Many Requests"}),
+        (503, {}, {"title": "Service Unavailable"}),
+        (200, {}, {"ok": True}),
+    ]
     client = GradstabClient(url, "k", retries=3, backoff=0.5, sleep=slept.append)
     assert client.analyze({"layers": [2, 2]}) == {"ok": True}
     assert slept[0] == 7 and 0.25 <= slept[1] <= 1.0  # Retry-After, then jittered backoff
 
 
 def test_client_errors_are_not_retried(url: str) -> None:
-    SCRIPT[:] = [(422, {}, {"detail": "Invalid fields: layers.",
-                            "errors": [{"field": "layers", "message": "bad"}]})]
+    SCRIPT[:] = [(422, {}, {"detail": "Invalid fields: layers.", "errors": [{"field": "layers", "message": "bad"}]})]
     with pytest.raises(ApiError) as info:
         GradstabClient(url, sleep=lambda s: None).analyze({})
     assert info.value.status == 422 and "layers: bad" in str(info.value)

@@ -34,14 +34,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     assignments = write_assignment(tmp_path_factory.mktemp("assignments"))
     env = os.environ | {
-        "HOST": "127.0.0.1", "PORT": str(port), "GRADSTAB_WORKERS": "1", "GRADSTAB_TORCH_THREADS": "1",
-        "GRADSTAB_API_KEYS": KEYS, "GRADSTAB_ASSIGNMENTS_DIR": str(assignments),
-        "GRADSTAB_MAX_DEPTH": "40", "GRADSTAB_MAX_WIDTH": "32",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "GRADSTAB_WORKERS": "1",
+        "GRADSTAB_TORCH_THREADS": "1",
+        "GRADSTAB_API_KEYS": KEYS,
+        "GRADSTAB_ASSIGNMENTS_DIR": str(assignments),
+        "GRADSTAB_MAX_DEPTH": "40",
+        "GRADSTAB_MAX_WIDTH": "32",
     }
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"), "service.wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -64,8 +72,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def run_script(script: Path, env: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, str(script)], env=os.environ | env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=os.environ | env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -75,11 +84,17 @@ def test_gradescope_autograder(server: str, tmp_path: Path) -> None:
     (submission / "spec.json").write_text(json.dumps({**SPEC, "weight_scale": 0.5}))
     (submission / "answers.json").write_text(json.dumps({"g": 0.3}))
     results = tmp_path / "results" / "results.json"
-    run_script(EXAMPLES / "gradescope" / "run_autograder", {
-        "GRADSTAB_URL": server, "GRADSTAB_API_KEY": INSTRUCTOR_KEY, "GRADSTAB_ASSIGNMENT": "tiny",
-        "AUTOGRADER_SOURCE": str(tmp_path / "source"), "AUTOGRADER_SUBMISSION": str(submission),
-        "AUTOGRADER_RESULTS": str(results),
-    })
+    run_script(
+        EXAMPLES / "gradescope" / "run_autograder",
+        {
+            "GRADSTAB_URL": server,
+            "GRADSTAB_API_KEY": INSTRUCTOR_KEY,
+            "GRADSTAB_ASSIGNMENT": "tiny",
+            "AUTOGRADER_SOURCE": str(tmp_path / "source"),
+            "AUTOGRADER_SUBMISSION": str(submission),
+            "AUTOGRADER_RESULTS": str(results),
+        },
+    )
     body = json.loads(results.read_text())
     jsonschema.validate(body, GRADESCOPE_RESULTS)
     names = [t["name"] for t in body["tests"]]
@@ -91,10 +106,16 @@ def test_gradescope_autograder(server: str, tmp_path: Path) -> None:
 
 def test_gradescope_autograder_without_a_spec(server: str, tmp_path: Path) -> None:
     results = tmp_path / "results.json"
-    run_script(EXAMPLES / "gradescope" / "run_autograder", {
-        "GRADSTAB_URL": server, "GRADSTAB_API_KEY": INSTRUCTOR_KEY, "GRADSTAB_ASSIGNMENT": "tiny",
-        "AUTOGRADER_SUBMISSION": str(tmp_path), "AUTOGRADER_RESULTS": str(results),
-    })
+    run_script(
+        EXAMPLES / "gradescope" / "run_autograder",
+        {
+            "GRADSTAB_URL": server,
+            "GRADSTAB_API_KEY": INSTRUCTOR_KEY,
+            "GRADSTAB_ASSIGNMENT": "tiny",
+            "AUTOGRADER_SUBMISSION": str(tmp_path),
+            "AUTOGRADER_RESULTS": str(results),
+        },
+    )
     body = json.loads(results.read_text())
     jsonschema.validate(body, GRADESCOPE_RESULTS)
     assert body["score"] == 0 and "Upload spec.json" in body["output"]
@@ -103,10 +124,15 @@ def test_gradescope_autograder_without_a_spec(server: str, tmp_path: Path) -> No
 def test_prairielearn_grader(server: str, tmp_path: Path) -> None:
     (tmp_path / "student").mkdir()
     (tmp_path / "student" / "spec.json").write_text(json.dumps({**SPEC, "activation": "nope"}))
-    run_script(EXAMPLES / "prairielearn" / "grade.py", {
-        "GRADE_ROOT": str(tmp_path), "GRADSTAB_URL": server, "GRADSTAB_API_KEY": INSTRUCTOR_KEY,
-        "GRADSTAB_ASSIGNMENT": "tiny",
-    })
+    run_script(
+        EXAMPLES / "prairielearn" / "grade.py",
+        {
+            "GRADE_ROOT": str(tmp_path),
+            "GRADSTAB_URL": server,
+            "GRADSTAB_API_KEY": INSTRUCTOR_KEY,
+            "GRADSTAB_ASSIGNMENT": "tiny",
+        },
+    )
     body = json.loads((tmp_path / "results" / "results.json").read_text())
     jsonschema.validate(body, PRAIRIELEARN_RESULTS)
     assert body["gradable"] is False and "activation" in body["format_errors"][0]

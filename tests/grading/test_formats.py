@@ -19,8 +19,7 @@ from .reports import make_report
 CHECKS = [
     {"kind": "verdict", "name": "vanishing", "points": 2, "expected": "vanishing"},
     {"kind": "verdict", "name": "stable", "points": 3, "expected": "stable", "visibility": "hidden"},
-    {"kind": "value", "name": "late", "points": 1, "pointer": "/depth", "expected": 50,
-     "visibility": "after_due_date"},
+    {"kind": "value", "name": "late", "points": 1, "pointer": "/depth", "expected": 50, "visibility": "after_due_date"},
 ]
 
 
@@ -38,8 +37,10 @@ def test_gradescope(result) -> None:
     jsonschema.validate(body, GRADESCOPE_RESULTS)
     assert body["score"] == 3 and body["execution_time"] == 1.25
     assert [(t["name"], t["status"], t["score"], t["max_score"], t["visibility"]) for t in body["tests"]] == [
-        ("vanishing", "passed", 2, 2, "visible"), ("stable", "failed", 0, 3, "hidden"),
-        ("late", "passed", 1, 1, "after_due_date")]
+        ("vanishing", "passed", 2, 2, "visible"),
+        ("stable", "failed", 0, 3, "hidden"),
+        ("late", "passed", 1, 1, "after_due_date"),
+    ]
     assert "abab" in body["output"]  # the report id, to re-check the grade later
     json.dumps(body, allow_nan=False)
 
@@ -49,8 +50,12 @@ def test_prairielearn(result) -> None:
     jsonschema.validate(body, PRAIRIELEARN_RESULTS)
     assert body["gradable"] is True and body["score"] == pytest.approx(0.5)
     assert (body["points"], body["max_points"]) == (3, 6)
-    assert body["tests"][1] == {"name": "stable", "points": 0.0, "max_points": 3.0,
-                                "message": body["tests"][1]["message"]}
+    assert body["tests"][1] == {
+        "name": "stable",
+        "points": 0.0,
+        "max_points": 3.0,
+        "message": body["tests"][1]["message"],
+    }
 
 
 def test_not_gradable_in_each_format() -> None:
@@ -70,7 +75,7 @@ def test_student_view_never_describes_hidden_checks(result) -> None:
     for body in (render(view, "json"), render(view, "gradescope"), render(view, "prairielearn")):
         text = json.dumps(body)
         assert '"stable"' not in text and '"late"' not in text
-        assert "after_due_date" not in text and "hidden\"" not in text.replace('"hidden": {', "")
+        assert "after_due_date" not in text and 'hidden"' not in text.replace('"hidden": {', "")
     body = to_json(view)
     assert [c["name"] for c in body["checks"]] == ["vanishing"]
     assert body["hidden"] == {"checks": 2, "points": 4.0}
@@ -81,8 +86,9 @@ def test_student_view_never_describes_hidden_checks(result) -> None:
 
 
 def test_zero_point_rubric_scores_one_when_all_pass() -> None:
-    rubric = RubricSchema().load({"checks": [{"kind": "value", "name": "d", "points": 0, "pointer": "/depth",
-                                              "expected": 50}]})
+    rubric = RubricSchema().load(
+        {"checks": [{"kind": "value", "name": "d", "points": 0, "pointer": "/depth", "expected": 50}]}
+    )
     view = spec_view(ModelSpecSchema().load({"layers": {"depth": 50, "width": 16}}))
     result = grade(rubric, Context(report=make_report(), view=view))
     assert result.fraction == 1.0

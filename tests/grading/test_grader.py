@@ -14,12 +14,16 @@ from service.grading.lecture import explain, power_of_ten
 
 from .reports import make_report
 
-SIGMOID_50 = {"layers": {"depth": 50, "width": 16}, "activation": "sigmoid", "init": "normal",
-              "weight_scale": 0.25}
+SIGMOID_50 = {"layers": {"depth": 50, "width": 16}, "activation": "sigmoid", "init": "normal", "weight_scale": 0.25}
 
 
-def run(checks: list[dict[str, Any]], report: dict[str, Any] | None = None,
-        spec: dict[str, Any] | None = None, answers: dict[str, Any] | None = None, **ctx: Any):
+def run(
+    checks: list[dict[str, Any]],
+    report: dict[str, Any] | None = None,
+    spec: dict[str, Any] | None = None,
+    answers: dict[str, Any] | None = None,
+    **ctx: Any,
+):
     rubric = RubricSchema().load({"checks": checks})
     view = spec_view(ModelSpecSchema().load(spec or SIGMOID_50))
     return grade(rubric, Context(report=report or make_report(), view=view, answers=answers or {}, **ctx))
@@ -51,13 +55,20 @@ def test_power_of_ten(x: float, text: str) -> None:
 
 
 def test_value_check_range_and_missing_pointer() -> None:
-    result = run([
-        {"kind": "value", "name": "band", "pointer": "/diagnosis/log10_total_growth", "min": -2, "max": 2},
-        {"kind": "value", "name": "top", "pointer": "/layers/49/weight_grad/norm", "expected": 1.0,
-         "rel_tol": 1e-6},
-        {"kind": "value", "name": "typo", "pointer": "/diagnosis/nope", "expected": 1},
-        {"kind": "value", "name": "no overflow", "pointer": "/diagnosis/overflow/occurred", "expected": False},
-    ])
+    result = run(
+        [
+            {"kind": "value", "name": "band", "pointer": "/diagnosis/log10_total_growth", "min": -2, "max": 2},
+            {
+                "kind": "value",
+                "name": "top",
+                "pointer": "/layers/49/weight_grad/norm",
+                "expected": 1.0,
+                "rel_tol": 1e-6,
+            },
+            {"kind": "value", "name": "typo", "pointer": "/diagnosis/nope", "expected": 1},
+            {"kind": "value", "name": "no overflow", "pointer": "/diagnosis/overflow/occurred", "expected": False},
+        ]
+    )
     band, top, typo, flag = result.checks
     assert not band.passed and "between -2 and 2" in band.message and "lecture's terms" in band.message
     assert top.passed and flag.passed
@@ -68,8 +79,14 @@ def test_value_check_range_and_missing_pointer() -> None:
 def test_answer_checks() -> None:
     checks = [
         {"kind": "answer", "name": "g", "answer": "g", "pointer": "/diagnosis/growth_per_layer", "abs_tol": 0.01},
-        {"kind": "answer", "name": "ratio", "answer": "ratio", "pointer": "/diagnosis/log10_total_growth",
-         "scale": "log10", "abs_tol": 0.5},
+        {
+            "kind": "answer",
+            "name": "ratio",
+            "answer": "ratio",
+            "pointer": "/diagnosis/log10_total_growth",
+            "scale": "log10",
+            "abs_tol": 0.5,
+        },
         {"kind": "answer", "name": "verdict", "answer": "verdict", "pointer": "/diagnosis/verdict"},
         {"kind": "answer", "name": "missing", "answer": "other", "pointer": "/diagnosis/verdict"},
     ]
@@ -85,8 +102,13 @@ def test_answer_checks() -> None:
 
 def test_constraints_and_required_gating() -> None:
     checks = [
-        {"kind": "constraint", "name": "shape", "equals": {"depth": 50, "activation": "sigmoid"},
-         "may_change": ["init", "weight_scale"], "starter": SIGMOID_50},
+        {
+            "kind": "constraint",
+            "name": "shape",
+            "equals": {"depth": 50, "activation": "sigmoid"},
+            "may_change": ["init", "weight_scale"],
+            "starter": SIGMOID_50,
+        },
         {"kind": "verdict", "name": "stable", "points": 5, "expected": "vanishing"},
     ]
     ok = run(checks, spec={**SIGMOID_50, "init": "xavier_normal", "weight_scale": 1.0})
@@ -108,10 +130,16 @@ def test_constraint_uses_assignment_starter() -> None:
 
 
 def test_feedback_templates() -> None:
-    checks = [{"kind": "verdict", "name": "v", "expected": "stable",
-               "feedback": "Per layer {growth_per_layer:.2f}, total {total_growth}, at {/diagnosis/verdict}; "
-                           "{/diagnosis/missing} {{literal}}",
-               "feedback_pass": "unused"}]
+    checks = [
+        {
+            "kind": "verdict",
+            "name": "v",
+            "expected": "stable",
+            "feedback": "Per layer {growth_per_layer:.2f}, total {total_growth}, at {/diagnosis/verdict}; "
+            "{/diagnosis/missing} {{literal}}",
+            "feedback_pass": "unused",
+        }
+    ]
     msg = run(checks).checks[0].message
     assert msg.endswith("Per layer 0.24, total 4e-31, at vanishing; n/a {literal}")
 

@@ -11,17 +11,31 @@ from service.grading.pointer import PointerError, resolve
 DOC = {"a": {"b/c": [10, {"~k": 3}]}, "n": None, "": 7}
 
 
-@pytest.mark.parametrize(("pointer", "value"), [
-    ("", DOC), ("/a/b~1c/0", 10), ("/a/b~1c/1/~0k", 3), ("/n", None), ("/", 7),
-])
+@pytest.mark.parametrize(
+    ("pointer", "value"),
+    [
+        ("", DOC),
+        ("/a/b~1c/0", 10),
+        ("/a/b~1c/1/~0k", 3),
+        ("/n", None),
+        ("/", 7),
+    ],
+)
 def test_resolve(pointer: str, value: object) -> None:
     assert resolve(DOC, pointer) == value
 
 
-@pytest.mark.parametrize(("pointer", "words"), [
-    ("a", "starts with '/'"), ("/x", "no field 'x'"), ("/a/b~1c/2", "past the end"),
-    ("/a/b~1c/01", "not an array index"), ("/a/b~1c/0/x", "is a int"), ("/a~2", "'~' must be"),
-])
+@pytest.mark.parametrize(
+    ("pointer", "words"),
+    [
+        ("a", "starts with '/'"),
+        ("/x", "no field 'x'"),
+        ("/a/b~1c/2", "past the end"),
+        ("/a/b~1c/01", "not an array index"),
+        ("/a/b~1c/0/x", "is a int"),
+        ("/a~2", "'~' must be"),
+    ],
+)
 def test_resolve_errors_say_where(pointer: str, words: str) -> None:
     with pytest.raises(PointerError, match=words):
         resolve(DOC, pointer)

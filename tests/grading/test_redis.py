@@ -15,7 +15,8 @@ from .apps import SPEC, make_app
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 pytestmark = pytest.mark.skipif(
-    not REDIS_URL, reason="TEST_REDIS_URL is not set (.ci/run starts redis-server and sets it)")
+    not REDIS_URL, reason="TEST_REDIS_URL is not set (.ci/run starts redis-server and sets it)"
+)
 
 
 def post(client, path, body):
@@ -24,8 +25,11 @@ def post(client, path, body):
 
 def test_rate_limit_holds_across_two_app_instances() -> None:
     # Two apps stand for two workers or replicas; a fresh prefix keeps runs apart.
-    config = {"REDIS_URL": REDIS_URL, "GRADSTAB_RATE_LIMIT": "3/minute",
-              "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    config = {
+        "REDIS_URL": REDIS_URL,
+        "GRADSTAB_RATE_LIMIT": "3/minute",
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+    }
     first, second = make_app(**config).test_client(), make_app(**config).test_client()
     assert [c.get("/v1/assignments").status_code for c in (first, second, first)] == [200, 200, 200]
     limited = second.get("/v1/assignments")

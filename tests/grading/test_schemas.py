@@ -22,30 +22,32 @@ def errors_of(schema: Any, data: Any) -> list[str]:
     return flatten_errors(info.value.messages)
 
 
-@pytest.mark.parametrize(("check", "words"), [
-    ({"kind": "magic", "name": "x"}, "checks[0].kind: 'magic' is not a check kind"),
-    ({"kind": "verdict", "name": "x", "expected": "fine"}, "checks[0].expected: Give one of exploding"),
-    ({"kind": "value", "name": "x", "pointer": "diagnosis"}, "checks[0].pointer: a JSON pointer starts"),
-    ({"kind": "value", "name": "x", "pointer": "/depth"}, "checks[0].expected: Give expected, or min"),
-    ({"kind": "value", "name": "x", "pointer": "/depth", "min": 3, "max": 1}, "min 3 is above max 1"),
-    ({"kind": "value", "name": "x", "pointer": "/a", "expected": "s", "abs_tol": 1}, "numeric expected"),
-    ({"kind": "value", "name": "x", "pointer": "/a", "expected": 1, "tol": 1}, "checks[0].tol: Unknown field"),
-    ({"kind": "verdict", "name": "x", "expected": "stable", "visibility": "secret"}, "checks[0].visibility"),
-    ({"kind": "verdict", "name": "x", "expected": "stable", "feedback": "{grwth}"}, "unknown placeholder {grwth}"),
-    ({"kind": "constraint", "name": "x", "equals": {"deepness": 3}}, "Unknown spec fields ['deepness']"),
-    ({"kind": "constraint", "name": "x", "may_change": ["depth"]}, "Unknown spec fields ['depth']"),
-    ({"kind": "constraint", "name": "x", "equals": {"depth": 3}, "starter": {"layers": []}}, "starter.layers"),
-    ({"kind": "answer", "name": "x", "answer": "1bad", "pointer": "/a"}, "checks[0].answer"),
-    ({"kind": "verdict", "name": "x", "expected": "stable", "points": -1}, "checks[0].points"),
-])
+@pytest.mark.parametrize(
+    ("check", "words"),
+    [
+        ({"kind": "magic", "name": "x"}, "checks[0].kind: 'magic' is not a check kind"),
+        ({"kind": "verdict", "name": "x", "expected": "fine"}, "checks[0].expected: Give one of exploding"),
+        ({"kind": "value", "name": "x", "pointer": "diagnosis"}, "checks[0].pointer: a JSON pointer starts"),
+        ({"kind": "value", "name": "x", "pointer": "/depth"}, "checks[0].expected: Give expected, or min"),
+        ({"kind": "value", "name": "x", "pointer": "/depth", "min": 3, "max": 1}, "min 3 is above max 1"),
+        ({"kind": "value", "name": "x", "pointer": "/a", "expected": "s", "abs_tol": 1}, "numeric expected"),
+        ({"kind": "value", "name": "x", "pointer": "/a", "expected": 1, "tol": 1}, "checks[0].tol: Unknown field"),
+        ({"kind": "verdict", "name": "x", "expected": "stable", "visibility": "secret"}, "checks[0].visibility"),
+        ({"kind": "verdict", "name": "x", "expected": "stable", "feedback": "{grwth}"}, "unknown placeholder {grwth}"),
+        ({"kind": "constraint", "name": "x", "equals": {"deepness": 3}}, "Unknown spec fields ['deepness']"),
+        ({"kind": "constraint", "name": "x", "may_change": ["depth"]}, "Unknown spec fields ['depth']"),
+        ({"kind": "constraint", "name": "x", "equals": {"depth": 3}, "starter": {"layers": []}}, "starter.layers"),
+        ({"kind": "answer", "name": "x", "answer": "1bad", "pointer": "/a"}, "checks[0].answer"),
+        ({"kind": "verdict", "name": "x", "expected": "stable", "points": -1}, "checks[0].points"),
+    ],
+)
 def test_bad_checks_are_named(check: dict[str, Any], words: str) -> None:
     lines = errors_of(RubricSchema(), {"checks": [check]})
     assert any(words in line for line in lines), lines
 
 
 def test_rubric_level_errors() -> None:
-    assert any("at least 1" in e or "Length" in e or "Shorter" in e
-               for e in errors_of(RubricSchema(), {"checks": []}))
+    assert any("at least 1" in e or "Length" in e or "Shorter" in e for e in errors_of(RubricSchema(), {"checks": []}))
     dup = {"kind": "verdict", "name": "same", "expected": "stable"}
     assert any("repeated: ['same']" in e for e in errors_of(RubricSchema(), {"checks": [dup, dup]}))
 
@@ -58,14 +60,22 @@ def test_grade_request_defaults_and_starter_rule() -> None:
     bad = {"kind": "constraint", "name": "c", "may_change": ["init"]}
     lines = errors_of(GradeRequestSchema(), {"submission": {"spec": {}}, "rubric": {"checks": [bad]}})
     assert any("rubric.checks[0].starter: may_change needs the starter" in e for e in lines)
-    lines = errors_of(GradeRequestSchema(), {"submission": {"spec": {}, "answers": {"a": True}},
-                                             "rubric": {"checks": [check]}, "format": "canvas"})
+    lines = errors_of(
+        GradeRequestSchema(),
+        {"submission": {"spec": {}, "answers": {"a": True}}, "rubric": {"checks": [check]}, "format": "canvas"},
+    )
     assert any(e.startswith("format:") for e in lines) and any("answers" in e for e in lines)
 
 
 def test_constraint_defaults_to_required() -> None:
-    rubric = RubricSchema().load({"checks": [{"kind": "constraint", "name": "c", "equals": {"depth": 2}},
-                                             {"kind": "verdict", "name": "v", "expected": "stable"}]})
+    rubric = RubricSchema().load(
+        {
+            "checks": [
+                {"kind": "constraint", "name": "c", "equals": {"depth": 2}},
+                {"kind": "verdict", "name": "v", "expected": "stable"},
+            ]
+        }
+    )
     assert isinstance(rubric.checks[0], ConstraintCheck) and rubric.checks[0].required
     assert not rubric.checks[1].required
 
@@ -99,7 +109,8 @@ def test_bad_file_names_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(AssignmentError) as info:
         load_directory(tmp_path)
     assert info.value.problems == [
-        f"{bad}: rubric.checks[0].expected: Give one of exploding, vanishing, stable or a list of them."]
+        f"{bad}: rubric.checks[0].expected: Give one of exploding, vanishing, stable or a list of them."
+    ]
 
 
 def test_duplicate_ids_and_unreadable_files(tmp_path: Path) -> None:
