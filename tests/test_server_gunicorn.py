@@ -6,70 +6,39 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.servers import ServerHandle, free_port, running_server
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = {"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4}
 STARTUP_DEADLINE_S = 120  # generous: importing torch on a busy 2-core CI box is slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+SERVE = [sys.executable, "-m", "service", "serve"]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    port = _free_port()
-    prom = tmp_path_factory.mktemp("prometheus")
-    log_path = tmp_path_factory.mktemp("logs") / "server.log"
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     env = os.environ | {
         "HOST": "127.0.0.1",
-        "PORT": str(port),
+        "PORT": str(free_port()),
         "GRADSTAB_WORKERS": "2",
         "GRADSTAB_TORCH_THREADS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(prom),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
         "GRADSTAB_MAX_BODY_BYTES": "5000",
     }
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    info = {"proc": proc, "base": base, "log": log_path}
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_S
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready:\n" + log_path.read_text()
-            time.sleep(0.25)
-        yield info
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+    log_path = tmp_path_factory.mktemp("logs") / "server.log"
+    with running_server(SERVE, env, cwd=ROOT, log_path=log_path, deadline_s=STARTUP_DEADLINE_S) as handle:
+        yield handle
 
 
-def test_analyses_metrics_and_clean_shutdown(server):
-    base = server["base"]
+def test_analyses_metrics_and_clean_shutdown(server: ServerHandle):
+    base = server.url
     reports = []
     for i in range(6):  # distinct seeds: each one a real analysis, whatever caching sits in front
         resp = requests.post(
@@ -108,10 +77,10 @@ def test_analyses_metrics_and_clean_shutdown(server):
         assert 'gradstab_refused_requests_total{reason="validation"} 1.0' in text
         assert 'gradstab_refused_requests_total{reason="body_too_large"} 1.0' in text
 
-    proc = server["proc"]
+    proc = server.proc
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
-    lines = server["log"].read_text().splitlines()
+    lines = server.log_text().splitlines()
     records = [json.loads(line) for line in lines if line.strip()]  # every line is one JSON object
     access = [r for r in records if r.get("logger") == "gunicorn.access"]
     assert {"gtest-0", "gtest-5"} <= {r.get("request_id") for r in access}
@@ -179,11 +148,10 @@ def test_serve_works_from_an_installed_package_in_any_directory(tmp_path):
     for package in ("service", "schemas"):
         shutil.copytree(ROOT / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
     workdir.mkdir()
-    port = _free_port()
     env = os.environ | {
         "PYTHONPATH": str(site),
         "HOST": "127.0.0.1",
-        "PORT": str(port),
+        "PORT": str(free_port()),
         "GRADSTAB_WORKERS": "1",
         "GRADSTAB_TORCH_THREADS": "1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
@@ -201,27 +169,9 @@ def test_serve_works_from_an_installed_package_in_any_directory(tmp_path):
     assert not (site / "gunicorn.conf.py").exists() and not (workdir / "gunicorn.conf.py").exists()
 
     log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_S
-        while True:
-            assert proc.poll() is None, f"exited {proc.returncode}:\n{log_path.read_text()}"
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "never ready:\n" + log_path.read_text()
-            time.sleep(0.25)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log_path.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+    with running_server(SERVE, env, cwd=workdir, log_path=log_path, deadline_s=STARTUP_DEADLINE_S) as handle:
+        handle.proc.send_signal(signal.SIGTERM)
+        assert handle.proc.wait(timeout=60) == 0, log_path.read_text()
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     assert sum(r["message"] == "warm-up done" for r in records) == 1  # post_worker_init ran
     assert any(r["message"] == "Shutting down: Master" for r in records)

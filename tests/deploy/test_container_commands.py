@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.support import REPO, VENV_BIN, exec_form, healthcheck, load_dockerfile, stage_env
+from tests.servers import free_port, running_server
 
 _, STAGES = load_dockerfile()
 RUNTIME = STAGES[-1]
@@ -49,12 +49,6 @@ def _seconds(duration: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def container_env(tmp_path: Path) -> dict[str, str]:
     """The image's environment: the runtime stage's ENV over a bare base, as in a container
@@ -64,7 +58,7 @@ def container_env(tmp_path: Path) -> dict[str, str]:
     env["PATH"] = env["PATH"].replace("/opt/venv/bin", str(VENV_BIN))
     assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
     env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / Path(env["PROMETHEUS_MULTIPROC_DIR"]).name)
-    env.update(HOST="127.0.0.1", PORT=str(_free_port()))
+    env.update(HOST="127.0.0.1", PORT=str(free_port()))
     # docker-compose.yml's defaults, kept small for a shared CI machine.
     env.update(GRADSTAB_WORKERS="2", GRADSTAB_TORCH_THREADS="1")
     (tmp_path / "home").mkdir()
@@ -86,24 +80,20 @@ def _health(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str
 
 @pytest.fixture()
 def server(container_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Started, not awaited: the test itself waits through the image's HEALTHCHECK. Killed as
+    a whole process group, so no worker outlives a failed test."""
     exe = shutil.which(CMD[0], path=container_env["PATH"])
     assert exe is not None and Path(exe).parent == VENV_BIN, f"{CMD[0]} resolves to {exe}"
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
+    with running_server(
         CMD,
-        env=container_env,
+        container_env,
         cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        log.close()
+        log_path=tmp_path / "server.log",
+        ready_path=None,
+        stop_signal=signal.SIGKILL,
+        process_group=True,
+    ) as handle:
+        yield handle.proc
 
 
 def _log(tmp_path: Path) -> str:

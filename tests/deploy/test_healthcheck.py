@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from types import ModuleType
 import pytest
 
 from tests.deploy.support import REPO
+from tests.servers import free_port
 
 SCRIPT = REPO / "deploy" / "healthcheck.py"
 
@@ -56,12 +56,6 @@ def stub_port() -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -105,6 +99,6 @@ def test_exit_status_follows_http_status(stub_port: int) -> None:
 
 
 def test_refused_connection_is_unhealthy() -> None:
-    result = _run(_free_port())
+    result = _run(free_port())
     assert result.returncode == 1, result.stdout + result.stderr
     assert "unhealthy" in result.stdout

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
+
+from tests.servers import free_port, running_server
 
 from .apps import INSTRUCTOR_KEY, KEYS, SPEC, write_assignment
 from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS
@@ -23,19 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     assignments = write_assignment(tmp_path_factory.mktemp("assignments"))
     env = os.environ | {
         "HOST": "127.0.0.1",
-        "PORT": str(port),
+        "PORT": str(free_port()),
         "GRADSTAB_WORKERS": "1",
         "GRADSTAB_TORCH_THREADS": "1",
         "GRADSTAB_API_KEYS": KEYS,
@@ -44,31 +36,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "GRADSTAB_MAX_WIDTH": "32",
     }
     env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"), "service.wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # readiness, not a timing assertion: give up after ~2 minutes
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {proc.returncode}")
-            try:
-                with urllib.request.urlopen(url + "/readyz", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("gunicorn did not become ready")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    cmd = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"), "service.wsgi:app"]
+    with running_server(cmd, env, cwd=ROOT) as handle:
+        yield handle.url
 
 
 def run_script(script: Path, env: dict[str, str]) -> None:
