@@ -75,7 +75,7 @@ def diagnose(
     growth = 10.0**per_layer_log if per_layer_log is not None else None
     causes = _causes(spec, layers, th, verdict, growth, total, overflow, underflow, loss)
     peaks = [g.max_abs for lr in layers for g in (lr.weight_grad, lr.output_grad) if g.max_abs is not None]
-    recs = _recommendations(spec, th, verdict, overflow, underflow, max(peaks, default=0.0), verify)
+    recs = _recommendations(spec, th, verdict, overflow, underflow, growth, max(peaks, default=0.0), verify)
     return Diagnosis(
         verdict=verdict,
         log10_total_growth=total if math.isfinite(total) else None,
@@ -126,7 +126,9 @@ def _causes(
         "chi_mean": th.chi_mean,
         "mean_sigma_prime": sp_mean,
     }
-    if verdict == "exploding":
+    if verdict == "exploding" and _near_critical(th):
+        causes.append(_finite_width_cause(spec, th, g, total, growth_ev))
+    elif verdict == "exploding":
         causes.append(
             Cause(
                 "weights_too_large",
@@ -165,7 +167,9 @@ def _causes(
                     evidence={"dead_fraction": dead},
                 )
             )
-        if not causes or (th.chi_mean is not None and th.sigma_w2 * _max_prime_sq(spec) < 1):
+        if not causes and _near_critical(th):
+            causes.append(_finite_width_cause(spec, th, g, total, growth_ev))
+        elif not causes or (th.chi_mean is not None and th.sigma_w2 * _max_prime_sq(spec) < 1):
             causes.append(
                 Cause(
                     "weights_too_small",
@@ -211,6 +215,22 @@ def _causes(
     return causes
 
 
+def _near_critical(th: Theory) -> bool:
+    """Mean-field theory says the gain per layer is within 1 % of 1 (the edge of chaos)."""
+    return th.predicted_growth_per_layer is not None and abs(math.log(th.predicted_growth_per_layer)) < 0.01
+
+
+def _finite_width_cause(spec: ModelSpec, th: Theory, g: str, total: float, evidence: dict[str, object]) -> Cause:
+    width = min(spec.widths[1:])
+    return Cause(
+        "finite_width",
+        f"The initialisation is right for infinitely wide layers (χ = {_fmt(th.chi_mean)}, a predicted gain of "
+        f"{th.predicted_growth_per_layer:.4f} per layer), but at width {width} the measured gain is {g}: the "
+        f"fluctuations of a finite net compound over {spec.depth - 1} layers to 1e{total:.0f}.",
+        evidence=evidence,
+    )
+
+
 def _max_prime_sq(spec: ModelSpec) -> float:
     return max(get_activation(a).peak_prime for a in spec.activations) ** 2
 
@@ -229,11 +249,29 @@ def _q(quantity: str | None) -> str:
 
 
 def _candidates(
-    spec: ModelSpec, th: Theory, verdict: str, overflow: RangeEvent, underflow: RangeEvent, peak_grad: float
+    spec: ModelSpec,
+    th: Theory,
+    verdict: str,
+    growth: float | None,
+    overflow: RangeEvent,
+    underflow: RangeEvent,
+    peak_grad: float,
 ) -> list[tuple[str, dict[str, object], str]]:
     out: list[tuple[str, dict[str, object], str]] = []
     names = set(spec.activations)
     act = get_activation(next(iter(names))) if len(names) == 1 else None
+    if verdict != "stable" and act is not None and act.homogeneous and growth is not None and growth > 0:
+        scale = float(f"{spec.weight_scale / growth:.4g}")
+        if 0 < scale <= 1e6:
+            out.append(
+                (
+                    "measured_weight_scale",
+                    {"weight_scale": scale},
+                    f"{act.name} is positively homogeneous: multiplying every W by c multiplies every Jacobian "
+                    f"diag(σ')W by c and leaves σ' as it is, so weight_scale {spec.weight_scale:g}/{growth:.4g} = "
+                    f"{scale:g} makes this network's measured gain per layer 1.",
+                )
+            )
     if verdict != "stable":
         if th.critical_weight_scale is not None and act is not None:
             scale = float(f"{th.critical_weight_scale:.4g}")
@@ -311,10 +349,11 @@ def _recommendations(
     verdict: str,
     overflow: RangeEvent,
     underflow: RangeEvent,
+    growth: float | None,
     peak_grad: float,
     verify: Verifier | None,
 ) -> list[Recommendation]:
-    candidates = _candidates(spec, th, verdict, overflow, underflow, peak_grad)[:VERIFY_RUNS]
+    candidates = _candidates(spec, th, verdict, growth, overflow, underflow, peak_grad)[:VERIFY_RUNS]
     recs: list[Recommendation] = []
     for code, change, why in candidates:
         outcome = verify(spec.with_changes(**change)) if verify is not None else None
@@ -336,6 +375,11 @@ def _recommendations(
     return sorted(recs, key=distance)[:1]
 
 
+def _factor(log10_value: float) -> str:
+    """10^x as a plain number near 1, else as a power of ten (1e-31, 1e21)."""
+    return f"{10.0**log10_value:.3g}" if abs(log10_value) < 3 else f"1e{log10_value:.0f}"
+
+
 def _summary(
     spec: ModelSpec,
     verdict: str,
@@ -347,15 +391,16 @@ def _summary(
     recs: list[Recommendation],
 ) -> str:
     d = spec.depth
+    layers = f"{d - 1} layer{'s' if d != 2 else ''}"
     if verdict == "stable":
         text = "Stable: the gradient keeps its size through the net"
         if growth is not None:
-            text += f" ({growth:.3g} per layer, 1e{total:.1f} over {d - 1} layers)"
+            text += f" ({growth:.3g} per layer, ×{_factor(total)} over {layers})"
     elif math.isfinite(total):
         word = "grows" if verdict == "exploding" else "shrinks"
         text = (
-            f"{verdict.capitalize()}: the gradient {word} by {growth:.3g} per layer, so after {d - 1} layers the "
-            f"first layer's gradient is 1e{total:.0f} times the last one's"
+            f"{verdict.capitalize()}: the gradient {word} by {growth:.3g} per layer, so after {layers} the "
+            f"first layer's gradient is {_factor(total)} times the last one's"
         )
     else:
         text = "Vanishing: the product of the Jacobians is exactly zero (every path through the net is cut)"

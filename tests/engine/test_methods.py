@@ -148,3 +148,22 @@ def test_estimate_with_as_many_probes_as_outputs_is_exact() -> None:
         assert a.jacobian_product.log10_frobenius_norm == pytest.approx(
             b.jacobian_product.log10_frobenius_norm, abs=1e-5
         )
+
+
+def test_finite_width_drift_is_explained_and_fixed_by_the_measured_weight_scale() -> None:
+    """kaiming_normal is exact for infinitely wide relu layers; a narrow deep net still drifts."""
+    spec = make_spec(
+        layers={"depth": 300, "width": 16},
+        activation="relu",
+        init="kaiming_normal",
+        batch_size=4,
+        verify_recommendations=True,
+    )
+    report = analyze(spec)
+    d = report.diagnosis
+    assert report.theory.predicted_growth_per_layer == pytest.approx(1.0, abs=1e-9)
+    assert d.verdict != "stable" and d.causes[0].code == "finite_width"
+    rec = next(r for r in d.recommendations if r.code == "measured_weight_scale")
+    # homogeneous σ: scaling W by c scales every Jacobian by c, so the new scale is s / g exactly
+    assert rec.change["weight_scale"] == pytest.approx(1.0 / d.growth_per_layer, rel=1e-3)
+    assert rec.fixes is True
