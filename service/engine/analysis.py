@@ -17,9 +17,9 @@ from .cost import estimate_cost
 from .events import range_events
 from .gradstats import tensor_stats
 from .jacobian import estimate_chain, exact_chain
-from .network import TORCH_DTYPES, make_parameters, resolve_device, run_pass
-from .reference import run_reference
-from .report import ActivationStats, LayerReport, Outcome, Report, Runtime, UpdateStats
+from .network import TORCH_DTYPES, Parameters, PassResult, make_parameters, resolve_device, run_pass
+from .reference import Reference, run_reference
+from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
 from .spec import ModelSpec
 from .theory import theory
 
@@ -119,7 +119,15 @@ def _outcome(spec: ModelSpec, auto_exact_gflop: float) -> Outcome:
     )
 
 
-def _layer_reports(spec, params, ref, result, jac_stats, pass_dtype) -> list[LayerReport]:
+def _layer_reports(
+    spec: ModelSpec,
+    params: Parameters,
+    ref: Reference,
+    result: PassResult,
+    jac_stats: list[JacobianStats],
+    pass_dtype: torch.dtype,
+) -> list[LayerReport]:
+    """Per layer: gradient statistics from the pass, activation statistics from the reference, products."""
     layers: list[LayerReport] = []
     for t in range(1, spec.depth + 1):
         act = get_activation(spec.activations[t - 1])
