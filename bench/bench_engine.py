@@ -30,6 +30,7 @@ from service.engine.reference import run_reference
 from service.engine.spec import JacobianOptions, ModelSpec
 
 PREC = {"float32": torch.float32, "float64": torch.float64}
+CPU = torch.device("cpu")
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -151,7 +152,7 @@ def case(d: int, n: int, batch: int, act: str, quick: bool) -> None:
         ref = run_reference(spec, params)
         exact = best_of(
             lambda spec=spec, params=params, ref=ref, prec=prec: exact_chain(
-                spec, params.weights, ref, prec, torch.device("cpu")
+                spec, params.weights_as(prec, CPU), ref, prec, CPU
             )
         )
         spec_auto = dataclasses.replace(spec, jacobian=dataclasses.replace(spec.jacobian, singular_values="auto"))
@@ -167,9 +168,13 @@ def case(d: int, n: int, batch: int, act: str, quick: bool) -> None:
     spec32 = spec_for(d, n, batch, act, method="exact", precision="float32", singular_values="none")
     p32 = make_parameters(spec32)
     r32 = run_reference(spec32, p32)
-    exact32 = best_of(lambda: exact_chain(spec32, p32.weights, r32, torch.float32, torch.device("cpu")))
+    exact32 = best_of(
+        lambda: exact_chain(spec32, p32.weights_as(torch.float32, CPU), r32, torch.float32, torch.device("cpu"))
+    )
     frob32 = dataclasses.replace(spec32, jacobian=dataclasses.replace(spec32.jacobian, power_iterations=0))
-    exact_frob = best_of(lambda: exact_chain(frob32, p32.weights, r32, torch.float32, torch.device("cpu")))
+    exact_frob = best_of(
+        lambda: exact_chain(frob32, p32.weights_as(torch.float32, CPU), r32, torch.float32, torch.device("cpu"))
+    )
     tf = best_of(func_best(base), repeat=1)
     print(
         f"torch.func vmap(jacrev) {tf * 1e3:.0f} ms (products only, no renormalisation): exact float32 chain with "
@@ -178,9 +183,12 @@ def case(d: int, n: int, batch: int, act: str, quick: bool) -> None:
     )
     naive, how = naive_seconds(base)
     print(f"naive autograd.functional.jacobian {naive:.1f} s ({how}): exact is {naive / exact32:.0f}x faster")
-    est = estimate_chain(spec32, p32.weights, r32, torch.float32, torch.device("cpu"))
-    ex = exact_chain(spec32, p32.weights, r32, torch.float32, torch.device("cpu"))
-    est_t = best_of(lambda: estimate_chain(spec32, p32.weights, r32, torch.float32, torch.device("cpu")), repeat=1)
+    est = estimate_chain(spec32, p32.weights_as(torch.float32, CPU), r32, torch.float32, torch.device("cpu"))
+    ex = exact_chain(spec32, p32.weights_as(torch.float32, CPU), r32, torch.float32, torch.device("cpu"))
+    est_t = best_of(
+        lambda: estimate_chain(spec32, p32.weights_as(torch.float32, CPU), r32, torch.float32, torch.device("cpu")),
+        repeat=1,
+    )
     err_f = max(abs(a.log10_frobenius_norm - b.log10_frobenius_norm) for a, b in zip(est.stats, ex.stats, strict=True))
     err_s = max(abs(a.log10_spectral_norm - b.log10_spectral_norm) for a, b in zip(est.stats, ex.stats, strict=True))
     k, it = spec32.jacobian.probes, spec32.jacobian.power_iterations
@@ -189,7 +197,10 @@ def case(d: int, n: int, batch: int, act: str, quick: bool) -> None:
         f"{exact32 / est_t:.2f}x cheaper than exact; worst |Δlog10| Frobenius {err_f:.3f}, spectral {err_s:.3f}"
     )
     frob_only = dataclasses.replace(spec32, jacobian=dataclasses.replace(spec32.jacobian, power_iterations=0))
-    fo = best_of(lambda: estimate_chain(frob_only, p32.weights, r32, torch.float32, torch.device("cpu")), repeat=1)
+    fo = best_of(
+        lambda: estimate_chain(frob_only, p32.weights_as(torch.float32, CPU), r32, torch.float32, torch.device("cpu")),
+        repeat=1,
+    )
     print(f"estimate, Frobenius norms only (one probe sweep): {fo * 1e3:.0f} ms = {fo / fb:.1f}x fwd+bwd")
     state = 4 * batch * n * n * 8 / 2**20
     print(f"exact method product state: {state:.0f} MiB (O(n²·batch), independent of depth)")

@@ -58,7 +58,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
     precision = _PRECISIONS[spec.jacobian.precision] if method == "exact" else torch.float32
     chain_fn = exact_chain if method == "exact" else estimate_chain
     with torch.no_grad():
-        chain = chain_fn(spec, params.weights, ref, precision, device)
+        chain = chain_fn(spec, params.weights_as(precision, device), ref, precision, device)
     layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
     overflow, underflow = range_events(spec, params, ref, result, layers)
     th = theory(spec, ref)

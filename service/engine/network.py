@@ -11,7 +11,7 @@ it is native.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,14 @@ class Parameters:
     biases: list[Tensor | None]
     x: Tensor  # (batch, n_0)
     labels: Tensor | None  # (batch,) for cross_entropy
+    _converted: dict[tuple[torch.dtype, str], list[Tensor]] = field(default_factory=dict, repr=False)
+
+    def weights_as(self, dtype: torch.dtype, device: torch.device) -> list[Tensor]:
+        """The weights in another dtype/device, converted once per analysis (the pass and the chain share it)."""
+        key = (dtype, str(device))
+        if key not in self._converted:
+            self._converted[key] = [w.to(device=device, dtype=dtype) for w in self.weights]
+        return self._converted[key]
 
 
 def _init_weight(w: Tensor, init: str, scale: float, gen: torch.Generator) -> None:
@@ -152,7 +160,7 @@ def run_pass(spec: ModelSpec, params: Parameters, device: torch.device) -> PassR
     def rnd(t: Tensor) -> Tensor:
         return _Round.apply(t, target) if emulated else t
 
-    weights = [w.to(device=device, dtype=compute, copy=True).requires_grad_(True) for w in params.weights]
+    weights = [w.detach().clone().requires_grad_(True) for w in params.weights_as(compute, device)]
     biases = [
         None if b is None else b.to(device=device, dtype=compute, copy=True).requires_grad_(True) for b in params.biases
     ]
