@@ -214,7 +214,9 @@ class RuntimeSchema(Schema):
 class ReportSchema(Schema):
     """POST /v1/analyses response: the full report."""
 
-    id = fields.String(metadata={"description": "sha256 of the normalised spec and engine version."})
+    id = fields.String(
+        metadata={"description": "sha256 of the normalised spec, the Jacobian method that ran and the engine version."}
+    )
     engine_version = fields.String()
     depth = _int()
     loss = _float()

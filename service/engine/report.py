@@ -211,7 +211,7 @@ class Runtime:
 
 @dataclass
 class Report:
-    id: str  # sha256 of the normalised spec and the engine version
+    id: str  # sha256 of the normalised spec, the resolved Jacobian method and the engine version
     engine_version: str
     depth: int
     loss: float | None

@@ -24,7 +24,7 @@ NAMES: dict[str, str] = {
     "log10_total_growth": "log10 of the RMS gain of the whole Jacobian product",
     "total_growth": "10^log10_total_growth, written like 4e-31",
     "story": "the analysis in the lecture's terms",
-    "report_id": "the report's id (sha256 of the normalised spec and engine version)",
+    "report_id": "the report's id (sha256 of the normalised spec, Jacobian method and engine version)",
 }
 
 
