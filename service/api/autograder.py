@@ -30,7 +30,7 @@ from service.engine.spec import ModelSpec
 from service.grading.assignments import Assignment, load_directory
 
 from . import auth, ratelimit
-from .jsonio import dumps
+from .jsonio import dumps_bytes
 from .smorest import Api
 from .state import state
 
@@ -139,7 +139,7 @@ def cache_response(cached: CachedReport) -> Response:
 
     A finished Response: flask-smorest passes it through, so the report is not dumped twice."""
     body = {**cached.report, "cache": {"hit": cached.hit}}
-    response = current_app.response_class(dumps(body) + "\n", mimetype="application/json")
+    response = current_app.response_class(dumps_bytes(body) + b"\n", mimetype="application/json")
     response.headers["X-Cache"] = "hit" if cached.hit else "miss"
     return response
 

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from schemas.spec import OVER_LIMIT
 
-from .jsonio import dumps
+from .jsonio import dumps_bytes
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = logging.getLogger("service.api")
@@ -94,7 +94,7 @@ def problem_response(
     }
     if errors:
         body["errors"] = errors
-    resp = current_app.response_class(dumps(body) + "\n", status=status)
+    resp = current_app.response_class(dumps_bytes(body) + b"\n", status=status)
     resp.content_type = PROBLEM_CONTENT_TYPE
     for key, value in (headers or {}).items():
         resp.headers[key] = value

@@ -2,6 +2,11 @@
 
 Python's json accepts NaN/Infinity literals and recurses without bound by default; a
 request must not be able to use either, and a response must never contain them.
+
+Responses are encoded with orjson (about 10x faster than json on a report). orjson writes
+null for NaN/±inf and accepts types json refuses, so its text is used only when it decodes
+back to a value equal to the input (NaN never equals anything, inf never equals null);
+otherwise the stdlib encoder with allow_nan=False runs, and raises as before.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from flask.json.provider import DefaultJSONProvider
 
 
@@ -21,9 +27,33 @@ class BodyError(ValueError):
         self.detail = detail
 
 
-def dumps(obj: Any) -> str:
-    """The wire encoding: compact, UTF-8 text, declared key order, no NaN/Infinity (raises)."""
+def _stdlib_dumps(obj: Any) -> str:
     return json.dumps(obj, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+
+
+def _orjson_dumps(obj: Any) -> bytes | None:
+    """orjson's encoding of `obj` where it round-trips to an equal value, else None.
+
+    That refuses NaN/±inf (which orjson writes as null: NaN equals nothing, inf is not None) and
+    whatever json would encode differently or refuse (non-str keys, ints over 64 bits, dataclasses,
+    dates, tuples…): those go through json as before."""
+    try:
+        out = orjson.dumps(obj)
+    except TypeError:  # orjson.JSONEncodeError: json may still encode it (or raise its own error)
+        return None
+    return out if orjson.loads(out) == obj else None
+
+
+def dumps(obj: Any) -> str:
+    """The wire encoding: compact, UTF-8 text, declared key order, no NaN/Infinity (raises ValueError)."""
+    out = _orjson_dumps(obj)
+    return _stdlib_dumps(obj) if out is None else out.decode("utf-8")
+
+
+def dumps_bytes(obj: Any) -> bytes:
+    """`dumps` as UTF-8 bytes, for response bodies (no str round trip)."""
+    out = _orjson_dumps(obj)
+    return _stdlib_dumps(obj).encode("utf-8") if out is None else out
 
 
 def _no_constants(name: str) -> Any:
@@ -77,4 +107,4 @@ class StrictJSONProvider(DefaultJSONProvider):
 
     def response(self, *args: Any, **kwargs: Any) -> Any:
         obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(f"{dumps(obj)}\n", mimetype=self.mimetype)
+        return self._app.response_class(dumps_bytes(obj) + b"\n", mimetype=self.mimetype)

@@ -7,6 +7,7 @@ import json
 import math
 import typing
 
+import pytest
 from marshmallow import Schema, fields
 
 from schemas.report import ReportSchema
@@ -187,3 +188,55 @@ def test_unmodelled_schema_features_fall_back_to_marshmallow():
     for schema in (WithMethod(), WithHook(), WithMany()):
         assert compile_plan(schema) is None, type(schema).__name__
     assert compile_plan(Plain()) is not None
+
+
+def test_dump_report_converts_values_of_other_types_like_marshmallow():
+    """The fast path passes exact str/int/bool/finite float through; everything else goes to `_serialize`."""
+    import numpy as np
+
+    report = hand_built_report()
+    layer = report.layers[0]
+    layer.index = True  # Integer field given a bool: marshmallow dumps int(True)
+    layer.in_features = np.int64(4)
+    layer.weight_grad.mean = np.float64(0.25)  # a float subclass: float() of it
+    layer.weight_grad.std = np.float32(-np.inf)
+    layer.weight_grad.max_abs = 3  # an int in a float field: 3.0
+    layer.weight_grad.status = np.str_("ok")
+    report.runtime.float16_emulated = 0  # Boolean keeps the value as it is
+    report.runtime.notes = ("a", np.str_("b"))
+    report.diagnosis.causes[0].layers = [np.int64(2), True]
+    _same_wire(report)
+    out = ReportSchema().dump(report)
+    assert out["layers"][0]["weight_grad"]["std"] is None
+    assert type(out["layers"][0]["weight_grad"]["max_abs"]) is float
+
+
+def test_wire_encoding_refuses_nan_and_infinity():
+    from service.api.jsonio import dumps_bytes
+
+    for bad in ({"x": NAN}, [1.0, INF], {"a": {"b": [-INF]}}):
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            dumps(bad)
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            dumps_bytes(bad)
+
+
+def test_wire_encoding_has_the_values_and_key_order_of_json():
+    """orjson's text where it round-trips, else json's: same values, same key order, either way."""
+    from service.api.jsonio import dumps_bytes
+
+    cases = [
+        {"z": 1, "a": [0.1, -0.0, 1e-7, 1e300, 2**63 - 1], "m": {"é": '\u2028\x1f"\\', "n": None, "t": True}},
+        {"tuple": (1, 2.5), "big": 2**70, 1: "int key", "nested": [{"b": 1, "a": 2}]},  # json's path
+        [],
+        "text",
+    ]
+    for value in cases:
+        text = dumps(value)
+        assert text == dumps_bytes(value).decode()
+        assert "NaN" not in text and "Infinity" not in text and ", " not in text
+        expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        assert json.dumps(json.loads(text)) == json.dumps(json.loads(expected))  # values and key order
+    assert dumps(cases[1]) == json.dumps(cases[1], ensure_ascii=False, separators=(",", ":"))
+    with pytest.raises(TypeError):  # json refuses what orjson would encode
+        dumps({"when": __import__("datetime").date(2024, 1, 1)})
