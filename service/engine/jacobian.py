@@ -101,8 +101,7 @@ def exact_chain(
     u = torch.randn(batch, n_d, block, generator=gen, dtype=torch.float64)
     u = torch.linalg.qr(u)[0].transpose(1, 2).to(device=device, dtype=precision)  # (B, r, n_d) orthonormal rows
     sp_units, log_peaks, active = _prepare_sigma_prime(ref, precision, device)
-    rank = torch.cummin(torch.stack(active[1:]).flip(0), dim=0).values.flip(0)  # (d-1, B): min over layers above
-    rank_bounds = [min(int(r), n_d, widths[t]) for t, r in enumerate(rank.min(dim=1).values.tolist(), start=1)]
+    rank_bounds = _rank_bounds(active, widths)
     # svdvals only where σ_min is not already known to be exactly 0 (dead units cut the rank)
     svd_at = {
         t for t in svd_layers(widths, spec.jacobian.singular_values, batch) if rank_bounds[t - 1] == min(n_d, widths[t])
@@ -245,33 +244,34 @@ def estimate_chain(
 ) -> ChainResult:
     widths, d = spec.widths, spec.depth
     n_d, batch = widths[-1], spec.batch_size
+    if d == 1:
+        return ChainResult([_identity_stats(n_d)], "estimate")
     k = min(spec.jacobian.probes, n_d)  # n_d orthonormal probes are the identity: exact
+    steps = spec.jacobian.power_iterations
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
     probes = _orthogonal_probes(batch, k, n_d, gen).to(device=device, dtype=precision)  # (B, k, n_d)
-    log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
-    rank = torch.full((batch,), n_d, dtype=torch.long, device=device)
-    sps = [lr.sigma_prime.to(device=device, dtype=precision) for lr in ref.layers]
+    sp_units, log_peaks, active = _prepare_sigma_prime(ref, precision, device)
+    rank_bounds = _rank_bounds(active, widths)
     ws = [w.to(device=device, dtype=precision) for w in weights]
     block = min(BLOCK, n_d)
     u = torch.linalg.qr(torch.randn(batch, n_d, block, generator=gen, dtype=torch.float64))[0]
     u = u.transpose(1, 2).to(device=device, dtype=precision)  # (B, r, n_d) orthonormal rows
+    peaks_above = torch.zeros(batch, dtype=torch.float64, device=device)  # Σ ln max σ' over the layers above
+    log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
     stats: list[JacobianStats] = [_identity_stats(n_d)]
-    for t in range(d, 1, -1):
-        rank = torch.minimum(rank, (sps[t - 1] != 0).sum(dim=1))
-        sp_unit, log_peak = _scaled_sigma_prime(sps[t - 1])
+    for t in range(d, 1, -1):  # the products P_{t-1}
         n_t, n_prev = ws[t - 1].shape
-        probes = (probes * sp_unit[:, None, :]).reshape(batch * k, n_t) @ ws[t - 1]
+        probes = (probes * sp_units[t - 1][:, None, :]).reshape(batch * k, n_t) @ ws[t - 1]
         probes, log_fro = _unit_rows(probes.reshape(batch, k, n_prev))
-        log_scale = log_scale + log_peak + log_fro
+        peaks_above = peaks_above + log_peaks[t - 1]
+        log_scale = log_scale + log_peaks[t - 1] + log_fro
         # ‖P‖_F² ≈ (n_d/k)·Σ_i ‖r_i P‖² for orthonormal r_i; the block has unit norm, so ‖P‖_F = e^s·√(n_d/k)
         log_fro_est = log_scale + 0.5 * math.log(n_d / k)
-        rank = torch.minimum(rank, torch.full_like(rank, n_prev))
-        steps = spec.jacobian.power_iterations
         log10_smax = None
         if steps > 0:  # power_iterations=0: Frobenius only (the cheap reruns that verify advice)
-            u, log_smax = _matrix_free_power(u, sps, ws, t - 1, d, steps if t < d else max(steps, COLD_STEPS))
-            log10_smax = _mean_log10(log_smax)
-        rank_bound = int(rank.min())
+            u, log_smax = _matrix_free_power(u, sp_units, ws, t - 1, d, steps if t < d else max(steps, COLD_STEPS))
+            log10_smax = _mean_log10(log_smax + peaks_above)
+        rank_bound = rank_bounds[t - 2]
         stats.insert(
             0,
             JacobianStats(
@@ -285,6 +285,13 @@ def estimate_chain(
             ),
         )
     return ChainResult(stats, "estimate")
+
+
+def _rank_bounds(active: list[Tensor], widths: tuple[int, ...]) -> list[int]:
+    """rank(P_t) ≤ min(n_d, n_t, active units of every layer above t), min over the batch; index t-1."""
+    n_d = widths[-1]
+    rank = torch.cummin(torch.stack(active[1:]).flip(0), dim=0).values.flip(0)  # (d-1, B): min over layers above
+    return [min(int(r), n_d, widths[t]) for t, r in enumerate(rank.min(dim=1).values.tolist(), start=1)]
 
 
 def _orthogonal_probes(batch: int, k: int, n_d: int, gen: torch.Generator) -> Tensor:

@@ -167,3 +167,25 @@ def test_finite_width_drift_is_explained_and_fixed_by_the_measured_weight_scale(
     # homogeneous σ: scaling W by c scales every Jacobian by c, so the new scale is s / g exactly
     assert rec.change["weight_scale"] == pytest.approx(1.0 / d.growth_per_layer, rel=1e-3)
     assert rec.fixes is True
+
+
+def test_estimate_keeps_saturated_sigma_prime_that_float32_cannot_hold() -> None:
+    """Saturated sigmoid units: σ' below 1e-45 (under float32's smallest subnormal) in some layer. The
+    float32 sweeps use σ' over its per-sample peak and keep the peaks in float64, like the exact chain."""
+    body = {
+        "layers": {"depth": 8, "width": 2},
+        "activation": "sigmoid",
+        "init": "normal",
+        "weight_scale": 100.0,
+        "batch_size": 2,
+        "seed": 0,
+    }
+    exact = analyze(make_spec(**body, jacobian={"method": "exact", "singular_values": "none", "power_iterations": 8}))
+    est = analyze(make_spec(**body, jacobian={"method": "estimate", "probes": 32}))
+    assert min(lr.activation.sigma_prime_max for lr in exact.layers) < 1e-45
+    assert exact.diagnosis.log10_total_growth < -100
+    for a, b in zip(est.layers, exact.layers, strict=True):
+        assert a.jacobian_product.log10_frobenius_norm == pytest.approx(
+            b.jacobian_product.log10_frobenius_norm, abs=1e-5
+        )
+        assert a.jacobian_product.log10_spectral_norm == pytest.approx(b.jacobian_product.log10_spectral_norm, abs=1e-3)
