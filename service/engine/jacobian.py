@@ -50,10 +50,10 @@ def _unit_rows(v: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _scaled_sigma_prime(sp: Tensor) -> tuple[Tensor, Tensor]:
-    """σ' divided by its per-sample max (so float32 chains keep tiny σ'), and ln(max)."""
-    peak = sp.abs().amax(dim=1)
+    """σ' (..., n) divided by its per-sample max over units (so float32 chains keep tiny σ'), and ln(max)."""
+    peak = sp.abs().amax(dim=-1)
     safe = torch.where(peak > 0, peak, torch.ones_like(peak))
-    return sp / safe[:, None], torch.log(peak.double())
+    return sp / safe[..., None], torch.log(peak.double())
 
 
 def _mean_log10(log_e: Tensor) -> float:
@@ -97,9 +97,7 @@ def exact_chain(
         return ChainResult([_identity_stats(n_d)], "exact")
     steps = spec.jacobian.power_iterations
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
-    block = min(BLOCK, n_d)
-    u = torch.randn(batch, n_d, block, generator=gen, dtype=torch.float64)
-    u = torch.linalg.qr(u)[0].transpose(1, 2).to(device=device, dtype=precision)  # (B, r, n_d) orthonormal rows
+    u = _orthogonal_probes(batch, min(BLOCK, n_d), n_d, gen).to(device=device, dtype=precision)  # (B, r, n_d)
     sp_units, log_peaks, active = _prepare_sigma_prime(ref, precision, device)
     rank_bounds = _rank_bounds(active, widths)
     # svdvals only where σ_min is not already known to be exactly 0 (dead units cut the rank)
@@ -185,11 +183,9 @@ def _prepare_sigma_prime(
     sps = [lr.sigma_prime for lr in ref.layers]
     if len({sp.shape for sp in sps}) == 1:
         stacked = torch.stack(sps)  # (d, B, n)
-        peak = stacked.abs().amax(dim=2)
-        units = stacked / torch.where(peak > 0, peak, torch.ones_like(peak))[:, :, None]
+        units, log_peak = _scaled_sigma_prime(stacked)
         active = (stacked != 0).sum(dim=2)
-        units = units.to(device=device, dtype=precision)
-        return list(units), list(torch.log(peak).to(device)), list(active.to(device))
+        return list(units.to(device=device, dtype=precision)), list(log_peak.to(device)), list(active.to(device))
     out = [_scaled_sigma_prime(sp) for sp in sps]
     return (
         [u.to(device=device, dtype=precision) for u, _ in out],
@@ -253,9 +249,7 @@ def estimate_chain(
     sp_units, log_peaks, active = _prepare_sigma_prime(ref, precision, device)
     rank_bounds = _rank_bounds(active, widths)
     ws = [w.to(device=device, dtype=precision) for w in weights]
-    block = min(BLOCK, n_d)
-    u = torch.linalg.qr(torch.randn(batch, n_d, block, generator=gen, dtype=torch.float64))[0]
-    u = u.transpose(1, 2).to(device=device, dtype=precision)  # (B, r, n_d) orthonormal rows
+    u = _orthogonal_probes(batch, min(BLOCK, n_d), n_d, gen).to(device=device, dtype=precision)  # (B, r, n_d)
     peaks_above = torch.zeros(batch, dtype=torch.float64, device=device)  # Σ ln max σ' over the layers above
     log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
     stats: list[JacobianStats] = [_identity_stats(n_d)]
@@ -295,7 +289,8 @@ def _rank_bounds(active: list[Tensor], widths: tuple[int, ...]) -> list[int]:
 
 
 def _orthogonal_probes(batch: int, k: int, n_d: int, gen: torch.Generator) -> Tensor:
-    """k ≤ n_d orthonormal probe rows per sample: E‖R P‖_F² = (k/n_d)‖P‖_F², with less variance than Gaussian rows."""
+    """k ≤ n_d orthonormal rows per sample: the probes (E‖R P‖_F² = (k/n_d)‖P‖_F², with less variance
+    than Gaussian rows) and the power iteration's starting block."""
     g = torch.randn(batch, n_d, k, generator=gen, dtype=torch.float64)
     q, _ = torch.linalg.qr(g)  # (B, n_d, k)
     return q.transpose(1, 2).contiguous()
