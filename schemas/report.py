@@ -200,7 +200,11 @@ class TheorySchema(Schema):
 
 
 class RuntimeSchema(Schema):
-    device = fields.String()
+    device = fields.String(metadata={"description": 'Where the analysis ran: "cpu" or "cuda:<index>".'})
+    device_name = fields.String(metadata={"description": 'The GPU\'s name, or "cpu".'})
+    device_requested = fields.String(
+        metadata={"description": "The spec's device (auto runs small analyses on the CPU, where they are faster)."}
+    )
     dtype = fields.String()
     float16_emulated = fields.Boolean()
     jacobian_method = fields.String()

@@ -13,18 +13,18 @@ import torch
 
 from . import diagnosis as diagnosis_mod
 from .activations import get as get_activation
-from .cost import estimate_cost
+from .cost import FLOAT64_CHAIN_MAX_GFLOP, estimate_cost, exact_chain_flops
 from .events import range_events
-from .gradstats import tensor_stats
+from .gradstats import tensor_stats_many
 from .jacobian import estimate_chain, exact_chain
-from .network import TORCH_DTYPES, Parameters, PassResult, make_parameters, resolve_device, run_pass
+from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
 from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
 from .spec import ModelSpec
 from .theory import theory
 
 # Bump when a change alters any reported number: grades are re-checked against it.
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 _PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -47,15 +47,14 @@ def _hash_id(spec: ModelSpec, method: str) -> str:
 def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
     """The full report for a spec; raises SpecError for what cannot run here (e.g. no CUDA)."""
     start = time.perf_counter()
-    device = resolve_device(spec.device)
+    cost = estimate_cost(spec, auto_exact_gflop)
+    method = cost.jacobian_method
+    device = resolve_device(spec.device, cost.gflop)
     pass_dtype = TORCH_DTYPES[spec.dtype]
     params = make_parameters(spec)
     result = run_pass(spec, params, device)
     ref = run_reference(spec, params)
-    method = estimate_cost(spec, auto_exact_gflop).jacobian_method
-    # The matrix-free sweeps are statistical estimates: float32 (renormalised) costs nothing in accuracy
-    # there and runs several times faster than float64 matrix-vector products.
-    precision = _PRECISIONS[spec.jacobian.precision] if method == "exact" else torch.float32
+    precision = chain_precision(spec, method)
     chain_fn = exact_chain if method == "exact" else estimate_chain
     with torch.no_grad():
         chain = chain_fn(spec, params.weights_as(precision, device), ref, precision, device)
@@ -72,12 +71,16 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
         verify=(lambda s: _outcome(s, auto_exact_gflop)) if spec.verify_recommendations else None,
     )
     notes = list(ref.notes)
+    if spec.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
+        notes.append(f"device auto ran on the CPU: {cost.gflop:.2g} GFLOP is below the GPU's break-even")
     if result.emulated:
         notes.append("float16 on the CPU is emulated: float32 arithmetic rounded to float16 after every operation")
     rid = _hash_id(spec, method)
     elapsed_ms = (time.perf_counter() - start) * 1e3
     runtime = Runtime(
         device=str(device),
+        device_name=device_name(device),
+        device_requested=spec.device,
         dtype=spec.dtype,
         float16_emulated=result.emulated,
         jacobian_method=chain.method,
@@ -100,6 +103,21 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
         theory=th,
         runtime=runtime,
     )
+
+
+def chain_precision(spec: ModelSpec, method: str) -> torch.dtype:
+    """The product chain's arithmetic.
+
+    auto: float64 where the chain is cheap (FLOAT64_CHAIN_MAX_GFLOP) or σ_min must be resolved below float32's
+    1e-5·σ_max (singular_values=all); float32 otherwise, whose norms agree with float64 to about 1e-6 in log10
+    (renormalised every layer) at twice the speed. The matrix-free sweeps are statistical estimates: float32
+    costs nothing in accuracy there."""
+    if method != "exact":
+        return torch.float32
+    if spec.jacobian.precision == "auto":
+        cheap = exact_chain_flops(spec.widths, spec.batch_size) <= FLOAT64_CHAIN_MAX_GFLOP * 1e9
+        return torch.float64 if cheap or spec.jacobian.singular_values == "all" else torch.float32
+    return _PRECISIONS[spec.jacobian.precision]
 
 
 def _outcome(spec: ModelSpec, auto_exact_gflop: float) -> Outcome:
@@ -129,6 +147,10 @@ def _layer_reports(
 ) -> list[LayerReport]:
     """Per layer: gradient statistics from the pass, activation statistics from the reference, products."""
     layers: list[LayerReport] = []
+    w_stats = tensor_stats_many(result.weight_grads, pass_dtype, spec.loss_scale)
+    out_stats = tensor_stats_many(result.output_grads, pass_dtype, spec.loss_scale)
+    # one device-to-host copy for every layer's non-finite fraction (per-layer reads would each synchronise)
+    out_nonfinite = torch.stack([(~torch.isfinite(o)).double().mean() for o in result.outputs]).tolist()
     for t in range(1, spec.depth + 1):
         act = get_activation(spec.activations[t - 1])
         lr = ref.layers[t - 1]
@@ -137,7 +159,6 @@ def _layer_reports(
         saturated = None
         if act.kind in ("saturating", "smooth"):
             saturated = float((sp.abs() < 0.01 * act.peak_prime).double().mean())
-        out = result.outputs[t - 1]
         activation = ActivationStats(
             name=act.name,
             pre_activation_mean=lr.z_mean,
@@ -147,9 +168,9 @@ def _layer_reports(
             sigma_prime_max=float(sp.max()),
             saturated_fraction=saturated,
             dead_fraction=dead,
-            output_nonfinite_fraction=float((~torch.isfinite(out)).double().mean()),
+            output_nonfinite_fraction=out_nonfinite[t - 1],
         )
-        w_grad = tensor_stats(result.weight_grads[t - 1], pass_dtype, spec.loss_scale)
+        w_grad = w_stats[t - 1]
         update = None
         if spec.learning_rate is not None:
             w_norm = float(torch.linalg.vector_norm(params.weights[t - 1]))
@@ -166,7 +187,7 @@ def _layer_reports(
                 in_features=n_in,
                 out_features=n_out,
                 weight_grad=w_grad,
-                output_grad=tensor_stats(result.output_grads[t - 1], pass_dtype, spec.loss_scale),
+                output_grad=out_stats[t - 1],
                 jacobian_product=jac_stats[t - 1],
                 activation=activation,
                 update=update,

@@ -24,6 +24,11 @@ VERIFY_PROBES = 16
 # it costs what a GEMM with this many rows costs.
 MIN_EFFECTIVE_ROWS = 32
 POWER_BLOCK = 8  # rows of the block power iteration (jacobian.BLOCK)
+# device=auto runs analyses of less estimated work than this on the CPU even where a GPU is present:
+# below it the GPU's per-kernel launch cost outweighs its arithmetic (bench/bench_gpu.py measures the crossover).
+AUTO_CUDA_MIN_GFLOP = 2.0
+# jacobian.precision=auto keeps a float64 chain up to this much chain work (about 20 ms on one core).
+FLOAT64_CHAIN_MAX_GFLOP = 1.0
 # auto never forms products whose state would take more than this.
 AUTO_EXACT_MAX_MIB = 1024.0
 

@@ -33,6 +33,8 @@ RESOLUTION = {torch.float64: 1e-13, torch.float32: 1e-5}
 # Power steps for the first (top) product, which has no warm start, and the block size of the iteration.
 COLD_STEPS = 8
 BLOCK = POWER_BLOCK
+# svdvals wait for a chunk of products of at most this many bytes (copies), then run as one batched call.
+SVD_CHUNK_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -88,14 +90,28 @@ def _frob_stats(log_fro: Tensor, n_d: int) -> dict[str, float]:
     }
 
 
+@dataclass
+class _ChainState:
+    """What the exact chain's loop leaves on the device, for one host copy afterwards."""
+
+    log_fros: list[Tensor]  # ‖P_t‖_F relative to the running scale, layer d-1 first, (B,) each
+    grams: dict[int, Tensor]  # layer → Rayleigh–Ritz Gram of the last power step, relative to ‖P‖_F²
+    svds: dict[int, tuple[Tensor, Tensor]]  # layer → (ln σ_max/‖P‖_F, σ_min/σ_max) per sample
+
+
 def exact_chain(
-    spec: ModelSpec, weights: list[Tensor], ref: Reference, precision: torch.dtype, device: torch.device
+    spec: ModelSpec,
+    weights: list[Tensor],
+    ref: Reference,
+    precision: torch.dtype,
+    device: torch.device,
+    collect: bool = True,
 ) -> ChainResult:
+    """Every product formed; `collect=False` stops after the device work (the GPU tests' sync check)."""
     widths, d = spec.widths, spec.depth
     n_d, batch = widths[-1], spec.batch_size
     if d == 1:
         return ChainResult([_identity_stats(n_d)], "exact")
-    steps = spec.jacobian.power_iterations
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
     u = _orthogonal_probes(batch, min(BLOCK, n_d), n_d, gen).to(device=device, dtype=precision)  # (B, r, n_d)
     sp_units, log_peaks, active = _prepare_sigma_prime(ref, precision, device)
@@ -104,16 +120,31 @@ def exact_chain(
     svd_at = {
         t for t in svd_layers(widths, spec.jacobian.singular_values, batch) if rank_bounds[t - 1] == min(n_d, widths[t])
     }
+    state = _chain_loop(spec, weights, sp_units, u, svd_at)
+    if not collect:
+        return ChainResult([], "exact")
+    return ChainResult(_summarise(spec, state, log_peaks, rank_bounds, precision), "exact")
+
+
+def _chain_loop(
+    spec: ModelSpec, weights: list[Tensor], sp_units: list[Tensor], u: Tensor, svd_at: set[int]
+) -> _ChainState:
+    """P_{t-1} = (P_t · diag(σ'(z^t))) W^t for t = d..2, with a power step (or svdvals) on each product.
+
+    Device work only: no value is read back to the host inside the loop (svdvals, which checks its
+    result on the host, run batched after it).
+    """
+    d, n_d, batch = spec.depth, spec.widths[-1], spec.batch_size
+    steps = spec.jacobian.power_iterations
     # jac_prod holds P_t / e^{log_scale} up to the factor 1/fro of its own Frobenius norm: dividing by fro
     # is folded into the next layer's σ' scaling, so renormalising costs no pass over the product.
     # P_d = I is never formed: the first step writes diag(σ'(z^d)) W^d directly.
     jac_prod: Tensor | None = None  # (B, n_d, n_t)
-    fro = torch.ones(batch, dtype=precision, device=device)
-    log_fros: list[Tensor] = []  # ln ‖P_t‖_F increments, layer d-1 first
-    grams: dict[int, Tensor] = {}  # layer → Gram matrix of the last power step, relative to ‖P‖_F²
-    svds: dict[int, tuple[Tensor, Tensor]] = {}
+    fro = torch.ones(batch, dtype=u.dtype, device=u.device)
+    state = _ChainState([], {}, {})
+    pending = _PendingSvd(state.svds)
     for t in range(d, 1, -1):  # produce P_{t-1} from P_t
-        w = weights[t - 1].to(device=device, dtype=precision)  # (n_t, n_{t-1})
+        w = weights[t - 1]  # (n_t, n_{t-1})
         n_t, n_prev = w.shape
         if jac_prod is None:
             jac_prod = sp_units[t - 1][:, :, None] * w[None, :, :]
@@ -121,14 +152,55 @@ def exact_chain(
             scaled = jac_prod * (sp_units[t - 1] / fro[:, None])[:, None, :]  # (B, n_d, n_t)
             jac_prod = (scaled.reshape(batch * n_d, n_t) @ w).reshape(batch, n_d, n_prev)
         fro_new = torch.linalg.vector_norm(jac_prod.reshape(batch, -1), dim=1)
-        log_fros.append(fro_new)
+        state.log_fros.append(fro_new)
         fro = torch.where(fro_new > 0, fro_new, torch.ones_like(fro_new))
         if t - 1 in svd_at:
-            svds[t - 1] = _svd_stats(jac_prod, fro)
+            pending.add(t - 1, jac_prod, fro)
         elif steps > 0:  # power_iterations=0: no spectral norms (Frobenius, rank and svd layers only)
-            grams[t - 1], u = _power_step(jac_prod, fro, u, max(steps, COLD_STEPS) if t == d else steps)
-    # Everything per layer that needs no further pass over the products, for all layers at once.
-    increments = torch.log(torch.stack(log_fros).double()) + torch.stack(log_peaks[1:][::-1])  # (d-1, B)
+            state.grams[t - 1], u = _power_step(jac_prod, fro, u, max(steps, COLD_STEPS) if t == d else steps)
+    pending.flush()
+    return state
+
+
+class _PendingSvd:
+    """Products waiting for svdvals, run a chunk at a time: one batched call (and one host check) per chunk
+    instead of one per layer, with the copies held bounded by SVD_CHUNK_BYTES."""
+
+    def __init__(self, out: dict[int, tuple[Tensor, Tensor]]) -> None:
+        self.out = out
+        self.items: list[tuple[int, Tensor, Tensor]] = []
+        self.bytes = 0
+
+    def add(self, t: int, jac_prod: Tensor, fro: Tensor) -> None:
+        if self.items and self.items[0][1].shape != jac_prod.shape:
+            self.flush()
+        self.items.append((t, jac_prod.clone(), fro))
+        self.bytes += jac_prod.numel() * jac_prod.element_size()
+        if self.bytes >= SVD_CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.items:
+            return
+        layers = [t for t, _, _ in self.items]
+        log_rel, rel_min = _svd_stats(
+            torch.cat([p for _, p, _ in self.items]), torch.cat([f for _, _, f in self.items])
+        )
+        for t, a, b in zip(layers, log_rel.chunk(len(layers)), rel_min.chunk(len(layers)), strict=True):
+            self.out[t] = (a, b)
+        self.items, self.bytes = [], 0
+
+
+def _summarise(
+    spec: ModelSpec,
+    state: _ChainState,
+    log_peaks: list[Tensor],
+    rank_bounds: list[int],
+    precision: torch.dtype,
+) -> list[JacobianStats]:
+    """Everything per layer that needs no further pass over the products, for all layers at once."""
+    widths, d, n_d = spec.widths, spec.depth, spec.widths[-1]
+    increments = torch.log(torch.stack(state.log_fros).double()) + torch.stack(log_peaks[1:][::-1])  # (d-1, B)
     log_scale = torch.cumsum(increments, dim=0).flip(0)  # row t-1 ↦ ln ‖P_t‖_F, t = 1..d-1
     lf = (log_scale / LN10).cpu()
     frob_mean, frob_min, frob_max = (
@@ -137,11 +209,14 @@ def exact_chain(
         lf.max(dim=1).values.tolist(),
     )
     log10_smax: dict[int, float] = {}
-    if grams:
-        order = sorted(grams)
-        top = torch.linalg.eigvalsh(torch.stack([grams[t] for t in order]))[..., -1].clamp_min(1e-300)  # (L, B)
+    if state.grams:
+        order = sorted(state.grams)
+        grams = torch.stack([state.grams[t] for t in order])
+        top = torch.linalg.eigvalsh(grams)[..., -1].clamp_min(1e-300)  # (L, B)
         rel = 0.5 * torch.log(top).cpu() / LN10  # log10 σ_max/‖P‖_F
         log10_smax = dict(zip(order, (rel + lf[[t - 1 for t in order]]).mean(dim=1).tolist(), strict=True))
+    svds = {t: tuple(v.cpu() for v in pair) for t, pair in state.svds.items()}
+    log_scale = log_scale.cpu()
     stats: list[JacobianStats] = []
     resolution = RESOLUTION[precision]
     half_log_n = 0.5 * math.log10(n_d)
@@ -169,7 +244,7 @@ def exact_chain(
             )
         )
     stats.append(_identity_stats(n_d))
-    return ChainResult(stats, "exact")
+    return stats
 
 
 def _prepare_sigma_prime(
@@ -184,13 +259,13 @@ def _prepare_sigma_prime(
     if len({sp.shape for sp in sps}) == 1:
         stacked = torch.stack(sps)  # (d, B, n)
         units, log_peak = _scaled_sigma_prime(stacked)
-        active = (stacked != 0).sum(dim=2)
-        return list(units.to(device=device, dtype=precision)), list(log_peak.to(device)), list(active.to(device))
+        active = (stacked != 0).sum(dim=2)  # stays on the host: rank bounds are read there
+        return list(units.to(device=device, dtype=precision)), list(log_peak.to(device)), list(active)
     out = [_scaled_sigma_prime(sp) for sp in sps]
     return (
         [u.to(device=device, dtype=precision) for u, _ in out],
         [lp.to(device) for _, lp in out],
-        [(sp != 0).sum(dim=1).to(device) for sp in sps],
+        [(sp != 0).sum(dim=1) for sp in sps],
     )
 
 
@@ -206,8 +281,7 @@ def _power_step(jac_prod: Tensor, fro: Tensor, basis: Tensor, steps: int) -> tup
     v = basis
     for _ in range(max(steps, 1)):
         v = torch.bmm(basis, jac_prod)  # (B, r, n_t)
-        q, _ = torch.linalg.qr(torch.bmm(jac_prod, v.transpose(1, 2)))  # (B, n_d, r)
-        basis = q.transpose(1, 2)
+        basis = _orthonormal_rows(torch.bmm(jac_prod, v.transpose(1, 2)).transpose(1, 2))  # (B, r, n_d)
     gram = torch.bmm(v, v.transpose(1, 2)).double() / (fro.double() ** 2)[:, None, None]  # (B, r, r)
     return gram, basis
 
@@ -326,5 +400,21 @@ def _matrix_free_power(
         gram = torch.bmm(v, v.transpose(1, 2)).double()
         log_smax = log_v + 0.5 * torch.log(torch.linalg.eigvalsh(gram)[:, -1].clamp_min(1e-300))
         up = _jvp_up(v, sps, ws, t, d)  # (B, r, n_d)
-        basis = torch.linalg.qr(up.transpose(1, 2))[0].transpose(1, 2)
+        basis = _orthonormal_rows(up)
     return basis, log_smax
+
+
+def _orthonormal_rows(rows: Tensor) -> Tensor:
+    """An orthonormal basis of the row space of each (r, n) block: shifted Cholesky QR.
+
+    The r×r Gram matrix, its Cholesky factor L (float64, a relative shift of 1e-12 keeping it positive
+    definite when power steps make rows nearly parallel) and rows ← L⁻¹·rows: a few tiny batched ops,
+    where a Householder QR per layer (cuSOLVER on a GPU) cost most of the chain's time. Without a host
+    synchronisation: cholesky_ex reports failure in a tensor, which the shift makes unreachable.
+    """
+    wide = rows.double()
+    gram = wide @ wide.transpose(-1, -2)  # (B, r, r)
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+    shift = 1e-12 * gram.diagonal(dim1=-2, dim2=-1).sum(-1).clamp_min(1e-300)
+    chol, _ = torch.linalg.cholesky_ex(gram + shift[:, None, None] * eye)
+    return torch.linalg.solve_triangular(chol, wide, upper=False).to(rows.dtype)

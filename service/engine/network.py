@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .activations import get as get_activation
+from .cost import AUTO_CUDA_MIN_GFLOP
 from .errors import SpecError
 from .spec import ModelSpec
 
@@ -30,14 +31,25 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
 }
 
 
-def resolve_device(requested: str) -> torch.device:
-    """auto → cuda where present; cuda where absent is the client's error, not ours."""
+def resolve_device(requested: str, work_gflop: float = float("inf")) -> torch.device:
+    """auto → the current CUDA device where present and the work pays for it; cuda where absent is the
+    client's error, not ours.
+
+    An analysis of less than AUTO_CUDA_MIN_GFLOP is launch-bound on a GPU (hundreds of small kernels)
+    and finishes sooner on the CPU, so auto keeps it there.
+    """
     if requested == "cpu":
         return torch.device("cpu")
     available = torch.cuda.is_available()
     if requested == "cuda" and not available:
         raise SpecError("device", "device 'cuda' was asked for, but this server has no CUDA device; use cpu or auto.")
-    return torch.device("cuda" if available else "cpu")
+    if not available or (requested == "auto" and work_gflop < AUTO_CUDA_MIN_GFLOP):
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 @dataclass

@@ -196,7 +196,7 @@ class Theory:
 
 @dataclass
 class Runtime:
-    device: str
+    device: str  # torch's name: "cpu" or "cuda:<index>"
     dtype: str
     float16_emulated: bool
     jacobian_method: str
@@ -207,6 +207,8 @@ class Runtime:
     threads: int
     elapsed_ms: float
     notes: list[str] = field(default_factory=list)
+    device_name: str = ""  # the GPU's name (torch.cuda.get_device_name) or "cpu"
+    device_requested: str = "cpu"  # the spec's device: auto, cpu or cuda
 
 
 @dataclass

@@ -23,7 +23,40 @@ def test_cuda_is_refused_with_the_field_named_where_absent() -> None:
 
 def test_auto_falls_back_to_cpu_where_cuda_is_absent() -> None:
     r = analyze(make_spec(layers=[4, 4, 4], device="auto"))
-    assert r.runtime.device == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert r.runtime.device == "cpu" and r.runtime.device_requested == "auto"
+    if torch.cuda.is_available():  # a tiny spec is launch-bound on a GPU: auto keeps it on the CPU and says so
+        assert any("device auto ran on the CPU" in n for n in r.runtime.notes)
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_auto_runs_large_specs_on_the_gpu_and_names_it() -> None:
+    r = analyze(make_spec(layers={"depth": 20, "width": 512}, device="auto", verify_recommendations=False))
+    assert r.runtime.device == f"cuda:{torch.cuda.current_device()}"
+    assert r.runtime.device_name == torch.cuda.get_device_name()
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_no_host_synchronisation_inside_the_chain() -> None:
+    """The per-layer loop of the exact chain queues work only: torch raises on any synchronising call."""
+    from service.engine.analysis import chain_precision
+    from service.engine.jacobian import exact_chain
+    from service.engine.network import make_parameters
+    from service.engine.reference import run_reference
+
+    spec = make_spec(layers={"depth": 12, "width": 64}, device="cuda", jacobian={"singular_values": "none"})
+    params = make_parameters(spec)
+    ref = run_reference(spec, params)
+    device = torch.device("cuda")
+    prec = chain_precision(spec, "exact")
+    weights = params.weights_as(prec, device)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        exact_chain(spec, weights, ref, prec, device, collect=False)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 @needs_cuda
