@@ -105,9 +105,8 @@ def exact_chain(
     ref: Reference,
     precision: torch.dtype,
     device: torch.device,
-    collect: bool = True,
 ) -> ChainResult:
-    """Every product formed; `collect=False` stops after the device work (the GPU tests' sync check)."""
+    """Every product formed, renormalised every layer; per-layer numbers copied to the host once at the end."""
     widths, d = spec.widths, spec.depth
     n_d, batch = widths[-1], spec.batch_size
     if d == 1:
@@ -121,8 +120,6 @@ def exact_chain(
         t for t in svd_layers(widths, spec.jacobian.singular_values, batch) if rank_bounds[t - 1] == min(n_d, widths[t])
     }
     state = _chain_loop(spec, weights, sp_units, u, svd_at)
-    if not collect:
-        return ChainResult([], "exact")
     return ChainResult(_summarise(spec, state, log_peaks, rank_bounds, precision), "exact")
 
 
@@ -408,13 +405,15 @@ def _orthonormal_rows(rows: Tensor) -> Tensor:
     """An orthonormal basis of the row space of each (r, n) block: shifted Cholesky QR.
 
     The r×r Gram matrix, its Cholesky factor L (float64, a relative shift of 1e-12 keeping it positive
-    definite when power steps make rows nearly parallel) and rows ← L⁻¹·rows: a few tiny batched ops,
-    where a Householder QR per layer (cuSOLVER on a GPU) cost most of the chain's time. Without a host
-    synchronisation: cholesky_ex reports failure in a tensor, which the shift makes unreachable.
+    definite when power steps make rows nearly parallel) and rows ← L⁻¹·rows as one small batched
+    GEMM: a few tiny ops, where a Householder QR per layer (cuSOLVER on a GPU) cost most of the chain's
+    time. Without a host synchronisation: cholesky_ex reports failure in a tensor, which the shift
+    makes unreachable.
     """
     wide = rows.double()
     gram = wide @ wide.transpose(-1, -2)  # (B, r, r)
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
     shift = 1e-12 * gram.diagonal(dim1=-2, dim2=-1).sum(-1).clamp_min(1e-300)
     chol, _ = torch.linalg.cholesky_ex(gram + shift[:, None, None] * eye)
-    return torch.linalg.solve_triangular(chol, wide, upper=False).to(rows.dtype)
+    chol_inv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)  # (B, r, r)
+    return (chol_inv @ wide).to(rows.dtype)

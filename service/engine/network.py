@@ -10,8 +10,12 @@ it is native.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import overload
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +26,8 @@ from .errors import SpecError
 from .spec import ModelSpec
 
 Tensor = torch.Tensor
+# Weight draws run in parallel threads above this many weights in all (below, thread start-up costs more).
+PARALLEL_DRAW_MIN = 1 << 20
 
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
@@ -52,21 +58,50 @@ def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
+class Float64Weights(Sequence[Tensor]):
+    """The weights as float64 tensors, converted one layer at a time on access.
+
+    The draws are held in their compact dtype (float32, or float64 for orthogonal): a float64 copy of
+    every layer at once would double the host memory of a wide net (54 GB for 100 layers of 8192²)
+    and cost a pass over it, while the reference forward reads one layer at a time.
+    """
+
+    def __init__(self, compact: list[Tensor]) -> None:
+        self._compact = compact
+
+    def __len__(self) -> int:
+        return len(self._compact)
+
+    @overload
+    def __getitem__(self, index: int) -> Tensor: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Tensor]: ...
+    def __getitem__(self, index: int | slice) -> Tensor | list[Tensor]:
+        if isinstance(index, slice):
+            return [w.double() for w in self._compact[index]]
+        return self._compact[index].double()
+
+
 @dataclass
 class Parameters:
-    """Weights W^t (n_t, n_{t-1}) in float64 (already rounded to the pass dtype) and the inputs."""
+    """Weights W^t (n_t, n_{t-1}) as drawn and rounded to the pass dtype (`weights`: float64 per layer on access),
+    the inputs and the labels."""
 
-    weights: list[Tensor]
+    compact_weights: list[Tensor]  # float32 (float64 for orthogonal), values already representable in the pass dtype
     biases: list[Tensor | None]
     x: Tensor  # (batch, n_0)
     labels: Tensor | None  # (batch,) for cross_entropy
     _converted: dict[tuple[torch.dtype, str], list[Tensor]] = field(default_factory=dict, repr=False)
 
+    @property
+    def weights(self) -> Float64Weights:
+        return Float64Weights(self.compact_weights)
+
     def weights_as(self, dtype: torch.dtype, device: torch.device) -> list[Tensor]:
         """The weights in another dtype/device, converted once per analysis (the pass and the chain share it)."""
         key = (dtype, str(device))
         if key not in self._converted:
-            self._converted[key] = [w.to(device=device, dtype=dtype) for w in self.weights]
+            self._converted[key] = [w.to(device=device, dtype=dtype) for w in self.compact_weights]
         return self._converted[key]
 
 
@@ -107,17 +142,30 @@ def weight_variance(init: str, scale: float, fan_in: int, fan_out: int) -> float
 
 
 def make_parameters(spec: ModelSpec) -> Parameters:
-    gen = torch.Generator(device="cpu").manual_seed(spec.seed)
+    """Seeded draws: layer t from its own generator (seed, t), so layers are drawn in parallel threads (torch
+    releases the GIL) and the numbers do not depend on the thread count; inputs and labels from `seed` itself."""
     store = TORCH_DTYPES[spec.dtype]
-    weights: list[Tensor] = []
-    biases: list[Tensor | None] = []
-    for n_in, n_out in zip(spec.widths[:-1], spec.widths[1:], strict=True):
+    shapes = list(zip(spec.widths[1:], spec.widths[:-1], strict=True))  # (n_out, n_in) per layer
+
+    def draw(t: int) -> Tensor:
         # float32 draws are 5× faster than float64 ones and exact in every pass dtype but float64 (where
         # the weights are then float32-representable values); orthogonal keeps float64 for its QR.
-        w = torch.empty(n_out, n_in, dtype=torch.float64 if spec.init == "orthogonal" else torch.float32)
-        _init_weight(w, spec.init, spec.weight_scale, gen)
-        weights.append(_round_finite(w.double(), store))
-        biases.append(torch.zeros(n_out, dtype=torch.float64) if spec.bias else None)
+        w = torch.empty(*shapes[t - 1], dtype=torch.float64 if spec.init == "orthogonal" else torch.float32)
+        _init_weight(
+            w, spec.init, spec.weight_scale, torch.Generator(device="cpu").manual_seed(layer_seed(spec.seed, t))
+        )
+        return _round_finite(w, store)
+
+    workers = max(1, min(torch.get_num_threads(), len(shapes)))
+    if workers == 1 or sum(a * b for a, b in shapes) < PARALLEL_DRAW_MIN:
+        weights = [draw(t) for t in range(1, len(shapes) + 1)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            weights = list(pool.map(draw, range(1, len(shapes) + 1)))
+    biases: list[Tensor | None] = [
+        torch.zeros(n_out, dtype=torch.float64) if spec.bias else None for n_out, _ in shapes
+    ]
+    gen = torch.Generator(device="cpu").manual_seed(spec.seed)
     x = torch.randn(spec.batch_size, spec.widths[0], generator=gen, dtype=torch.float64) * spec.input_scale
     x = _round_finite(x, store)
     labels = None
@@ -126,13 +174,21 @@ def make_parameters(spec: ModelSpec) -> Parameters:
     return Parameters(weights, biases, x, labels)
 
 
+def layer_seed(seed: int, layer: int) -> int:
+    """A 63-bit seed for layer t's generator from (seed, t): nearby seeds give unrelated streams."""
+    digest = hashlib.sha256(f"gradstab-weights:{seed}:{layer}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
 def _round_finite(v: Tensor, store: torch.dtype) -> Tensor:
-    """v rounded to the pass dtype, kept in float64; entries the dtype cannot hold keep their exact value.
+    """v rounded to the pass dtype, kept in v's dtype; entries the dtype cannot hold keep their exact value.
 
     The pass re-rounds them (to ±inf, and reports the overflow); the exact reference needs the
     network as drawn.
     """
-    rounded = v.to(store).to(torch.float64)
+    if store == v.dtype or (store == torch.float64 and v.dtype == torch.float32):
+        return v  # the pass dtype holds every value of v exactly
+    rounded = v.to(store).to(v.dtype)
     return torch.where(torch.isfinite(rounded), rounded, v)
 
 

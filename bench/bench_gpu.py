@@ -1,0 +1,146 @@
+"""GPU benchmark: ratios measured in the same run, never pass/fail on time.
+
+For each case (depth d, width n, batch B; relu, kaiming_normal, exact method) and chain precision it
+prints the exact chain's effective rate (2·B·n³·(d−1) flops over its time) as a fraction of a
+same-run torch.mm of the same precision (TF32 off), the whole analysis over the chain, and the
+CPU's time for the same analysis where that is affordable. Then tiny specs on cuda, cpu and auto,
+and the host synchronisations of one analysis (torch.cuda.set_sync_debug_mode).
+
+    python bench/bench_gpu.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+
+from service.engine import analyze
+from service.engine.jacobian import exact_chain
+from service.engine.network import make_parameters
+from service.engine.reference import run_reference
+from service.engine.spec import JacobianOptions, ModelSpec
+
+PREC = {"float32": torch.float32, "float64": torch.float64}
+
+
+def timed(fn: Callable[[], object], repeat: int = 2) -> float:
+    """Best of `repeat` after one warm-up, with the device drained before and after each."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def mm_tflops(dtype: torch.dtype, n: int = 8192) -> float:
+    a = torch.randn(n, n, dtype=dtype, device="cuda")
+    b = torch.randn(n, n, dtype=dtype, device="cuda")
+    return 2 * n**3 / timed(lambda: a @ b, repeat=5) / 1e12
+
+
+def spec_for(d: int, n: int, batch: int, device: str, **jac: object) -> ModelSpec:
+    return ModelSpec(
+        widths=(n,) * (d + 1),
+        activations=("relu",) * d,
+        init="kaiming_normal",
+        batch_size=batch,
+        device=device,
+        verify_recommendations=False,
+        jacobian=JacobianOptions(method="exact", **jac),  # type: ignore[arg-type]
+    )
+
+
+def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> None:
+    cuda = torch.device("cuda")
+    flops = 2.0 * batch * n**3 * (d - 1)
+    base = spec_for(d, n, batch, "cuda")
+    start = time.perf_counter()
+    params = make_parameters(base)
+    draws = time.perf_counter() - start
+    ref = run_reference(base, params)
+    for pname, prec in PREC.items():
+        spec = dataclasses.replace(base, jacobian=dataclasses.replace(base.jacobian, precision=pname))
+        weights = params.weights_as(prec, cuda)
+        chain = timed(lambda spec=spec, w=weights, p=prec, r=ref: exact_chain(spec, w, r, p, cuda))
+        start = time.perf_counter()
+        analyze(spec)
+        whole = time.perf_counter() - start
+        frac = flops / chain / 1e12 / mm[pname]
+        line = (
+            f"d={d:4d} n={n:5d} B={batch} {pname}: chain {chain:7.3f} s = {frac:.2f} of mm; "
+            f"whole analysis {whole:7.3f} s = {whole / chain:.2f}x chain "
+            f"(of which weight draws on the CPU {draws:.2f} s)"
+        )
+        if cpu_too and pname == "float32":
+            cpu_spec = dataclasses.replace(spec, device="cpu")
+            analyze(cpu_spec)
+            start = time.perf_counter()
+            analyze(cpu_spec)
+            cpu = time.perf_counter() - start
+            line += f"; CPU ({torch.get_num_threads()} threads) {cpu:.3f} s = {cpu / whole:.1f}x the GPU's"
+        print(line, flush=True)
+    del params, ref
+    torch.cuda.empty_cache()
+
+
+def tiny(body: dict[str, object]) -> None:
+    times = {}
+    for device in ("cpu", "cuda", "auto"):
+        spec = dataclasses.replace(ModelSpec(**body), device=device)  # type: ignore[arg-type]
+        analyze(spec)
+        start = time.perf_counter()
+        rep = analyze(spec)
+        times[device] = (time.perf_counter() - start, rep.runtime.device)
+    print(
+        "tiny "
+        + str({k: v for k, v in body.items() if k in ("widths", "activations", "dtype")})[:90]
+        + ": "
+        + ", ".join(f"{k} {t * 1e3:.0f} ms ({dev})" for k, (t, dev) in times.items())
+        + f"; cuda/cpu {times['cuda'][0] / times['cpu'][0]:.2f}",
+        flush=True,
+    )
+
+
+def syncs(d: int, n: int, batch: int) -> None:
+    spec = dataclasses.replace(spec_for(d, n, batch, "cuda"), verify_recommendations=True)
+    analyze(spec)
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            analyze(spec)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    n_sync = sum("synchroniz" in str(w.message) for w in caught)
+    print(f"host synchronisations in one whole analysis (d={d}, n={n}, B={batch}, verify on): {n_sync}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}")
+    mm = {name: mm_tflops(p) for name, p in PREC.items()}
+    print("same-run torch.mm (8192³, TF32 off): " + ", ".join(f"{k} {v:.1f} TFLOP/s" for k, v in mm.items()))
+    cases = [(100, 256, 8, True), (100, 1024, 8, True)]
+    if not args.quick:
+        cases += [(100, 2048, 8, False), (50, 4096, 8, False), (20, 8192, 4, False)]
+    for d, n, b, cpu_too in cases:
+        case(d, n, b, mm, cpu_too)
+    tiny({"widths": (4,) * 101, "activations": ("identity",) * 100, "init": "normal", "dtype": "float16"})
+    tiny({"widths": (64,) * 42, "activations": ("sigmoid",) * 41, "init": "xavier_normal", "dtype": "float16"})
+    syncs(100, 256, 8)
+
+
+if __name__ == "__main__":
+    main()
