@@ -18,8 +18,8 @@ class Limits:
     max_width: int = 8192
     max_batch_size: int = 1024
     max_parameters: int = 64_000_000
-    max_gflop: float = 150.0  # estimated floating-point work of the whole analysis
-    max_memory_mib: float = 3072.0  # estimated peak tensor memory of the analysis
+    max_gflop: float = 5000.0  # estimated GEMM-equivalent work of the whole analysis (CPU: ~60 s on one core)
+    max_memory_mib: float = 3584.0  # estimated peak tensor memory of the analysis
     auto_exact_gflop: float = 20.0  # jacobian.method=auto picks exact up to this much chain work
     max_probes: int = 256
     max_power_iterations: int = 100

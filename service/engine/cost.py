@@ -23,7 +23,14 @@ VERIFY_PROBES = 16
 # A sweep through a layer with fewer rows than this is bound by reading W, not by arithmetic:
 # it costs what a GEMM with this many rows costs.
 MIN_EFFECTIVE_ROWS = 32
+# Gradient statistics and range events read every weight gradient about ten times in float64: measured at
+# about 3000 GEMM-equivalent flops per weight on 2 CPU cores (bench/bench_cost.py, d=8, n=2048, B=4).
+BOOKKEEPING_FLOPS_PER_WEIGHT = 3000.0
+# Measured time per predicted flop of the matrix-free sweeps over that of the formed chain (bench/bench_cost.py:
+# 1.4-1.6x before this factor on 2 CPU cores).
+SWEEP_OVERHEAD = 2.0
 POWER_BLOCK = 8  # rows of the block power iteration (jacobian.BLOCK)
+COLD_STEPS = 8  # power steps on the top product, which has no warm start (jacobian.COLD_STEPS)
 # device=auto runs analyses of less estimated work than this on the CPU even where a GPU is present:
 # below it the GPU's per-kernel launch cost outweighs its arithmetic (bench/bench_gpu.py measures the crossover).
 AUTO_CUDA_MIN_GFLOP = 2.0
@@ -38,8 +45,6 @@ class Cost:
     gflop: float
     memory_mib: float
     jacobian_method: str  # the method that will run: exact or estimate
-    exact_chain_gflop: float
-    parameters: int
 
 
 def parameters(widths: tuple[int, ...], bias: bool) -> int:
@@ -47,9 +52,10 @@ def parameters(widths: tuple[int, ...], bias: bool) -> int:
 
 
 def _pass_flops(widths: tuple[int, ...], batch: int) -> float:
-    """Forward + backward in the pass dtype and the float64 reference forward."""
+    """Forward + backward in the pass dtype, the float64 reference forward, and the bookkeeping per weight
+    (statistics of every weight gradient, the range events' exact masks): for a small batch the last dominates."""
     weights = parameters(widths, bias=False)
-    return 8.0 * batch * weights
+    return (8.0 * batch + BOOKKEEPING_FLOPS_PER_WEIGHT) * weights
 
 
 def exact_chain_flops(widths: tuple[int, ...], batch: int) -> float:
@@ -100,8 +106,9 @@ def svd_layers(widths: tuple[int, ...], mode: str, batch: int = 1) -> list[int]:
 
 
 def _sweep_flops(rows: int, weights: float) -> float:
-    """GEMM-equivalent work of pushing `rows` vectors through layers holding `weights` entries."""
-    return 2.0 * max(rows, MIN_EFFECTIVE_ROWS) * weights
+    """GEMM-equivalent work of pushing `rows` vectors through layers holding `weights` entries: each layer's
+    step is a skinny GEMM plus renormalisation and σ' scaling, SWEEP_OVERHEAD times its bare flops."""
+    return SWEEP_OVERHEAD * 2.0 * max(rows, MIN_EFFECTIVE_ROWS) * weights
 
 
 def estimate_flops(widths: tuple[int, ...], batch: int, probes: int, power_iterations: int) -> float:
@@ -121,21 +128,37 @@ def estimate_flops(widths: tuple[int, ...], batch: int, probes: int, power_itera
     return probe + power
 
 
+def _exact_extra_flops(widths: tuple[int, ...], batch: int, power_iterations: int) -> float:
+    """The exact chain's work beyond its GEMMs: passes over each product P_t (n_d × n_t, t = 1..d-1): σ'
+    scaling and its norm, two per power step (the top product, which has no warm start, COLD_STEPS). Each
+    pass is bound by reading the product, so it costs what a GEMM with MIN_EFFECTIVE_ROWS rows costs."""
+    n_d, d = widths[-1], len(widths) - 1
+    total = 0.0
+    for t in range(1, d):
+        steps = 0 if power_iterations == 0 else (max(power_iterations, COLD_STEPS) if t == d - 1 else power_iterations)
+        total += (2 + 2 * steps) * 2.0 * MIN_EFFECTIVE_ROWS * batch * n_d * widths[t]
+    return total
+
+
 def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
+    """Work in GEMM-equivalent GFLOP and peak memory, counting every option that changes them (batch,
+    method, power_iterations, probes, singular_values, verification reruns)."""
     widths, batch = spec.widths, spec.batch_size
     jac = spec.jacobian
     n_params = parameters(widths, spec.bias)
     chain = exact_chain_flops(widths, batch)
-    chain_extra = chain * 0.15  # column scaling, renormalisation, power iteration on formed products
+    chain_extra = _exact_extra_flops(widths, batch, jac.power_iterations)
     chain_extra += svd_flops(widths, batch, svd_layers(widths, jac.singular_values, batch))
     exact = chain + chain_extra
     approx = estimate_flops(widths, batch, jac.probes, jac.power_iterations)
     n_d, n_max = widths[-1], max(widths)
     elem = _BYTES[spec.dtype]
-    weights_mem = n_params * (2 * elem + 8 + 8)  # weights and grads in dtype, float64 reference copy, chain copy
+    chain_elem = 8 if jac.precision == "float64" or jac.singular_values == "all" else 4
+    # compact draws (float32), the pass's weights and gradients (float32 at least), the chain's copy
+    weights_mem = n_params * (4 + 2 * max(elem, 4) + chain_elem)
     acts_mem = batch * sum(widths) * (4 * elem + 3 * 8)
     # the product, its σ'-scaled copy and the GEMM's output; nothing is formed for a single layer
-    exact_mem = 3 * batch * n_d * n_max * 8 if spec.depth > 1 else 0
+    exact_mem = 3 * batch * n_d * n_max * chain_elem if spec.depth > 1 else 0
     exact_fits = exact_mem / 2**20 <= AUTO_EXACT_MAX_MIB and (exact <= auto_exact_gflop * 1e9 or exact <= approx)
     if jac.method == "exact" or (jac.method == "auto" and exact_fits):
         method = "exact"
@@ -154,6 +177,4 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
         gflop=total / 1e9,
         memory_mib=(weights_mem + acts_mem + jac_mem) / 2**20,
         jacobian_method=method,
-        exact_chain_gflop=exact / 1e9,
-        parameters=n_params,
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .cost import POWER_BLOCK, svd_layers
+from .cost import COLD_STEPS, POWER_BLOCK, svd_layers
 from .reference import Reference
 from .report import JacobianStats
 from .spec import ModelSpec
@@ -31,7 +31,6 @@ LN10 = math.log(10.0)
 # the chain's arithmetic accumulated over the layers); below it the value is a bound.
 RESOLUTION = {torch.float64: 1e-13, torch.float32: 1e-5}
 # Power steps for the first (top) product, which has no warm start, and the block size of the iteration.
-COLD_STEPS = 8
 BLOCK = POWER_BLOCK
 # svdvals wait for a chunk of products of at most this many bytes (copies), then run as one batched call.
 SVD_CHUNK_BYTES = 256 * 2**20

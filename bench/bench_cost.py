@@ -1,0 +1,74 @@
+"""The cost model against measured times: predicted GEMM-equivalent GFLOP over the same run's torch.mm rate,
+next to the analysis's wall time. Prints measured/predicted per spec; the documented band is 0.4-2.5 (the
+model must neither refuse what runs fast nor accept what runs past the request timeout).
+
+    python bench/bench_cost.py [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from service.engine import analyze
+from service.engine.cost import estimate_cost
+from service.engine.spec import JacobianOptions, ModelSpec
+
+BAND = (0.4, 2.5)
+CASES = [  # depth, width, batch, method, power_iterations, activation
+    (50, 256, 8, "exact", 2, "relu"),
+    (50, 256, 8, "estimate", 2, "relu"),
+    (20, 512, 8, "exact", 2, "relu"),
+    (20, 512, 8, "estimate", 2, "relu"),
+    (50, 128, 8, "exact", 20, "tanh"),
+    (30, 64, 8, "exact", 2, "sigmoid"),
+    (100, 256, 8, "auto", 2, "relu"),
+    (8, 2048, 4, "auto", 2, "relu"),
+]
+
+
+def mm_gflops(n: int = 1024) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    return 20 * n**3 / (time.perf_counter() - start) / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rate = mm_gflops()
+    print(f"torch.mm float32: {rate:.1f} GFLOP/s on {torch.get_num_threads()} threads; band {BAND}")
+    outside = 0
+    for d, n, batch, method, steps, act in CASES:
+        spec = ModelSpec(
+            widths=(n,) * (d + 1),
+            activations=(act,) * d,
+            batch_size=batch,
+            verify_recommendations=False,
+            jacobian=JacobianOptions(method=method, power_iterations=steps),
+        )
+        cost = estimate_cost(spec)
+        analyze(spec)
+        start = time.perf_counter()
+        analyze(spec)
+        seconds = time.perf_counter() - start
+        ratio = seconds / (cost.gflop / rate)
+        outside += not BAND[0] <= ratio <= BAND[1]
+        print(
+            f"d={d:4d} n={n:5d} B={batch:3d} {method:8s}({cost.jacobian_method:8s}) steps={steps:3d} {act:7s}: "
+            f"predicted {cost.gflop:8.1f} GFLOP = {cost.gflop / rate:6.2f} s, measured {seconds:6.2f} s, "
+            f"ratio {ratio:.2f}"
+        )
+    print(f"{outside} of {len(CASES)} outside the band")
+
+
+if __name__ == "__main__":
+    main()
