@@ -156,6 +156,10 @@ class ServerSettings:
     max_requests_jitter: int = 100  # GRADSTAB_MAX_REQUESTS_JITTER
     access_log: bool = True  # GRADSTAB_ACCESS_LOG
     log_level: str = "INFO"  # GRADSTAB_LOG_LEVEL
+    # GRADSTAB_WARM_UP_TIMEOUT: seconds from fork until a worker has finished its warm-up (torch
+    # import, app, warm-up analysis) before a watchdog kills it (0: no watchdog). gunicorn's own
+    # timeout only starts counting at a worker's first heartbeat, after the warm-up.
+    warm_up_timeout: int = 120
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> ServerSettings:
@@ -182,4 +186,5 @@ class ServerSettings:
             max_requests_jitter=_int(env, "GRADSTAB_MAX_REQUESTS_JITTER", cls.max_requests_jitter),
             access_log=_bool(env, "GRADSTAB_ACCESS_LOG", cls.access_log),
             log_level=(_get(env, "GRADSTAB_LOG_LEVEL") or cls.log_level).upper(),
+            warm_up_timeout=_int(env, "GRADSTAB_WARM_UP_TIMEOUT", cls.warm_up_timeout),
         )
