@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from service.grading.constraints import DERIVED, spec_view
 from service.grading.formats import FORMATS
 from service.grading.model import (
+    ABS_TOL,
     ANSWER_SCALES,
+    DEFAULT_FORMAT,
+    REL_TOL,
     VERDICTS,
     VISIBILITIES,
     AnswerCheck,
@@ -32,7 +36,7 @@ from service.grading.model import (
 from service.grading.pointer import PointerError, parse
 from service.grading.template import problems
 
-from .fields import StrictFloat
+from .fields import StrictFloat, StrictSchema
 from .limits import Limits
 from .spec import ModelSpecSchema
 
@@ -41,13 +45,14 @@ ANSWER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 MAX_CHECKS = 200
 
 
+# The grading model's defaults, read once: tolerances of value and answer checks, points, format.
+_TOLERANCE = {"abs_tol": ABS_TOL, "rel_tol": REL_TOL}
+_CHECK = {f.name: f.default for f in dataclass_fields(Check)}
+_FORMAT = DEFAULT_FORMAT
+
+
 def wire_spec_fields() -> tuple[str, ...]:
     return tuple(ModelSpecSchema().fields)
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class JsonScalar(fields.Field):
@@ -116,14 +121,14 @@ class CheckBaseSchema(StrictSchema):
         metadata={"description": "Shown to the student; unique within the rubric."},
     )
     points = StrictFloat(
-        load_default=1.0,
+        load_default=_CHECK["points"],
         validate=validate.Range(min=0, max=1e6),
-        metadata={"description": "Points when the check passes (default 1)."},
+        metadata={"description": f"Points when the check passes (default {_CHECK['points']:g})."},
     )
     visibility = fields.String(
-        load_default="visible",
+        load_default=_CHECK["visibility"],
         validate=validate.OneOf(VISIBILITIES),
-        metadata={"description": "Gradescope's: visible (default), hidden, after_due_date, after_published."},
+        metadata={"description": f"Gradescope's: {', '.join(VISIBILITIES)} (default {_CHECK['visibility']})."},
     )
     feedback = Template(
         load_default=None,
@@ -175,8 +180,8 @@ class ValueCheckSchema(CheckBaseSchema):
         },
     )
     expected = JsonScalar(metadata={"description": "The value it must equal (numbers: within the tolerance)."})
-    abs_tol = _tolerance("Absolute tolerance for a numeric expected value (default 0).")
-    rel_tol = _tolerance("Relative tolerance for a numeric expected value (default 1e-9).")
+    abs_tol = _tolerance(f"Absolute tolerance for a numeric expected value (default {_TOLERANCE['abs_tol']:g}).")
+    rel_tol = _tolerance(f"Relative tolerance for a numeric expected value (default {_TOLERANCE['rel_tol']:g}).")
     min = StrictFloat(load_default=None, metadata={"description": "Smallest accepted value."})
     max = StrictFloat(load_default=None, metadata={"description": "Largest accepted value."})
 
@@ -197,8 +202,7 @@ class ValueCheckSchema(CheckBaseSchema):
         target = Target(
             has_expected=has,
             expected=data.pop("expected", None),
-            abs_tol=_or(data.pop("abs_tol"), 0.0),
-            rel_tol=_or(data.pop("rel_tol"), 1e-9),
+            **_tolerances(data),
             min=data.pop("min"),
             max=data.pop("max"),
         )
@@ -212,8 +216,8 @@ class AnswerCheckSchema(CheckBaseSchema):
         metadata={"description": "The name of the student's answer."},
     )
     pointer = Pointer(required=True, metadata={"description": "The report value the answer must match."})
-    abs_tol = _tolerance("Absolute tolerance (decades when scale is log10; default 0).")
-    rel_tol = _tolerance("Relative tolerance (default 1e-9).")
+    abs_tol = _tolerance(f"Absolute tolerance (decades when scale is log10; default {_TOLERANCE['abs_tol']:g}).")
+    rel_tol = _tolerance(f"Relative tolerance (default {_TOLERANCE['rel_tol']:g}).")
     scale = fields.String(
         load_default="linear",
         validate=validate.OneOf(ANSWER_SCALES),
@@ -225,8 +229,7 @@ class AnswerCheckSchema(CheckBaseSchema):
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> AnswerCheck:
-        data["abs_tol"] = _or(data["abs_tol"], 0.0)
-        data["rel_tol"] = _or(data["rel_tol"], 1e-9)
+        data.update(_tolerances(data))
         return AnswerCheck(**self.base(data))
 
 
@@ -272,8 +275,10 @@ class ConstraintCheckSchema(CheckBaseSchema):
         return ConstraintCheck(**self.base(data))
 
 
-def _or(value: float | None, default: float) -> float:
-    return default if value is None else value
+def _tolerances(data: dict[str, Any]) -> dict[str, float]:
+    """abs_tol and rel_tol popped from `data`, the model's defaults where not given."""
+    given = {name: data.pop(name) for name in _TOLERANCE}
+    return {name: _TOLERANCE[name] if value is None else value for name, value in given.items()}
 
 
 def load_starter(raw: Any, field: str, limits: Limits | None = None) -> dict[str, Any]:
@@ -337,10 +342,11 @@ def _answers_field() -> fields.Dict:
 
 def _format_field() -> fields.String:
     return fields.String(
-        load_default="json",
+        load_default=_FORMAT,
         validate=validate.OneOf(FORMATS),
         metadata={
-            "description": "json (default), gradescope (results.json) or prairielearn (external-grader results)."
+            "description": "json, gradescope (results.json) or prairielearn (external-grader results). "
+            f"Default {_FORMAT}."
         },
     )
 
@@ -460,21 +466,3 @@ class AssignmentPublicSchema(Schema):
         keys=fields.String(), values=fields.String(), metadata={"description": "Answers to give: name → what it is."}
     )
     max_score = fields.Float(metadata={"description": "Points available, hidden checks included."})
-
-
-def flatten_errors(messages: Any, prefix: str = "") -> list[str]:
-    """marshmallow's nested messages → `rubric.checks[2].pointer: ...` lines, one per problem."""
-    if isinstance(messages, dict):
-        out = []
-        for key, value in messages.items():
-            if isinstance(key, int):
-                path = f"{prefix}[{key}]"
-            elif key == "_schema":
-                path = prefix
-            else:
-                path = f"{prefix}.{key}" if prefix else str(key)
-            out += flatten_errors(value, path)
-        return out
-    if isinstance(messages, list | tuple):
-        return [line for m in messages for line in flatten_errors(m, prefix)]
-    return [f"{prefix}: {messages}" if prefix else str(messages)]

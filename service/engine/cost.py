@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-from .spec import ModelSpec
+from .spec import AUTO_EXACT_GFLOP, ModelSpec
 
 _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 # svdvals of an m×k matrix (k ≤ m) costs about this many flops per m·k² (bidiagonalisation + QR sweeps).
@@ -33,8 +33,6 @@ class Cost:
     gflop: float
     memory_mib: float
     jacobian_method: str  # the method that will run: exact or estimate
-    exact_chain_gflop: float
-    parameters: int
 
 
 def parameters(widths: tuple[int, ...], bias: bool) -> int:
@@ -116,7 +114,7 @@ def estimate_flops(widths: tuple[int, ...], batch: int, probes: int, power_itera
     return probe + power
 
 
-def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
+def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Cost:
     widths, batch = spec.widths, spec.batch_size
     jac = spec.jacobian
     n_params = parameters(widths, spec.bias)
@@ -149,6 +147,4 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
         gflop=total / 1e9,
         memory_mib=(weights_mem + acts_mem + jac_mem) / 2**20,
         jacobian_method=method,
-        exact_chain_gflop=exact / 1e9,
-        parameters=n_params,
     )
