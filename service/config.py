@@ -161,7 +161,7 @@ class ServerSettings:
     # GRADSTAB_WARM_UP_TIMEOUT: seconds from fork until a worker has finished its warm-up (torch
     # import, app, warm-up analysis) before a watchdog kills it (0: no watchdog). gunicorn's own
     # timeout only starts counting at a worker's first heartbeat, after the warm-up.
-    warm_up_timeout: int = 120
+    warm_up_timeout: int = 300
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> ServerSettings:
