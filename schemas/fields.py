@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields
 
 
 class StrictFloat(fields.Float):
@@ -29,3 +29,10 @@ class FiniteFloat(fields.Float):
             return None
         out = float(value)
         return out if math.isfinite(out) else None
+
+
+class StrictSchema(Schema):
+    """Unknown fields are refused (marshmallow's RAISE), for every request body and file we load."""
+
+    class Meta:
+        unknown = RAISE

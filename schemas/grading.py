@@ -1,328 +1,37 @@
-"""Wire format of grading: rubrics and their checks, submissions, grade requests, assignment files.
+"""Wire format of grading requests, submissions and assignment files (their rubric: schemas.rubric).
 
-Loading returns `service.grading.model` objects. Every mistake an instructor can make in a
-rubric (an unknown check kind, a bad JSON pointer, a template placeholder that does not exist,
-min > max) is refused at load time with the field's path, so it never surfaces as a wrong grade.
+Loading returns `service.grading.model` objects; an assignment file loads into the fields of
+`service.grading.model.Assignment` (service.application.assignments builds it).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from service.grading.constraints import DERIVED, spec_view
 from service.grading.formats import FORMATS
 from service.grading.model import (
-    ANSWER_SCALES,
-    VERDICTS,
-    VISIBILITIES,
+    DEFAULT_FORMAT,
     AnswerCheck,
-    Check,
     ConstraintCheck,
     GradeRequest,
     Rubric,
     Submission,
-    Target,
-    ValueCheck,
-    VerdictCheck,
 )
-from service.grading.pointer import PointerError, parse
-from service.grading.template import problems
 
-from .fields import StrictFloat
+from .fields import StrictSchema
 from .limits import Limits
-from .spec import ModelSpecSchema
+from .rubric import ANSWER_NAME, ID_PATTERN, AnswerValue, RubricSchema, load_starter, wire_spec_fields
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-ANSWER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-MAX_CHECKS = 200
-
-
-def wire_spec_fields() -> tuple[str, ...]:
-    return tuple(ModelSpecSchema().fields)
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class JsonScalar(fields.Field):
-    """A JSON number, string, boolean or null (no NaN/Infinity)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if value is None or isinstance(value, bool | str):
-            return value
-        if isinstance(value, int | float) and math.isfinite(value):
-            return value
-        raise ValidationError("Give a number, string, boolean or null.")
-
-
-class JsonValue(fields.Field):
-    """Any JSON value (a spec field's value in `equals`)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError("NaN and Infinity are not JSON.")
-        return value
-
-
-class AnswerValue(fields.Field):
-    """A student's answer: a finite number or a string (a verdict such as "vanishing")."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, str) and len(value) <= 200:
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return value
-        raise ValidationError("An answer is a finite number or a string of at most 200 characters.")
-
-
-class Pointer(fields.String):
-    """An RFC 6901 JSON pointer into the report (checked for syntax here, for existence at grading)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if text == "":
-            raise ValidationError("Point at a value, e.g. /diagnosis/log10_total_growth.")
-        try:
-            parse(text)
-        except PointerError as exc:
-            raise ValidationError(str(exc)) from exc
-        return text
-
-
-class Template(fields.String):
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        errors = problems(text)
-        if errors:
-            raise ValidationError(errors)
-        return text
-
-
-def _tolerance(description: str) -> StrictFloat:
-    return StrictFloat(load_default=None, validate=validate.Range(min=0), metadata={"description": description})
-
-
-class CheckBaseSchema(StrictSchema):
-    kind = fields.String(required=True, metadata={"description": "verdict | value | answer | constraint"})
-    name = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=200),
-        metadata={"description": "Shown to the student; unique within the rubric."},
-    )
-    points = StrictFloat(
-        load_default=1.0,
-        validate=validate.Range(min=0, max=1e6),
-        metadata={"description": "Points when the check passes (default 1)."},
-    )
-    visibility = fields.String(
-        load_default="visible",
-        validate=validate.OneOf(VISIBILITIES),
-        metadata={"description": "Gradescope's: visible (default), hidden, after_due_date, after_published."},
-    )
-    feedback = Template(
-        load_default=None,
-        validate=validate.Length(max=4000),
-        metadata={
-            "description": "Template added to the message when the check fails: "
-            "{/json/pointer:fmt} or {name:fmt} placeholders."
-        },
-    )
-    feedback_pass = Template(
-        load_default=None,
-        validate=validate.Length(max=4000),
-        metadata={"description": "Template added when the check passes."},
-    )
-    required = fields.Boolean(
-        truthy={True},
-        falsy={False},
-        metadata={
-            "description": "When it fails, the other checks earn no points "
-            "(default: true for constraint checks, false otherwise)."
-        },
-    )
-
-    def base(self, data: dict[str, Any]) -> dict[str, Any]:
-        data.pop("kind")
-        if data.get("required") is None:
-            data.pop("required", None)
-        return data
-
-
-class VerdictCheckSchema(CheckBaseSchema):
-    expected = fields.Raw(required=True, metadata={"description": "A verdict or a list of accepted verdicts."})
-
-    @post_load
-    def make(self, data: dict[str, Any], **kwargs: Any) -> VerdictCheck:
-        raw = data["expected"]
-        names = raw if isinstance(raw, list) else [raw]
-        if not names or any(n not in VERDICTS for n in names):
-            raise ValidationError(f"Give one of {', '.join(VERDICTS)} or a list of them.", "expected")
-        data["expected"] = tuple(names)
-        return VerdictCheck(**self.base(data))
-
-
-class ValueCheckSchema(CheckBaseSchema):
-    pointer = Pointer(
-        required=True,
-        metadata={
-            "description": "Where in the report, e.g. /diagnosis/log10_total_growth or /layers/0/weight_grad/norm."
-        },
-    )
-    expected = JsonScalar(metadata={"description": "The value it must equal (numbers: within the tolerance)."})
-    abs_tol = _tolerance("Absolute tolerance for a numeric expected value (default 0).")
-    rel_tol = _tolerance("Relative tolerance for a numeric expected value (default 1e-9).")
-    min = StrictFloat(load_default=None, metadata={"description": "Smallest accepted value."})
-    max = StrictFloat(load_default=None, metadata={"description": "Largest accepted value."})
-
-    @validates_schema
-    def _target(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if "expected" not in data and data.get("min") is None and data.get("max") is None:
-            raise ValidationError("Give expected, or min and/or max.", "expected")
-        lo, hi = data.get("min"), data.get("max")
-        if lo is not None and hi is not None and lo > hi:
-            raise ValidationError(f"min {lo:g} is above max {hi:g}.", "min")
-        numeric = isinstance(data.get("expected"), int | float) and not isinstance(data.get("expected"), bool)
-        if not numeric and (data.get("abs_tol") is not None or data.get("rel_tol") is not None):
-            raise ValidationError("Tolerances apply to a numeric expected value only.", "abs_tol")
-
-    @post_load
-    def make(self, data: dict[str, Any], **kwargs: Any) -> ValueCheck:
-        has = "expected" in data
-        target = Target(
-            has_expected=has,
-            expected=data.pop("expected", None),
-            abs_tol=_or(data.pop("abs_tol"), 0.0),
-            rel_tol=_or(data.pop("rel_tol"), 1e-9),
-            min=data.pop("min"),
-            max=data.pop("max"),
-        )
-        return ValueCheck(target=target, **self.base(data))
-
-
-class AnswerCheckSchema(CheckBaseSchema):
-    answer = fields.String(
-        required=True,
-        validate=validate.Regexp(ANSWER_NAME),
-        metadata={"description": "The name of the student's answer."},
-    )
-    pointer = Pointer(required=True, metadata={"description": "The report value the answer must match."})
-    abs_tol = _tolerance("Absolute tolerance (decades when scale is log10; default 0).")
-    rel_tol = _tolerance("Relative tolerance (default 1e-9).")
-    scale = fields.String(
-        load_default="linear",
-        validate=validate.OneOf(ANSWER_SCALES),
-        metadata={
-            "description": "log10: the student gives a magnitude (4e-31) and the "
-            "pointer names its log10 (a log10_* field); compared in decades."
-        },
-    )
-
-    @post_load
-    def make(self, data: dict[str, Any], **kwargs: Any) -> AnswerCheck:
-        data["abs_tol"] = _or(data["abs_tol"], 0.0)
-        data["rel_tol"] = _or(data["rel_tol"], 1e-9)
-        return AnswerCheck(**self.base(data))
-
-
-class ConstraintCheckSchema(CheckBaseSchema):
-    equals = fields.Dict(
-        keys=fields.String(),
-        values=JsonValue(),
-        load_default=dict,
-        metadata={
-            "description": "Spec fields that must have these values, e.g. "
-            '{"depth": 50, "activation": "sigmoid"} (wire names, plus depth, '
-            "width, input_dim)."
-        },
-    )
-    may_change = fields.List(
-        fields.String(),
-        load_default=None,
-        metadata={"description": "The only spec fields that may differ from starter."},
-    )
-    starter = fields.Dict(
-        load_default=None,
-        metadata={"description": "The starter spec (wire format); in an assignment, the assignment's by default."},
-    )
-
-    @validates_schema
-    def _names(self, data: dict[str, Any], **kwargs: Any) -> None:
-        wire = wire_spec_fields()
-        bad = [k for k in data.get("equals", {}) if k not in wire and k not in DERIVED]
-        if bad:
-            raise ValidationError(f"Unknown spec fields {bad}; use {', '.join((*wire, *DERIVED))}.", "equals")
-        bad = [k for k in data.get("may_change") or [] if k not in wire]
-        if bad:
-            raise ValidationError(f"Unknown spec fields {bad}; use {', '.join(wire)}.", "may_change")
-        if not data.get("equals") and data.get("may_change") is None:
-            raise ValidationError("Give equals and/or may_change.", "equals")
-
-    @post_load
-    def make(self, data: dict[str, Any], **kwargs: Any) -> ConstraintCheck:
-        if data.get("starter") is not None:
-            data["starter"] = load_starter(data["starter"], "starter")
-        if data.get("may_change") is not None:
-            data["may_change"] = tuple(data["may_change"])
-        return ConstraintCheck(**self.base(data))
-
-
-def _or(value: float | None, default: float) -> float:
-    return default if value is None else value
-
-
-def load_starter(raw: Any, field: str, limits: Limits | None = None) -> dict[str, Any]:
-    """A starter spec → its normalised view; refused like a request body would be."""
-    try:
-        spec = ModelSpecSchema(limits=limits).load(raw)
-    except ValidationError as exc:
-        raise ValidationError({field: exc.messages}) from exc
-    return spec_view(spec)
-
-
-CHECK_SCHEMAS: dict[str, type[CheckBaseSchema]] = {
-    "verdict": VerdictCheckSchema,
-    "value": ValueCheckSchema,
-    "answer": AnswerCheckSchema,
-    "constraint": ConstraintCheckSchema,
-}
-
-
-class CheckField(fields.Field):
-    """One check, loaded by the schema its `kind` names."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Check:
-        if not isinstance(value, dict):
-            raise ValidationError("A check is an object with kind, name and points.")
-        kind = value.get("kind")
-        if kind not in CHECK_SCHEMAS:
-            raise ValidationError({"kind": [f"{kind!r} is not a check kind; use {', '.join(CHECK_SCHEMAS)}."]})
-        return CHECK_SCHEMAS[kind]().load(value)
-
-
-class RubricSchema(StrictSchema):
-    checks = fields.List(
-        CheckField(),
-        required=True,
-        validate=validate.Length(min=1, max=MAX_CHECKS),
-        metadata={"description": "verdict, value, answer and constraint checks."},
-    )
-
-    @validates_schema
-    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
-        names = [c.name for c in data.get("checks", [])]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValidationError(f"Check names must be unique; repeated: {dupes}.", "checks")
-
-    @post_load
-    def make(self, data: dict[str, Any], **kwargs: Any) -> Rubric:
-        return Rubric(checks=tuple(data["checks"]))
+__all__ = [
+    "AssignmentFileSchema",
+    "AssignmentPublicSchema",
+    "AssignmentSubmissionSchema",
+    "GradeRequestSchema",
+    "RubricSchema",
+    "SubmissionSchema",
+]
 
 
 def _answers_field() -> fields.Dict:
@@ -337,10 +46,11 @@ def _answers_field() -> fields.Dict:
 
 def _format_field() -> fields.String:
     return fields.String(
-        load_default="json",
+        load_default=DEFAULT_FORMAT,
         validate=validate.OneOf(FORMATS),
         metadata={
-            "description": "json (default), gradescope (results.json) or prairielearn (external-grader results)."
+            "description": "json, gradescope (results.json) or prairielearn (external-grader results). "
+            f"Default {DEFAULT_FORMAT}."
         },
     )
 
@@ -460,21 +170,3 @@ class AssignmentPublicSchema(Schema):
         keys=fields.String(), values=fields.String(), metadata={"description": "Answers to give: name → what it is."}
     )
     max_score = fields.Float(metadata={"description": "Points available, hidden checks included."})
-
-
-def flatten_errors(messages: Any, prefix: str = "") -> list[str]:
-    """marshmallow's nested messages → `rubric.checks[2].pointer: ...` lines, one per problem."""
-    if isinstance(messages, dict):
-        out = []
-        for key, value in messages.items():
-            if isinstance(key, int):
-                path = f"{prefix}[{key}]"
-            elif key == "_schema":
-                path = prefix
-            else:
-                path = f"{prefix}.{key}" if prefix else str(key)
-            out += flatten_errors(value, path)
-        return out
-    if isinstance(messages, list | tuple):
-        return [line for m in messages for line in flatten_errors(m, prefix)]
-    return [f"{prefix}: {messages}" if prefix else str(messages)]

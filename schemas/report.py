@@ -2,7 +2,7 @@
 
 Every float goes through `FiniteFloat` (NaN/±inf → null) and free-form dicts through
 `FiniteJSON`, so a report can always be encoded with allow_nan=False. One nested
-schema per engine dataclass; field names are the v1 contract (shared/DESIGN.md §3).
+schema per engine dataclass; field names are the v1 contract (README.md: "What it computes").
 """
 
 from __future__ import annotations
@@ -217,6 +217,17 @@ class RuntimeSchema(Schema):
     notes = fields.List(fields.String())
 
 
+# Members of ReportSchema that the HTTP layer adds to a report (service/api/analyses.py).
+HTTP_ONLY: tuple[str, ...] = ("cache",)
+
+
+class CacheSchema(Schema):
+    hit = fields.Boolean(
+        required=True,
+        metadata={"description": "true: served from the report cache (same id, same numbers); false: computed now."},
+    )
+
+
 class ReportSchema(Schema):
     """POST /v1/analyses response: the full report."""
 
@@ -231,6 +242,13 @@ class ReportSchema(Schema):
     diagnosis = fields.Nested(DiagnosisSchema)
     theory = fields.Nested(TheorySchema)
     runtime = fields.Nested(RuntimeSchema)
+    cache = fields.Nested(
+        CacheSchema,
+        metadata={
+            "description": "HTTP responses only (not the CLI's output, not part of the report id): whether the "
+            "report came from the cache; also the X-Cache header."
+        },
+    )
 
 
 _REPORT_SCHEMA = ReportSchema()

@@ -1,19 +1,23 @@
 """The request's wire format: a model spec in JSON → `service.engine.spec.ModelSpec`.
 
-This module owns the defaults (documented in each field's description, which also feeds
-OpenAPI) and checks the per-request work limits before any tensor is allocated.
+Defaults are the engine's dataclass defaults (`service.engine.spec`), read here once: the
+`load_default` of each field and the number in its description (which feeds OpenAPI) are the
+same value. The per-request work limits are checked before any tensor is allocated.
 """
 
 from __future__ import annotations
 
+from dataclasses import MISSING
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from service.engine.cost import estimate_cost, parameters
 from service.engine.spec import (
     ACTIVATIONS,
     CHAIN_PRECISIONS,
+    DEFAULT_ACTIVATION,
     DEVICES,
     DTYPES,
     INITS,
@@ -24,20 +28,18 @@ from service.engine.spec import (
     Thresholds,
 )
 
-from .fields import StrictFloat
-from .limits import Limits
-
-OVER_LIMIT = "is over the limit"
+from .fields import StrictFloat, StrictSchema
+from .limits import Limits, limit_message
 
 
-def limit_message(what: str, value: float | int, name: str, limit: float | int) -> str:
-    """One wording for every refused-by-limit message, so clients and metrics can tell them apart."""
-    return f"{what} {value:g} {OVER_LIMIT} {name}={limit:g} (set by {Limits.env_name(name)})"
+def _defaults(cls: type) -> dict[str, Any]:
+    """A dataclass's plain field defaults, by name."""
+    return {f.name: f.default for f in dataclass_fields(cls) if f.default is not MISSING}
 
 
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
+SPEC = _defaults(ModelSpec)
+JACOBIAN = _defaults(JacobianOptions)
+THRESHOLDS = _defaults(Thresholds)
 
 
 class LayersField(fields.Field):
@@ -96,15 +98,15 @@ def _is_int(v: Any) -> bool:
 
 class JacobianSchema(StrictSchema):
     method = fields.String(
-        load_default="auto",
+        load_default=JACOBIAN["method"],
         validate=validate.OneOf(JACOBIAN_METHODS),
         metadata={
             "description": "exact: formed products; estimate: matrix-free probes and power iteration; "
-            "auto (default): exact unless its work passes the server's auto_exact_gflop budget."
+            f"{JACOBIAN['method']} (default): exact unless its work passes the server's auto_exact_gflop budget."
         },
     )
     precision = fields.String(
-        load_default="auto",
+        load_default=JACOBIAN["precision"],
         validate=validate.OneOf(CHAIN_PRECISIONS),
         metadata={
             "description": "Arithmetic of the product chain (renormalised every layer, so it never "
@@ -115,29 +117,30 @@ class JacobianSchema(StrictSchema):
     )
     probes = fields.Integer(
         strict=True,
-        load_default=16,
+        load_default=JACOBIAN["probes"],
         validate=validate.Range(min=2),
         metadata={
             "description": "Orthonormal random probes for the estimate method's Frobenius norms "
-            "(default 16; as many as the output width is exact)."
+            f"(default {JACOBIAN['probes']}; as many as the output width is exact)."
         },
     )
     power_iterations = fields.Integer(
         strict=True,
-        load_default=2,
+        load_default=JACOBIAN["power_iterations"],
         validate=validate.Range(min=0),
         metadata={
-            "description": "Block power-iteration steps per product for spectral norms (default 2), each "
+            "description": "Block power-iteration steps per product for spectral norms "
+            f"(default {JACOBIAN['power_iterations']}), each "
             "warm-started from the product above (the top one gets at least 8); 0 skips the spectral "
             "norms (null) where svdvals do not give them."
         },
     )
     singular_values = fields.String(
-        load_default="auto",
+        load_default=JACOBIAN["singular_values"],
         validate=validate.OneOf(("auto", "all", "none")),
         metadata={
             "description": "svdvals of formed products for σ_min and the condition number: all layers, "
-            "none, or auto (default: all where affordable, else t=1 and log-spaced layers)."
+            f"none, or {JACOBIAN['singular_values']} (default: all where affordable, else t=1 and log-spaced layers)."
         },
     )
 
@@ -148,21 +151,27 @@ class JacobianSchema(StrictSchema):
 
 class ThresholdsSchema(StrictSchema):
     exploding_log10 = StrictFloat(
-        load_default=2.0,
+        load_default=THRESHOLDS["exploding_log10"],
         validate=validate.Range(min=0, min_inclusive=False, max=300),
-        metadata={"description": "Verdict exploding when log10 of the total RMS growth is above this (default 2)."},
+        metadata={
+            "description": "Verdict exploding when log10 of the total RMS growth is above this "
+            f"(default {THRESHOLDS['exploding_log10']:g})."
+        },
     )
     vanishing_log10 = StrictFloat(
-        load_default=-2.0,
+        load_default=THRESHOLDS["vanishing_log10"],
         validate=validate.Range(min=-300, max=0, max_inclusive=False),
-        metadata={"description": "Verdict vanishing when log10 of the total RMS growth is below this (default -2)."},
+        metadata={
+            "description": "Verdict vanishing when log10 of the total RMS growth is below this "
+            f"(default {THRESHOLDS['vanishing_log10']:g})."
+        },
     )
     flag_fraction = StrictFloat(
-        load_default=0.01,
+        load_default=THRESHOLDS["flag_fraction"],
         validate=validate.Range(min=0, max=1, min_inclusive=False),
         metadata={
             "description": "A layer counts as overflowed/underflowed when more than this fraction of "
-            "its values is non-finite/flushed to zero (default 0.01)."
+            f"its values is non-finite/flushed to zero (default {THRESHOLDS['flag_fraction']:g})."
         },
     )
 
@@ -195,9 +204,10 @@ class ModelSpecSchema(StrictSchema):
         },
     )
     activation = ActivationField(
-        load_default="relu",
+        load_default=DEFAULT_ACTIVATION,
         metadata={
-            "description": f"σ of every layer, or a list of d names. One of {', '.join(ACTIVATIONS)}. Default relu.",
+            "description": f"σ of every layer, or a list of d names. One of {', '.join(ACTIVATIONS)}. "
+            f"Default {DEFAULT_ACTIVATION}.",
             "oneOf": [
                 {"type": "string", "enum": list(ACTIVATIONS)},
                 {"type": "array", "items": {"type": "string", "enum": list(ACTIVATIONS)}, "minItems": 1},
@@ -205,69 +215,74 @@ class ModelSpecSchema(StrictSchema):
         },
     )
     init = fields.String(
-        load_default="kaiming_normal",
+        load_default=SPEC["init"],
         validate=validate.OneOf(INITS),
-        metadata={"description": "Weight initialisation (default kaiming_normal)."},
+        metadata={"description": f"Weight initialisation (default {SPEC['init']})."},
     )
     weight_scale = StrictFloat(
-        load_default=1.0,
+        load_default=SPEC["weight_scale"],
         validate=validate.Range(min=0, min_inclusive=False, max=1e6),
         metadata={
             "description": "normal: the std s (W ~ N(0, s²)); uniform: U(-s, s); named schemes: a gain "
-            "multiplying the scheme's own scale. Default 1."
+            f"multiplying the scheme's own scale. Default {SPEC['weight_scale']:g}."
         },
     )
     bias = fields.Boolean(
-        load_default=False,
+        load_default=SPEC["bias"],
         truthy={True},
         falsy={False},
-        metadata={"description": "Add a bias (zeros at init) to every layer. Default false."},
+        metadata={"description": f"Add a bias (zeros at init) to every layer. Default {str(SPEC['bias']).lower()}."},
     )
     dtype = fields.String(
-        load_default="float32",
+        load_default=SPEC["dtype"],
         validate=validate.OneOf(DTYPES),
-        metadata={"description": "Precision of the forward and backward pass (default float32)."},
+        metadata={"description": f"Precision of the forward and backward pass (default {SPEC['dtype']})."},
     )
     device = fields.String(
-        load_default="cpu",
+        load_default=SPEC["device"],
         validate=validate.OneOf(DEVICES),
-        metadata={"description": "cpu (default, reproducible), cuda (refused where absent), auto (cuda if present)."},
+        metadata={
+            "description": f"cpu (reproducible), cuda (refused where absent), auto (cuda if present). "
+            f"Default {SPEC['device']}."
+        },
     )
     batch_size = fields.Integer(
         strict=True,
-        load_default=8,
+        load_default=SPEC["batch_size"],
         validate=validate.Range(min=1),
-        metadata={"description": "Inputs in the batch (default 8)."},
+        metadata={"description": f"Inputs in the batch (default {SPEC['batch_size']})."},
     )
     input_scale = StrictFloat(
-        load_default=1.0,
+        load_default=SPEC["input_scale"],
         validate=validate.Range(min=0, min_inclusive=False, max=1e6),
-        metadata={"description": "x ~ N(0, input_scale²) (default 1)."},
+        metadata={"description": f"x ~ N(0, input_scale²) (default {SPEC['input_scale']:g})."},
     )
     seed = fields.Integer(
         strict=True,
-        load_default=0,
+        load_default=SPEC["seed"],
         validate=validate.Range(min=0, max=2**63 - 1),
-        metadata={"description": "RNG seed for weights, inputs and labels (default 0): same seed, same numbers."},
+        metadata={
+            "description": f"RNG seed for weights, inputs and labels (default {SPEC['seed']}): same seed, same numbers."
+        },
     )
     loss = fields.String(
-        load_default="sum",
+        load_default=SPEC["loss"],
         validate=validate.OneOf(LOSSES),
         metadata={
-            "description": "sum (default: ∂ℓ/∂h^d = 1, the lecture's setting), mean, mse (zero targets), "
-            "cross_entropy (seeded random labels)."
+            "description": "sum (∂ℓ/∂h^d = 1, the lecture's setting), mean, mse (zero targets), "
+            f"cross_entropy (seeded random labels). Default {SPEC['loss']}."
         },
     )
     loss_scale = StrictFloat(
-        load_default=1.0,
+        load_default=SPEC["loss_scale"],
         validate=validate.Range(min=0, min_inclusive=False, max=2.0**24),
         metadata={
             "description": "Backpropagate loss_scale·ℓ in the pass dtype (float16 mixed precision's fix for "
-            "gradient underflow); gradient statistics are unscaled. Default 1."
+            f"gradient underflow); gradient statistics are unscaled. Default {SPEC['loss_scale']:g}."
         },
     )
     learning_rate = StrictFloat(
-        load_default=None,
+        load_default=SPEC["learning_rate"],
         allow_none=True,
         validate=validate.Range(min=0, min_inclusive=False, max=1e6),
         metadata={"description": "Optional: report per-layer update/weight ratios for one SGD step."},
@@ -279,10 +294,13 @@ class ModelSpecSchema(StrictSchema):
         ThresholdsSchema, load_default=Thresholds, metadata={"description": "Verdict thresholds."}
     )
     verify_recommendations = fields.Boolean(
-        load_default=True,
+        load_default=SPEC["verify_recommendations"],
         truthy={True},
         falsy={False},
-        metadata={"description": "Rerun each recommended change cheaply and report what it gives (default true)."},
+        metadata={
+            "description": "Rerun each recommended change cheaply and report what it gives "
+            f"(default {str(SPEC['verify_recommendations']).lower()})."
+        },
     )
 
     def __init__(self, *args: Any, limits: Limits | None = None, **kwargs: Any) -> None:

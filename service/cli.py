@@ -22,13 +22,13 @@ def _fail(detail: str, errors: list[dict[str, str]] | None = None) -> int:
 
 
 def analyze_command(path: str) -> int:
-    """Same parser, schema, limits, engine and encoder as POST /v1/analyses."""
-    from schemas.report import dump_report
+    """Same parser, schema, limits, report service and encoder as POST /v1/analyses; no Flask."""
+    from schemas.errors import describe_invalid
+    from schemas.jsonio import BodyError, dumps, loads_body
     from schemas.spec import ModelSpecSchema
-    from service.api.analyses import run_analysis
-    from service.api.errors import ProblemError, flatten_messages, validation_problem
-    from service.api.jsonio import BodyError, dumps, loads_body
+    from service.application.reports import ReportService
     from service.config import Settings
+    from service.engine.errors import SpecError
 
     settings = Settings.from_env()
     try:
@@ -40,15 +40,15 @@ def analyze_command(path: str) -> int:
         if not isinstance(body, dict):
             return _fail("the spec must be a JSON object", [{"field": "body", "message": "Expected a JSON object."}])
         spec = ModelSpecSchema(limits=settings.limits).load(body)
-        report = run_analysis(spec, settings)
+        report = ReportService.uncached(settings.limits.auto_exact_gflop).report(spec).report
     except BodyError as exc:
         return _fail(exc.detail)
     except ValidationError as exc:
-        problem = validation_problem(exc.messages)
-        return _fail(problem.detail, flatten_messages(exc.messages))
-    except ProblemError as exc:
-        return _fail(exc.detail, exc.errors)
-    sys.stdout.write(dumps(dump_report(report)) + "\n")
+        invalid = describe_invalid(exc.messages)
+        return _fail(invalid.detail, invalid.errors)
+    except SpecError as exc:
+        return _fail(exc.message, [{"field": exc.field, "message": exc.message}])
+    sys.stdout.write(dumps(report) + "\n")
     return 0
 
 

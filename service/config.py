@@ -1,7 +1,9 @@
-"""Typed settings from environment variables, each with a documented default.
+"""One settings object, read once from the environment: the app, the server, the limits, the
+autograder. Every variable has a default here and a line in README.md's Deployment table.
 
-`Settings` is what the Flask app needs; `ServerSettings` is what service/gunicorn_conf.py and
-`python -m service serve` need. Neither imports torch, so the gunicorn master can read them.
+`Settings.from_env()` is the only reader of the environment (the gunicorn master calls it for
+`Settings.server`; `create_app` for the rest), and the helpers below its only parsers. Nothing
+here imports torch, numpy or Flask, so the gunicorn master can read it.
 """
 
 from __future__ import annotations
@@ -9,14 +11,26 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from schemas.limits import Limits
 
+DEFAULT_RATE_LIMIT = "120/minute"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+# --------------------------------------------------------------------------- env helpers
+
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
+    """The variable's value, stripped; None when unset or empty."""
     value = env.get(name)
+    value = value.strip() if isinstance(value, str) else value
     return value if value not in (None, "") else None
+
+
+def _str(env: Mapping[str, str], name: str, default: str) -> str:
+    return _get(env, name) or default
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -32,53 +46,38 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a float") from exc
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = _get(env, name)
     if raw is None:
         return default
-    if raw.lower() in ("1", "true", "yes", "on"):
+    if raw.lower() in _TRUE:
         return True
-    if raw.lower() in ("0", "false", "no", "off"):
+    if raw.lower() in _FALSE:
         return False
     raise ValueError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The app's settings. Request limits (GRADSTAB_MAX_*) come from `Limits.from_env`."""
-
-    limits: Limits = field(default_factory=Limits)
-    # GRADSTAB_MAX_JSON_DEPTH: deepest nesting of a request body (a spec needs 3).
-    max_json_depth: int = 32
-    # GRADSTAB_LOG_LEVEL: level of the service's own loggers.
-    log_level: str = "INFO"
-    # GRADSTAB_WARM_UP: run the warm-up analysis inside create_app (gunicorn runs it per
-    # worker in post_worker_init instead, so the default is off).
-    warm_up: bool = False
-    # GRADSTAB_TRUSTED_PROXIES: reverse proxies in front of the service whose X-Forwarded-For,
-    # -Proto and -Host headers are believed (werkzeug's ProxyFix). 0 trusts none: a client could
-    # otherwise pick its own address, and with it its own rate-limit bucket.
-    trusted_proxies: int = 0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        return cls(
-            limits=Limits.from_env(dict(env)),
-            max_json_depth=_int(env, "GRADSTAB_MAX_JSON_DEPTH", cls.max_json_depth, minimum=3),
-            log_level=(_get(env, "GRADSTAB_LOG_LEVEL") or cls.log_level).upper(),
-            warm_up=_bool(env, "GRADSTAB_WARM_UP", cls.warm_up),
-            trusted_proxies=_int(env, "GRADSTAB_TRUSTED_PROXIES", cls.trusted_proxies),
-        )
+def _limits(env: Mapping[str, str]) -> Limits:
+    """GRADSTAB_MAX_DEPTH etc. (`Limits.env_name`); unset variables keep the defaults."""
+    values: dict[str, float | int] = {}
+    for f in fields(Limits):
+        default = getattr(Limits, f.name)
+        parse = _int if isinstance(default, int) else _float
+        values[f.name] = parse(env, Limits.env_name(f.name), default)
+    return Limits(**values)
 
 
-SETTINGS_ENV = {
-    "max_json_depth": "GRADSTAB_MAX_JSON_DEPTH",
-    "log_level": "GRADSTAB_LOG_LEVEL",
-    "warm_up": "GRADSTAB_WARM_UP",
-    "trusted_proxies": "GRADSTAB_TRUSTED_PROXIES",
-}
-
+# --------------------------------------------------------------------------- CPUs
 
 CGROUP_V2_CPU_MAX = "/sys/fs/cgroup/cpu.max"
 # cgroup v1 mounts the cpu controller as cpu/ or as cpu,cpuacct/ (cpu/ is often a link to it).
@@ -140,6 +139,9 @@ def usable_cpus(
     return max(1, min(cpus, quota) if quota is not None else cpus)
 
 
+# --------------------------------------------------------------------------- settings
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """gunicorn's settings. Defaults keep workers × torch threads ≤ the usable CPUs
@@ -156,6 +158,10 @@ class ServerSettings:
     max_requests_jitter: int = 100  # GRADSTAB_MAX_REQUESTS_JITTER
     access_log: bool = True  # GRADSTAB_ACCESS_LOG
     log_level: str = "INFO"  # GRADSTAB_LOG_LEVEL
+    # GRADSTAB_WARM_UP_TIMEOUT: seconds from fork until a worker has finished its warm-up (torch
+    # import, app, warm-up analysis) before a watchdog kills it (0: no watchdog). gunicorn's own
+    # timeout only starts counting at a worker's first heartbeat, after the warm-up.
+    warm_up_timeout: int = 300
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> ServerSettings:
@@ -171,7 +177,7 @@ class ServerSettings:
             workers = max(1, min(cores, 4))
         threads = _int(env, "GRADSTAB_TORCH_THREADS", max(1, cores // workers), minimum=1)
         return cls(
-            host=_get(env, "HOST") or cls.host,
+            host=_str(env, "HOST", cls.host),
             port=_int(env, "PORT", cls.port, minimum=0),
             workers=workers,
             torch_threads=threads,
@@ -181,5 +187,56 @@ class ServerSettings:
             max_requests=_int(env, "GRADSTAB_MAX_REQUESTS", cls.max_requests),
             max_requests_jitter=_int(env, "GRADSTAB_MAX_REQUESTS_JITTER", cls.max_requests_jitter),
             access_log=_bool(env, "GRADSTAB_ACCESS_LOG", cls.access_log),
-            log_level=(_get(env, "GRADSTAB_LOG_LEVEL") or cls.log_level).upper(),
+            log_level=_str(env, "GRADSTAB_LOG_LEVEL", cls.log_level).upper(),
+            warm_up_timeout=_int(env, "GRADSTAB_WARM_UP_TIMEOUT", cls.warm_up_timeout),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment, once."""
+
+    limits: Limits = field(default_factory=Limits)  # GRADSTAB_MAX_* and GRADSTAB_AUTO_EXACT_GFLOP
+    # GRADSTAB_MAX_JSON_DEPTH: deepest nesting of a request body (a spec needs 3).
+    max_json_depth: int = 32
+    # GRADSTAB_LOG_LEVEL: level of the service's own loggers.
+    log_level: str = "INFO"
+    # GRADSTAB_WARM_UP: run the warm-up analysis inside create_app (gunicorn runs it per
+    # worker in post_worker_init instead, so the default is off).
+    warm_up: bool = False
+    # GRADSTAB_TRUSTED_PROXIES: reverse proxies in front of the service whose X-Forwarded-For,
+    # -Proto and -Host headers are believed (werkzeug's ProxyFix). 0 trusts none: a client could
+    # otherwise pick its own address, and with it its own rate-limit bucket.
+    trusted_proxies: int = 0
+    # The autograder: GRADSTAB_API_KEYS ("name:key[:role],..."), GRADSTAB_API_KEYS_FILE,
+    # GRADSTAB_RATE_LIMIT (None: "off"), REDIS_URL (shared rate-limit counters and report cache),
+    # GRADSTAB_CACHE_SIZE (in-process entries; 0: no cache at all), GRADSTAB_CACHE_TTL (seconds
+    # in Redis; 0: no expiry), GRADSTAB_ASSIGNMENTS_DIR (assignment files; None: no assignments).
+    api_keys: str = ""
+    api_keys_file: str = ""
+    rate_limit: str | None = DEFAULT_RATE_LIMIT
+    redis_url: str | None = None
+    cache_size: int = 256
+    cache_ttl_s: int = 7 * 24 * 3600
+    assignments_dir: str | None = None
+    server: ServerSettings = field(default_factory=ServerSettings)  # gunicorn's (HOST, PORT, workers…)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        rate_limit = _str(env, "GRADSTAB_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+        return cls(
+            limits=_limits(env),
+            max_json_depth=_int(env, "GRADSTAB_MAX_JSON_DEPTH", cls.max_json_depth, minimum=3),
+            log_level=_str(env, "GRADSTAB_LOG_LEVEL", cls.log_level).upper(),
+            warm_up=_bool(env, "GRADSTAB_WARM_UP", cls.warm_up),
+            trusted_proxies=_int(env, "GRADSTAB_TRUSTED_PROXIES", cls.trusted_proxies),
+            api_keys=_str(env, "GRADSTAB_API_KEYS", ""),
+            api_keys_file=_str(env, "GRADSTAB_API_KEYS_FILE", ""),
+            rate_limit=None if rate_limit.lower() in ("off", "none", "0") else rate_limit,
+            redis_url=_get(env, "REDIS_URL"),
+            cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
+            cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
+            assignments_dir=_get(env, "GRADSTAB_ASSIGNMENTS_DIR"),
+            server=ServerSettings.from_env(env, cpus),
         )

@@ -4,8 +4,12 @@
     gunicorn --config gunicorn.conf.py service.wsgi:app            (the image's CMD; that file re-exports this)
 
 Every value comes from service.config.ServerSettings (environment variables with
-defaults). The master never imports torch or the app: preload_app is off, torch threads
-are set after fork, and each worker runs its warm-up analysis before it takes requests.
+defaults). The master never imports torch, numpy or the app (tests/test_server_workers.py
+checks it): preload_app is off, OMP_NUM_THREADS/MKL_NUM_THREADS are in the environment before
+any worker loads torch, torch's intra-op threads are set in post_fork, and each worker runs its
+warm-up analysis before it takes requests. A worker that has not finished its warm-up within
+GRADSTAB_WARM_UP_TIMEOUT seconds of its fork is killed by SIGALRM and replaced: gunicorn's own
+timeout does not cover a worker before its first heartbeat.
 gunicorn reads settings and server hooks by name from this module's namespace; `__all__`
 lists them, so `from service.gunicorn_conf import *` carries every one.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -97,16 +102,26 @@ def on_starting(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
+    """In the new worker, before it loads the app: arm the warm-up watchdog, then torch's threads."""
+    if _server.warm_up_timeout > 0:
+        # The default action of SIGALRM ends the process even when it is stuck inside C code
+        # (an OpenMP deadlock holds the GIL, so no Python handler or thread would ever run).
+        # The arbiter logs "Worker (pid:…) was sent SIGALRM!" and forks a replacement.
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(_server.warm_up_timeout)
     import torch  # first torch import of this process: after the fork, in the worker
 
     torch.set_num_threads(_server.torch_threads)
 
 
 def post_worker_init(worker: Any) -> None:
-    """Warm-up before the worker accepts connections, so /readyz means ready."""
+    """Warm-up before the worker accepts connections, so /readyz means ready; then disarm the watchdog."""
     from service.api.health import warm_up
 
-    warm_up(worker.wsgi)
+    try:
+        warm_up(worker.wsgi)
+    finally:
+        signal.alarm(0)
 
 
 def child_exit(server: Any, worker: Any) -> None:

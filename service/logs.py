@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -104,12 +103,3 @@ class JsonAccessLogger(GunicornLogger):
                 "user_agent": environ.get("HTTP_USER_AGENT"),
             },
         )
-
-
-def configure(level: str = "INFO") -> None:
-    """Configure the process's logging (for entry points that are not gunicorn)."""
-    import logging.config
-
-    logging.config.dictConfig(logging_config(level))
-    logging.captureWarnings(True)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

@@ -1,21 +1,32 @@
-"""The application factory: the only place where settings, resources and extensions meet."""
+"""The application factory: the only place where settings, resources and extensions meet.
+
+To add a resource, write a module with `blueprint(settings)` and append it to RESOURCES (it is
+then served and documented in OpenAPI). App-wide behaviour (request ids, metrics, API keys, rate
+limits) is wired in `create_app`, in the order the request hooks must run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import service
+from service.application.assignments import load_directory
+from service.application.cache import make_cache
+from service.application.grading import GradingService
+from service.application.reports import ReportService
 from service.config import Settings
 
-from . import docs, metrics, request_id
-from .extensions import EXTENSIONS, RESOURCES
+from . import analyses, assignments, auth, capabilities, docs, grading, health, metrics, ratelimit, request_id
 from .jsonio import StrictJSONProvider
-from .smorest import Api
+from .smorest import Api, Blueprint
 from .state import ServiceState
+
+log = logging.getLogger("service.api")
 
 API_DESCRIPTION = (
     "Diagnose exploding and vanishing gradients of an MLP described by a JSON spec: "
@@ -23,9 +34,35 @@ API_DESCRIPTION = (
     "fixes. Errors are RFC 9457 problem+json."
 )
 
+# Every resource of the API, in the order of the OpenAPI document.
+RESOURCES: list[Callable[[Settings], Blueprint]] = [
+    analyses.blueprint,
+    capabilities.blueprint,
+    health.blueprint,
+    grading.blueprint,
+    assignments.blueprint,
+]
+
+
+def _state(settings: Settings) -> ServiceState:
+    """Metrics, the report service (cache, engine) and the grading service (assignments)."""
+    m = metrics.Metrics()
+    cache = make_cache(settings.redis_url, settings.cache_size, settings.cache_ttl_s)
+    reports = ReportService(settings.limits.auto_exact_gflop, cache, m.analysed, m.cache_lookup)
+    found = {}
+    if settings.assignments_dir:
+        # A bad file raises AssignmentError here: the app (and gunicorn) refuses to start.
+        found = load_directory(settings.assignments_dir, settings.limits)
+        log.info(
+            "assignments loaded",
+            extra={"count": len(found), "ids": sorted(found), "directory": settings.assignments_dir},
+        )
+    return ServiceState(settings, m, reports, GradingService(reports, settings.limits, found))
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app. `config` overrides Flask settings; GRADSTAB_SETTINGS may hold a Settings."""
+    """Build the app. `config` overrides Flask settings; GRADSTAB_SETTINGS may hold a Settings
+    (tests), else `Settings.from_env()` reads the environment."""
     config = dict(config or {})
     settings: Settings = config.pop("GRADSTAB_SETTINGS", None) or Settings.from_env()
     app = Flask(__name__)
@@ -41,17 +78,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         GRADSTAB_SETTINGS=settings,
     )
     app.config.update(config)
-    st = ServiceState(settings)
-    app.extensions["gradstab"] = st
+    st = app.extensions["gradstab"] = _state(settings)
 
     request_id.init_app(app)  # first: every later hook and log line has the id
     metrics.init_app(app)
-    st.api = api = Api(app)
+    st.api = api = Api(app)  # also registers the problem+json error handlers
     for make_blueprint in RESOURCES:
         api.register_blueprint(make_blueprint(settings))
     app.register_blueprint(docs.bp)
-    for extension in EXTENSIONS:
-        extension(app, api)
+    # API keys, then rate limits (whose key is the caller's name), then counts by key name.
+    auth.init_app(app, auth.load_keys(settings.api_keys, settings.api_keys_file))
+    ratelimit.init_app(app, settings.rate_limit, settings.redis_url)
+    metrics.count_by_key(app)
 
     if settings.trusted_proxies:
         # Behind N trusted proxies: the client address, scheme and host are the ones the
@@ -60,7 +98,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     if settings.warm_up:
-        from .health import warm_up
-
-        warm_up(app)
+        health.warm_up(app)
     return app

@@ -1,17 +1,24 @@
-"""Every error as RFC 9457 problem+json: client input gets a 4xx naming the field, never a 500."""
+"""Every error as RFC 9457 problem+json: client input gets a 4xx naming the field, never a 500.
+
+The one place where errors become HTTP: `ProblemError` for what the HTTP layer refuses itself,
+`DOMAIN_ERRORS` for what the schemas, the engine and the application raise (a view never
+catches those), and a 500 without internals for anything else.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from schemas.spec import OVER_LIMIT
-
-from .jsonio import dumps_bytes
+from schemas.errors import describe_invalid
+from schemas.jsonio import dumps_bytes
+from service.application.grading import NotFound
+from service.engine.errors import SpecError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = logging.getLogger("service.api")
@@ -47,32 +54,29 @@ class ProblemError(HTTPException):
         self.title = title
 
 
-def flatten_messages(messages: Any, prefix: str = "") -> list[dict[str, str]]:
-    """marshmallow's nested {field: [msg] | {...}} → [{"field": "a.b", "message": ...}]."""
-    if isinstance(messages, str):
-        return [{"field": prefix or "body", "message": messages}]
-    if isinstance(messages, list | tuple):
-        return [e for m in messages for e in flatten_messages(m, prefix)]
-    if isinstance(messages, Mapping):
-        out: list[dict[str, str]] = []
-        for key, value in messages.items():
-            name = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
-            out.extend(flatten_messages(value, name))
-        return out
-    return [{"field": prefix or "body", "message": str(messages)}]
-
-
 def validation_problem(messages: Any) -> ProblemError:
-    """422 for a spec that loads badly; `limit` when every message is a refused-by-limit one."""
-    errors = flatten_messages(messages)
-    over = all(OVER_LIMIT in e["message"] for e in errors) and bool(errors)
-    if over:
-        detail = "The spec asks for more work than this server allows: " + "; ".join(
-            f"{e['field']}: {e['message']}" for e in errors
-        )
-        return ProblemError(422, "limit", detail, errors, title="Over a limit")
-    names = ", ".join(dict.fromkeys(e["field"] for e in errors))
-    return ProblemError(422, "validation", f"Invalid fields: {names}.", errors, "Invalid spec")
+    """422 for a body that loads badly; `limit` when every message is a refused-by-limit one."""
+    invalid = describe_invalid(messages)
+    return ProblemError(422, invalid.reason, invalid.detail, invalid.errors, title=invalid.title)
+
+
+def spec_problem(error: SpecError) -> ProblemError:
+    """A valid spec this server cannot run (device=cuda without CUDA)."""
+    reason = "unavailable_device" if error.field == "device" else "engine_refused"
+    errors = [{"field": error.field, "message": error.message}]
+    return ProblemError(422, reason, error.message, errors, title="The spec cannot run on this server")
+
+
+def not_found_problem(error: NotFound) -> ProblemError:
+    return ProblemError(404, "not_found", error.detail, title="Not Found")
+
+
+# Domain and application errors → problems: views raise nothing HTTP-specific for these.
+DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ProblemError]] = {
+    ValidationError: lambda error: validation_problem(error.messages),
+    SpecError: spec_problem,
+    NotFound: not_found_problem,
+}
 
 
 def problem_response(
@@ -129,6 +133,15 @@ def handle_unexpected(error: BaseException) -> Response:
     )
 
 
+def _domain_handler(to_problem: Callable[[Any], ProblemError]) -> Callable[[Exception], Response]:
+    def handle(error: Exception) -> Response:
+        return handle_http_exception(to_problem(error))
+
+    return handle
+
+
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
+    for kind, to_problem in DOMAIN_ERRORS.items():
+        app.register_error_handler(kind, _domain_handler(to_problem))
     app.register_error_handler(Exception, handle_unexpected)

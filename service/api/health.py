@@ -9,13 +9,12 @@ from typing import Any
 
 from flask import Flask
 
-from schemas.report import dump_report
+from schemas.jsonio import dumps
 from schemas.service import HealthSchema
 from schemas.spec import ModelSpecSchema
 from service.config import Settings
 
 from .errors import ProblemError
-from .jsonio import dumps
 from .smorest import Blueprint
 from .state import ServiceState, state
 
@@ -26,15 +25,13 @@ WARM_UP_SPEC: dict[str, Any] = {"layers": [8, 8, 8, 8], "activation": "tanh", "b
 
 
 def warm_up(app: Flask) -> bool:
-    """Run one tiny analysis through schema, engine and encoder; mark this process ready."""
-    from .analyses import run_analysis
-
+    """Run one tiny analysis through schema, engine and encoder (past the cache); mark this process ready."""
     st: ServiceState = app.extensions["gradstab"]
     started = time.perf_counter()
     try:
         with app.app_context():
             spec = ModelSpecSchema(limits=st.settings.limits).load(WARM_UP_SPEC)
-            dumps(dump_report(run_analysis(spec, st.settings)))
+            dumps(st.reports.compute(spec))
     except Exception as exc:  # readiness reports it; the worker keeps serving livez
         st.warm_up_error = f"{type(exc).__name__}: {exc}"
         log.exception("warm-up failed")

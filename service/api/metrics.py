@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -19,6 +20,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from .auth import caller_name, is_open_path
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -65,13 +68,41 @@ class Metrics:
             ["reason"],
             registry=reg,
         )
+        # Labelled with the API key's name (bounded: names come from the operator's config).
+        self.requests_by_key = Counter(
+            "gradstab_requests_by_key_total",
+            "Requests by API key name and status.",
+            ["key", "status"],
+            registry=reg,
+        )
+        self.grades = Counter(
+            "gradstab_grades_total",
+            "Grading runs by API key, output format and whether gradable.",
+            ["key", "format", "gradable"],
+            registry=reg,
+        )
+        self.cache = Counter(
+            "gradstab_report_cache_total",
+            "Report cache lookups by backend and result (hit|miss).",
+            ["backend", "result"],
+            registry=reg,
+        )
 
     def refused(self, reason: str) -> None:
         self.refusals.labels(reason=reason).inc()
 
-    def analysed(self, verdict: str, dtype: str, elapsed_ms: float) -> None:
-        self.analyses.labels(verdict=verdict, dtype=dtype).inc()
-        self.engine_seconds.labels(dtype=dtype).observe(elapsed_ms / 1000.0)
+    def analysed(self, report: dict[str, Any]) -> None:
+        """After each engine run (ReportService.on_analysed), from the report's wire form."""
+        dtype = report["runtime"]["dtype"]
+        self.analyses.labels(verdict=report["diagnosis"]["verdict"], dtype=dtype).inc()
+        self.engine_seconds.labels(dtype=dtype).observe(report["runtime"]["elapsed_ms"] / 1000.0)
+
+    def cache_lookup(self, backend: str, hit: bool) -> None:
+        """After each report cache lookup (ReportService.on_lookup)."""
+        self.cache.labels(backend=backend, result="hit" if hit else "miss").inc()
+
+    def graded(self, key: str, fmt: str, gradable: bool) -> None:
+        self.grades.labels(key=key, format=fmt, gradable=str(gradable).lower()).inc()
 
     def exposition(self) -> bytes:
         if self.multiprocess:
@@ -115,3 +146,14 @@ def init_app(app: Flask) -> None:
     app.before_request(_start_timer)
     app.after_request(_observe)
     app.register_blueprint(bp)
+
+
+def count_by_key(app: Flask) -> None:
+    """Requests by API key name (after auth has named the caller); probes and /metrics are not counted."""
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        if not is_open_path(request.path):
+            m: Metrics = current_app.extensions["gradstab"].metrics
+            m.requests_by_key.labels(key=caller_name(), status=str(response.status_code)).inc()
+        return response

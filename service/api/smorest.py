@@ -16,9 +16,9 @@ from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser
 
 from schemas.errors import ProblemSchema
+from schemas.jsonio import BodyError, loads_body
 
 from . import errors
-from .jsonio import BodyError, loads_body
 
 JSON_TYPES = ("application/json",)
 

@@ -1,12 +1,14 @@
-"""Per-app state shared by the resources (app.extensions["gradstab"])."""
+"""Per-app state shared by the resources (app.extensions["gradstab"]), built by create_app."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
 
+from service.application.grading import GradingService
+from service.application.reports import ReportService
 from service.config import Settings
 
 from .metrics import Metrics
@@ -15,7 +17,9 @@ from .metrics import Metrics
 @dataclass
 class ServiceState:
     settings: Settings
-    metrics: Metrics = field(default_factory=Metrics)
+    metrics: Metrics
+    reports: ReportService  # every analysis: the report cache, then the engine
+    grading: GradingService  # rubrics and the assignments kept on the server
     ready: bool = False  # set by warm_up, per worker process
     warm_up_ms: float | None = None
     warm_up_error: str | None = None

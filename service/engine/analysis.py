@@ -13,14 +13,14 @@ import torch
 
 from . import diagnosis as diagnosis_mod
 from .activations import get as get_activation
-from .cost import FLOAT64_CHAIN_MAX_GFLOP, estimate_cost, exact_chain_flops
+from .cost import FLOAT64_CHAIN_MAX_GFLOP, VERIFY_BATCH, VERIFY_PROBES, estimate_cost, exact_chain_flops
 from .events import range_events
 from .gradstats import tensor_stats_many
 from .jacobian import estimate_chain, exact_chain
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
 from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
-from .spec import ModelSpec
+from .spec import AUTO_EXACT_GFLOP, ModelSpec
 from .theory import theory
 
 # Bump when a change alters any reported number: grades are re-checked against it.
@@ -28,13 +28,28 @@ ENGINE_VERSION = "1.1.0"
 _PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 
 
-def report_id(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> str:
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What is decided before any tensor work: the Jacobian method that will run and the report id."""
+
+    jacobian_method: str  # exact | estimate (auto resolved against the server's budget)
+    id: str
+    gflop: float  # the estimated work, which also decides where device=auto runs
+
+
+def plan(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Plan:
+    """Resolve jacobian.method=auto (it depends on the server's budget) and hash the report id: once
+    per analysis, before any tensor work, so a cache can look the report up and servers agree on it."""
+    cost = estimate_cost(spec, auto_exact_gflop)
+    method = cost.jacobian_method
+    return Plan(jacobian_method=method, id=_hash_id(spec, method), gflop=cost.gflop)
+
+
+def report_id(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> str:
     """sha256 of the normalised spec, the Jacobian method that will run and the engine version.
 
-    Same id ⇔ same numbers on the CPU. The method is resolved here (jacobian.method=auto depends on
-    the server's budget), so the id is known before any tensor work and servers agree on it.
-    """
-    return _hash_id(spec, estimate_cost(spec, auto_exact_gflop).jacobian_method)
+    Same id ⇔ same numbers on the CPU."""
+    return plan(spec, auto_exact_gflop).id
 
 
 def _hash_id(spec: ModelSpec, method: str) -> str:
@@ -44,12 +59,14 @@ def _hash_id(spec: ModelSpec, method: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
-    """The full report for a spec; raises SpecError for what cannot run here (e.g. no CUDA)."""
+def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, planned: Plan | None = None) -> Report:
+    """The full report for a spec; raises SpecError for what cannot run here (e.g. no CUDA).
+
+    `planned`: the spec's `plan` where the caller already made it (a cache lookup did)."""
     start = time.perf_counter()
-    cost = estimate_cost(spec, auto_exact_gflop)
-    method = cost.jacobian_method
-    device = resolve_device(spec.device, cost.gflop)
+    planned = planned or plan(spec, auto_exact_gflop)
+    method = planned.jacobian_method
+    device = resolve_device(spec.device, planned.gflop)
     pass_dtype = TORCH_DTYPES[spec.dtype]
     params = make_parameters(spec)
     result = run_pass(spec, params, device)
@@ -72,10 +89,9 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
     )
     notes = list(ref.notes)
     if spec.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
-        notes.append(f"device auto ran on the CPU: {cost.gflop:.2g} GFLOP is below the GPU's break-even")
+        notes.append(f"device auto ran on the CPU: {planned.gflop:.2g} GFLOP is below the GPU's break-even")
     if result.emulated:
         notes.append("float16 on the CPU is emulated: float32 arithmetic rounded to float16 after every operation")
-    rid = _hash_id(spec, method)
     elapsed_ms = (time.perf_counter() - start) * 1e3
     runtime = Runtime(
         device=str(device),
@@ -93,7 +109,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
         notes=notes,
     )
     return Report(
-        id=rid,
+        id=planned.id,
         engine_version=ENGINE_VERSION,
         depth=spec.depth,
         loss=result.loss,
@@ -124,10 +140,10 @@ def _outcome(spec: ModelSpec, auto_exact_gflop: float) -> Outcome:
     """Cheap rerun for a recommendation: small batch, Frobenius probes only, no further advice."""
     cheap = dataclasses.replace(
         spec,
-        batch_size=min(spec.batch_size, 4),
+        batch_size=min(spec.batch_size, VERIFY_BATCH),
         verify_recommendations=False,
         jacobian=dataclasses.replace(
-            spec.jacobian, method="estimate", probes=16, power_iterations=0, singular_values="none"
+            spec.jacobian, method="estimate", probes=VERIFY_PROBES, power_iterations=0, singular_values="none"
         ),
     )
     rep = analyze(cheap, auto_exact_gflop)

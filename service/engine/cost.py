@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-from .spec import ModelSpec
+from .spec import AUTO_EXACT_GFLOP, ModelSpec
 
 _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 # svdvals of an m×k matrix (k ≤ m) costs about this many flops per m·k² (bidiagonalisation + QR sweeps).
@@ -140,7 +140,7 @@ def _exact_extra_flops(widths: tuple[int, ...], batch: int, power_iterations: in
     return total
 
 
-def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
+def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Cost:
     """Work in GEMM-equivalent GFLOP and peak memory, counting every option that changes them (batch,
     method, power_iterations, probes, singular_values, verification reruns)."""
     widths, batch = spec.widths, spec.batch_size

@@ -11,7 +11,6 @@ it is native.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -285,7 +284,3 @@ def top_gradient(kind: str, h_top: Tensor, labels: Tensor | None) -> Tensor:
     probs = torch.softmax(h_top, dim=1)
     onehot = F.one_hot(labels, n_d).to(h_top.dtype)
     return (probs - onehot) / batch
-
-
-def log10(x: float) -> float:
-    return math.log10(x) if x > 0 and math.isfinite(x) else float("nan")

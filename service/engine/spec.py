@@ -34,6 +34,10 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 LOSSES: tuple[str, ...] = ("sum", "mean", "mse", "cross_entropy")
 JACOBIAN_METHODS: tuple[str, ...] = ("auto", "exact", "estimate")
 CHAIN_PRECISIONS: tuple[str, ...] = ("auto", "float64", "float32")
+DEFAULT_ACTIVATION = "relu"  # every layer's σ when a spec names none
+# jacobian.method=auto computes the products exactly up to this much work (GFLOP); the server's
+# budget (GRADSTAB_AUTO_EXACT_GFLOP, schemas.limits.Limits.auto_exact_gflop) defaults to it.
+AUTO_EXACT_GFLOP = 20.0
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,24 @@ from .reference import Reference
 from .report import LayerTheory, Theory
 from .spec import ModelSpec
 
-# Gaussian expectations on a fixed, symmetric grid without a point at 0 (so the steps of relu's
-# σ' at 0 integrate exactly): deterministic, and accurate to ~1e-8 for these σ.
-_GRID = torch.linspace(-12.0, 12.0, 4800, dtype=torch.float64)
-_WEIGHTS = torch.exp(-0.5 * _GRID**2)
-_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+
+@functools.cache
+def _quadrature() -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian expectations on a fixed, symmetric grid without a point at 0 (so the steps of relu's
+    σ' at 0 integrate exactly): deterministic, and accurate to ~1e-8 for these σ.
+
+    Built on first use, not at import: a tensor op at import time would start torch's OpenMP pool
+    in whichever process imports this module (a forking server's master must not have one)."""
+    grid = torch.linspace(-12.0, 12.0, 4800, dtype=torch.float64)
+    weights = torch.exp(-0.5 * grid**2)
+    return grid, weights / weights.sum()
 
 
 def gaussian_mean(fn, q: float) -> float:
     """E[fn(z)] for z ~ N(0, q)."""
-    z = _GRID * math.sqrt(max(q, 0.0))
-    return float((fn(z) * _WEIGHTS).sum())
+    grid, weights = _quadrature()
+    z = grid * math.sqrt(max(q, 0.0))
+    return float((fn(z) * weights).sum())
 
 
 def chi(act: Activation, sigma_w2: float, q: float) -> float:

@@ -13,6 +13,10 @@ from typing import Any
 VISIBILITIES: tuple[str, ...] = ("visible", "hidden", "after_due_date", "after_published")
 VERDICTS: tuple[str, ...] = ("exploding", "vanishing", "stable")
 ANSWER_SCALES: tuple[str, ...] = ("linear", "log10")
+# Tolerances where a value or answer check gives none (math.isclose's, with abs_tol 0).
+ABS_TOL = 0.0
+REL_TOL = 1e-9
+DEFAULT_FORMAT = "json"  # service.grading.formats.FORMATS[0]
 
 Scalar = float | int | str | bool | None
 
@@ -27,8 +31,8 @@ class Target:
 
     has_expected: bool = False
     expected: Scalar = None
-    abs_tol: float = 0.0
-    rel_tol: float = 1e-9
+    abs_tol: float = ABS_TOL
+    rel_tol: float = REL_TOL
     min: float | None = None
     max: float | None = None
 
@@ -74,8 +78,8 @@ class AnswerCheck(Check):
 
     answer: str
     pointer: str
-    abs_tol: float = 0.0
-    rel_tol: float = 1e-9
+    abs_tol: float = ABS_TOL
+    rel_tol: float = REL_TOL
     scale: str = "linear"
     kind = "answer"
 
@@ -115,7 +119,7 @@ class Submission:
 class GradeRequest:
     submission: Submission
     rubric: Rubric
-    format: str = "json"
+    format: str = DEFAULT_FORMAT
 
 
 @dataclass(frozen=True)
@@ -158,3 +162,18 @@ class GradeResult:
         if self.max_score > 0:
             return min(1.0, max(0.0, self.score / self.max_score))
         return 1.0 if self.gradable and all(c.passed for c in self.checks) else 0.0
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An assignment kept on the server: the public part (id .. answers) and the hidden rubric."""
+
+    id: str
+    title: str
+    instructions: str
+    starter: dict[str, Any]  # as the instructor wrote it (shown to students)
+    starter_view: dict[str, Any]  # normalised, for constraint checks
+    may_change: tuple[str, ...]
+    answers: dict[str, str]
+    rubric: Rubric
+    source: str = field(default="", compare=False)

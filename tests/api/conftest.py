@@ -38,12 +38,10 @@ def _one_torch_thread() -> None:
 
 def make_app(warm_up: bool = True, **limits: Any) -> Flask:
     base = SMALL_LIMITS.as_dict() | limits
-    settings = Settings(limits=Limits(**base), max_json_depth=16, warm_up=warm_up)
     # No report cache (every request runs, and can monkeypatch, the engine) and no
     # rate limit here; tests/grading covers both.
-    return create_app(
-        {"TESTING": True, "GRADSTAB_SETTINGS": settings, "GRADSTAB_CACHE_SIZE": 0, "GRADSTAB_RATE_LIMIT": "off"}
-    )
+    settings = Settings(limits=Limits(**base), max_json_depth=16, warm_up=warm_up, cache_size=0, rate_limit=None)
+    return create_app({"TESTING": True, "GRADSTAB_SETTINGS": settings})
 
 
 @pytest.fixture(scope="session")

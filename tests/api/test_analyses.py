@@ -6,7 +6,7 @@ import pytest
 
 from schemas.limits import Limits
 from schemas.spec import ModelSpecSchema
-from service.api import analyses
+from service.application import reports
 from service.engine.errors import SpecError
 
 from .conftest import TINY_SPEC, strict_json
@@ -49,10 +49,10 @@ def test_float16_overflow_is_strict_json(post_json):
 
 
 def test_cuda_without_cuda_is_a_422_naming_device(post_json, monkeypatch):
-    def no_cuda(spec, auto_exact_gflop):
+    def no_cuda(spec, auto_exact_gflop, **kwargs):
         raise SpecError("device", "device 'cuda' was asked for, but this server has no CUDA device.")
 
-    monkeypatch.setattr(analyses, "analyze", no_cuda)
+    monkeypatch.setattr(reports, "analyze", no_cuda)
     resp = post_json(TINY_SPEC | {"device": "cuda"})
     assert resp.status_code == 422
     body = resp.get_json()
@@ -61,10 +61,10 @@ def test_cuda_without_cuda_is_a_422_naming_device(post_json, monkeypatch):
 
 
 def test_unexpected_engine_failure_is_a_500_without_internals(post_json, monkeypatch):
-    def boom(spec, auto_exact_gflop):
+    def boom(spec, auto_exact_gflop, **kwargs):
         raise RuntimeError("secret internal state")
 
-    monkeypatch.setattr(analyses, "analyze", boom)
+    monkeypatch.setattr(reports, "analyze", boom)
     resp = post_json(TINY_SPEC)
     assert resp.status_code == 500
     assert resp.mimetype == "application/problem+json"
@@ -75,13 +75,13 @@ def test_unexpected_engine_failure_is_a_500_without_internals(post_json, monkeyp
 
 def test_configured_auto_exact_gflop_reaches_the_engine(post_json, monkeypatch, app):
     seen = {}
-    real = analyses.analyze
+    real = reports.analyze
 
-    def spy(spec, auto_exact_gflop):
+    def spy(spec, auto_exact_gflop, **kwargs):
         seen["gflop"] = auto_exact_gflop
-        return real(spec, auto_exact_gflop)
+        return real(spec, auto_exact_gflop, **kwargs)
 
-    monkeypatch.setattr(analyses, "analyze", spy)
+    monkeypatch.setattr(reports, "analyze", spy)
     assert post_json(TINY_SPEC).status_code == 200
     assert seen["gflop"] == app.config["GRADSTAB_SETTINGS"].limits.auto_exact_gflop
 
@@ -97,5 +97,5 @@ def test_configured_auto_exact_gflop_reaches_the_engine(post_json, monkeypatch, 
 )
 def test_default_limits_accept_deep_and_wide(layers, batch_size):
     """The issue's floor: depth 1000 (narrow) and width 4096 (shallow) fit the default limits."""
-    spec = ModelSpecSchema(limits=Limits.from_env({})).load({"layers": layers, "batch_size": batch_size})
+    spec = ModelSpecSchema(limits=Limits()).load({"layers": layers, "batch_size": batch_size})
     assert spec.depth >= 1

@@ -10,9 +10,10 @@ import typing
 import pytest
 from marshmallow import Schema, fields
 
-from schemas.report import ReportSchema
-from service.api.jsonio import dumps
+from schemas.jsonio import dumps
+from schemas.report import HTTP_ONLY, ReportSchema
 from service.engine import report as r
+from tests.api.conftest import TINY_SPEC
 
 INF, NAN = math.inf, math.nan
 
@@ -107,7 +108,35 @@ def _check(cls: type, schema: Schema, path: str) -> list[str]:
 
 
 def test_schema_covers_every_report_field():
-    assert _check(r.Report, ReportSchema(), "report") == []
+    assert _check(r.Report, ReportSchema(exclude=HTTP_ONLY), "report") == []
+
+
+def _strict(node: typing.Any) -> typing.Any:
+    """OpenAPI 3.0 schemas as JSON Schema (nullable → a null type), with additionalProperties: false
+    on every object that lists its properties."""
+    if isinstance(node, dict):
+        out = {k: _strict(v) for k, v in node.items() if k != "nullable"}
+        if "properties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        if node.get("nullable") is True and "type" in out:
+            out["type"] = [out["type"], "null"]
+        return out
+    return [_strict(v) for v in node] if isinstance(node, list) else node
+
+
+def test_the_analysis_response_validates_against_its_documented_schema(client, post_json):
+    """What /v1/analyses returns, `cache` member included, is what its OpenAPI document says, and
+    nothing more (a fuzzer run from the app's own document once flagged the undocumented `cache`)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    doc = client.get("/openapi.json").get_json()
+    ok = doc["paths"]["/v1/analyses"]["post"]["responses"]["200"]
+    schema = _strict(ok["content"]["application/json"]["schema"] | {"components": doc["components"]})
+    resp = post_json(TINY_SPEC | {"learning_rate": 0.1})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert set(body) >= {"cache", "diagnosis", "layers"}
+    jsonschema.Draft4Validator(schema).validate(body)
+    assert "X-Cache" in ok["headers"] and resp.headers["X-Cache"] in ("hit", "miss")
 
 
 # --------------------------------------------------------------------------- dump_report's fast path
@@ -212,7 +241,7 @@ def test_dump_report_converts_values_of_other_types_like_marshmallow():
 
 
 def test_wire_encoding_refuses_nan_and_infinity():
-    from service.api.jsonio import dumps_bytes
+    from schemas.jsonio import dumps_bytes
 
     for bad in ({"x": NAN}, [1.0, INF], {"a": {"b": [-INF]}}):
         with pytest.raises(ValueError, match="not JSON compliant"):
@@ -223,7 +252,7 @@ def test_wire_encoding_refuses_nan_and_infinity():
 
 def test_wire_encoding_has_the_values_and_key_order_of_json():
     """orjson's text where it round-trips, else json's: same values, same key order, either way."""
-    from service.api.jsonio import dumps_bytes
+    from schemas.jsonio import dumps_bytes
 
     cases = [
         {"z": 1, "a": [0.1, -0.0, 1e-7, 1e300, 2**63 - 1], "m": {"é": '\u2028\x1f"\\', "n": None, "t": True}},

@@ -62,12 +62,12 @@ def test_log_lines_are_json_with_the_request_id(client, log_lines):
 
 
 def test_unhandled_exception_is_logged_with_traceback_and_id(client, log_lines, monkeypatch):
-    from service.api import analyses
+    from service.application import reports
 
-    def boom(spec, auto_exact_gflop):
+    def boom(spec, auto_exact_gflop, **kwargs):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(analyses, "analyze", boom)
+    monkeypatch.setattr(reports, "analyze", boom)
     resp = client.post("/v1/analyses", json=TINY_SPEC, headers={"X-Request-ID": "req-500"})
     assert resp.status_code == 500
     line = next(line for line in log_lines() if line["level"] == "error")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from schemas.report import ReportSchema
-from service import cache as cache_mod
 from service.api import capabilities
+from service.application import reports
+from service.engine import analysis
 from tests.api.conftest import TINY_SPEC
 
 
@@ -32,15 +31,21 @@ def test_analysis_request_builds_no_report_schema(post_json, monkeypatch):
     assert built == []
 
 
-def test_no_cache_computes_no_cache_key(monkeypatch):
-    def no_key(*args: Any) -> str:
-        raise AssertionError("the cache key (a sha256 of the spec) was computed for a disabled cache")
+def test_the_plan_is_made_once_per_analysis(post_json, monkeypatch):
+    """The Jacobian method auto resolves to, and the report id (the cache key), are computed once per
+    request: the report service makes the plan and hands it to the engine, which does not redo it."""
+    plans: list[str] = []
+    real = analysis.plan
 
-    monkeypatch.setattr(cache_mod, "cache_key", no_key)
-    result = cache_mod.get_or_compute(cache_mod.NoCache(), object(), 20.0, lambda: {"id": "r"})  # type: ignore[arg-type]
-    assert result == cache_mod.CachedReport({"id": "r"}, hit=False)
-    with pytest.raises(AssertionError, match="cache key"):  # an enabled cache still needs it
-        cache_mod.get_or_compute(cache_mod.LRUCache(4), object(), 20.0, lambda: {"id": "r"})  # type: ignore[arg-type]
+    def counting_plan(*args: Any, **kwargs: Any) -> analysis.Plan:
+        plans.append("plan")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reports, "plan", counting_plan)
+    monkeypatch.setattr(analysis, "plan", counting_plan)
+    resp = post_json(TINY_SPEC | {"verify_recommendations": False})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert plans == ["plan"]
 
 
 def test_installed_versions_are_read_once(client, monkeypatch):

@@ -30,12 +30,12 @@ def test_readyz_is_503_until_warm_up_then_200():
 
 
 def test_readyz_reports_a_failed_warm_up(monkeypatch):
-    from service.api import analyses
+    from service.application import reports
 
-    def boom(spec, auto_exact_gflop):
+    def boom(spec, auto_exact_gflop, **kwargs):
         raise RuntimeError("no BLAS")
 
-    monkeypatch.setattr(analyses, "analyze", boom)
+    monkeypatch.setattr(reports, "analyze", boom)
     app = make_app(warm_up=True)
     resp = app.test_client().get("/readyz")
     assert resp.status_code == 503

@@ -23,9 +23,7 @@ def _app(trusted_proxies: int, prefix: str) -> Flask:
     return create_app(
         {
             "TESTING": True,
-            "GRADSTAB_SETTINGS": Settings(trusted_proxies=trusted_proxies),
-            "GRADSTAB_CACHE_SIZE": 0,
-            "GRADSTAB_RATE_LIMIT": f"{LIMIT}/minute",
+            "GRADSTAB_SETTINGS": Settings(trusted_proxies=trusted_proxies, cache_size=0, rate_limit=f"{LIMIT}/minute"),
             "RATELIMIT_KEY_PREFIX": prefix,
         }
     )

@@ -138,10 +138,10 @@ def test_server_defaults_match_the_code() -> None:
 
 
 def test_autograder_defaults_match_the_code() -> None:
-    from service.api.autograder import AutograderSettings
+    from service.config import Settings
 
     env = SERVICES["api"]["environment"]
-    code = AutograderSettings.load({}, {})
+    code = Settings.from_env({})
     assert env["GRADSTAB_API_KEYS"] == code.api_keys and env["GRADSTAB_API_KEYS_FILE"] == code.api_keys_file
     assert env["GRADSTAB_RATE_LIMIT"] == code.rate_limit
     assert int(env["GRADSTAB_CACHE_SIZE"]) == code.cache_size

@@ -1,4 +1,4 @@
-"""The lecture's cases (DESIGN.md §4), each against a closed form or an independent float64 product."""
+"""The lecture's cases (README.md and the lecture), each against a closed form or an independent float64 product."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,15 @@ def write_assignment(directory: Path, text: str = ASSIGNMENT, name: str = "tiny.
 
 
 def make_app(**config: Any) -> Flask:
-    settings = Settings(limits=LIMITS, max_json_depth=16)
-    base = {"TESTING": True, "GRADSTAB_SETTINGS": settings, "GRADSTAB_RATE_LIMIT": "off"}
-    return create_app(base | config)
+    """Environment variables (GRADSTAB_*, REDIS_URL) go through Settings.from_env, the rest to Flask."""
+    env = {"GRADSTAB_RATE_LIMIT": "off"} | {k: str(v) for k, v in config.items() if _is_env(k)}
+    settings = replace(Settings.from_env(env), limits=LIMITS, max_json_depth=16)
+    flask_config = {k: v for k, v in config.items() if not _is_env(k)}
+    return create_app({"TESTING": True, "GRADSTAB_SETTINGS": settings} | flask_config)
+
+
+def _is_env(name: str) -> bool:
+    return name.startswith("GRADSTAB_") or name == "REDIS_URL"
 
 
 def bearer(key: str) -> dict[str, str]:

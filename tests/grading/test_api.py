@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from flask import Flask
 
-from service.grading.assignments import AssignmentError
+from service.application.assignments import AssignmentError
 
 from .apps import INSTRUCTOR_KEY, KEYS, SPEC, STUDENT_KEY, bearer, make_app, write_assignment
 from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS

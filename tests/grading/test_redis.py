@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from service.cache import RedisCache
+from service.application.cache import RedisCache
 
 from .apps import SPEC, make_app
 

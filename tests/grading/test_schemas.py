@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from schemas.grading import GradeRequestSchema, RubricSchema, flatten_errors
+from schemas.errors import error_lines
+from schemas.grading import GradeRequestSchema, RubricSchema
 from schemas.limits import Limits
-from service.grading.assignments import AssignmentError, load_directory, load_file
+from service.application.assignments import AssignmentError, load_directory, load_file, public_view
 from service.grading.model import ConstraintCheck, ValueCheck
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "assignments"
@@ -19,7 +20,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "assignments"
 def errors_of(schema: Any, data: Any) -> list[str]:
     with pytest.raises(ValidationError) as info:
         schema.load(data)
-    return flatten_errors(info.value.messages)
+    return error_lines(info.value.messages)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +84,7 @@ def test_constraint_defaults_to_required() -> None:
 def test_example_assignments_load_and_hide_the_rubric() -> None:
     found = load_directory(EXAMPLES)
     assert {"sigmoid-depth-30", "identity-float16"} <= set(found)
-    public = found["sigmoid-depth-30"].public()
+    public = public_view(found["sigmoid-depth-30"])
     assert set(public) == {"id", "title", "instructions", "starter", "may_change", "answers", "max_score"}
     assert public["may_change"] == ["init", "weight_scale"] and public["max_score"] == 10
     assert "rubric" not in str(public) and "/diagnosis" not in str(public)

@@ -1,5 +1,7 @@
 """Assignments kept on the server: files an instructor drops into GRADSTAB_ASSIGNMENTS_DIR.
 
+Loading is the application's job (files → schemas.grading → `service.grading.model.Assignment`).
+
 Each file (.json, .yaml or .yml) holds one assignment: a public part (id, title, instructions,
 starter spec, what may change, which answers to give) and a hidden rubric. They are loaded and
 validated once, at start-up; a bad file stops the start with the file and field named, because
@@ -9,17 +11,16 @@ a silently missing assignment would only show up when a class of students gets 4
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from marshmallow import ValidationError
 
-from schemas.grading import AssignmentFileSchema, AssignmentPublicSchema, flatten_errors
+from schemas.errors import error_lines
+from schemas.grading import AssignmentFileSchema
 from schemas.limits import Limits
-
-from .model import Rubric
+from service.grading.model import Assignment
 
 SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -32,31 +33,17 @@ class AssignmentError(ValueError):
         self.problems = problems
 
 
-@dataclass(frozen=True)
-class Assignment:
-    id: str
-    title: str
-    instructions: str
-    starter: dict[str, Any]  # as the instructor wrote it (shown to students)
-    starter_view: dict[str, Any]  # normalised, for constraint checks
-    may_change: tuple[str, ...]
-    answers: dict[str, str]
-    rubric: Rubric
-    source: str = field(default="", compare=False)
-
-    def public(self) -> dict[str, Any]:
-        """What GET /v1/assignments/{id} shows: never the rubric."""
-        return AssignmentPublicSchema().dump(
-            {
-                "id": self.id,
-                "title": self.title,
-                "instructions": self.instructions,
-                "starter": self.starter,
-                "may_change": list(self.may_change),
-                "answers": self.answers,
-                "max_score": self.rubric.max_score,
-            }
-        )
+def public_view(assignment: Assignment) -> dict[str, Any]:
+    """What GET /v1/assignments/{id} shows (AssignmentPublicSchema dumps it): never the rubric."""
+    return {
+        "id": assignment.id,
+        "title": assignment.title,
+        "instructions": assignment.instructions,
+        "starter": assignment.starter,
+        "may_change": list(assignment.may_change),
+        "answers": assignment.answers,
+        "max_score": assignment.rubric.max_score,
+    }
 
 
 def read_file(path: Path) -> Any:
@@ -77,7 +64,7 @@ def load_file(path: Path, limits: Limits | None = None) -> Assignment:
     try:
         data = AssignmentFileSchema(limits=limits).load(raw)
     except ValidationError as exc:
-        raise AssignmentError([f"{path}: {line}" for line in flatten_errors(exc.messages)]) from exc
+        raise AssignmentError([f"{path}: {line}" for line in error_lines(exc.messages)]) from exc
     return Assignment(source=str(path), **data)
 
 

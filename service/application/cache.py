@@ -1,9 +1,11 @@
 """The report cache: identical specs (same report id) are analysed once and then served from here.
 
-A class of 300 submitting the same starter spec costs one analysis. The key is the engine's
-`report_id(spec)` (sha256 of the normalised spec, the resolved Jacobian method and the engine
-version), computable before the engine runs, so a new engine version never serves an old
-report. Values are the report's JSON dict, exactly what a client would receive.
+A class of 300 submitting the same starter spec costs one analysis. The key is the report id
+from the engine's `plan(spec, auto_exact_gflop)` (sha256 of the normalised spec, the resolved
+Jacobian method and the engine version), computable before the engine runs, so a new engine
+version never serves an old report, and two servers with different budgets share a report only
+where they compute the same numbers. Values are the report's JSON dict, exactly what a client
+would receive. `service.application.reports.ReportService` is the one user.
 
 In-process LRU by default (bounded, per worker); Redis when REDIS_URL is set, shared by every
 worker and replica with a TTL. A Redis outage degrades to cache misses, never to errors.
@@ -15,12 +17,8 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from service.engine.analysis import report_id
-from service.engine.spec import ModelSpec
 
 log = logging.getLogger("service.cache")
 
@@ -74,9 +72,6 @@ class LRUCache:
             while len(self._data) > self.max_entries:
                 self._data.popitem(last=False)
 
-    def __len__(self) -> int:
-        return len(self._data)
-
 
 class RedisCache:
     """Reports shared across workers and replicas, each kept `ttl_s` seconds."""
@@ -116,24 +111,3 @@ def make_cache(redis_url: str | None, max_entries: int, ttl_s: int) -> ReportCac
     if max_entries <= 0:
         return NoCache()
     return RedisCache(redis_url, ttl_s) if redis_url else LRUCache(max_entries)
-
-
-def cache_key(spec: ModelSpec, auto_exact_gflop: float) -> str:
-    """The report id: it includes the Jacobian method the server's budget resolves auto to, so two
-    servers with different budgets share a report only where they would compute the same numbers."""
-    return report_id(spec, auto_exact_gflop)
-
-
-def get_or_compute(
-    cache: ReportCache, spec: ModelSpec, auto_exact_gflop: float, compute: Callable[[], dict[str, Any]]
-) -> CachedReport:
-    """The cached report for `spec`, or `compute()` stored under its key."""
-    if isinstance(cache, NoCache):  # no key to compute (a sha256 of the spec) when nothing is stored
-        return CachedReport(compute(), hit=False)
-    key = cache_key(spec, auto_exact_gflop)
-    found = cache.get(key)
-    if found is not None:
-        return CachedReport(found, hit=True)
-    report = compute()
-    cache.set(key, report)
-    return CachedReport(report, hit=False)
