@@ -102,7 +102,7 @@ def _dtype_bands(rng: DtypeRange, ylim: tuple[float, float]) -> list[Band]:
         bands.append(
             Band(
                 "dtype-overflow",
-                f"{rng.dtype} overflow: > {rng.max:.4g} (inf)",
+                f"{rng.dtype} overflow: > {rng.max:.6g} (inf)",
                 rng.log10_max,
                 None,
                 palette.VERMILLION,
@@ -203,7 +203,7 @@ def gradient_figure(report: Report) -> LineFigure:
         f"Weight-gradient norm in {dtype}, Jacobian-product spectral and Frobenius norms (batch min–max shaded) "
         f"from an exact float64 log-domain computation, and the mean-field prediction. "
         f"Bands: the stable band and {dtype}'s overflow, subnormal and underflow ranges "
-        f"(largest finite {rng.max:.4g}, smallest normal {rng.smallest_normal:.3g}, "
+        f"(largest finite {rng.max:.6g}, smallest normal {rng.smallest_normal:.3g}, "
         f"smallest subnormal {rng.smallest_subnormal:.3g})."
     )
     return LineFigure(

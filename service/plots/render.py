@@ -25,7 +25,7 @@ from .svg import add_alt_text
 # path.simplify off: every layer stays a vertex of its line. hashsalt and Date: same bytes per report.
 RC = {
     "svg.fonttype": "none",
-    "svg.hashsalt": "gradstab",
+    "svg.hashsalt": "gradstab",  # replaced per figure: ids stay unique when several SVGs share a page
     "path.simplify": False,
     "font.family": "sans-serif",
     "font.size": 9.0,
@@ -186,7 +186,7 @@ def _draw_heatmap(fig: Any, spec: HeatmapFigure) -> None:
 
 def _render(spec: LineFigure | HeatmapFigure, fmt: str, dpi: float) -> bytes:
     mpl = _mpl()
-    with mpl.matplotlib.rc_context(RC):
+    with mpl.matplotlib.rc_context({**RC, "svg.hashsalt": f"gradstab-{spec.key}"}):
         fig = mpl.Figure(figsize=SIZE_IN, dpi=dpi)
         if isinstance(spec, HeatmapFigure):
             _draw_heatmap(fig, spec)
