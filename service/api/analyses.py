@@ -15,6 +15,7 @@ from service.engine.errors import SpecError
 
 from .autograder import cache_response, cached_report
 from .errors import ProblemError
+from .negotiation import JSON, OPENAPI_DOC, negotiate, picture_response
 from .smorest import Blueprint
 
 log = logging.getLogger("service.api")
@@ -57,6 +58,8 @@ def blueprint(settings: Settings) -> Blueprint:
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
+    @blp.alt_response(406, response="NOT_ACCEPTABLE")
+    @blp.doc(**OPENAPI_DOC)
     def create_analysis(spec: ModelSpec) -> Response:
         """Analyse a spec.
 
@@ -66,6 +69,7 @@ def blueprint(settings: Settings) -> Blueprint:
         JSON, 413 body too large, 415 not JSON, 422 invalid fields or over a limit.
         """
         started = time.perf_counter()
+        media = negotiate()  # before any work: an unacceptable Accept is 406 at once
         # The report cache: the engine runs, and metrics count it, only on a miss.
         cached = cached_report(spec)
         report = cached.report
@@ -84,6 +88,10 @@ def blueprint(settings: Settings) -> Blueprint:
                 "handler_ms": round((time.perf_counter() - started) * 1000.0, 3),
             },
         )
-        return cache_response(cached)  # adds "cache": {"hit": ...} and X-Cache
+        if media != JSON:
+            return picture_response(report, media)
+        response = cache_response(cached)  # adds "cache": {"hit": ...} and X-Cache
+        response.vary.add("Accept")
+        return response
 
     return blp
