@@ -15,12 +15,15 @@ from schemas.grading import flatten_errors
 from schemas.limits import Limits
 from schemas.spec import ModelSpecSchema
 from service.engine.spec import ModelSpec
+from service.plots.picture import report_picture
 
 from .assignments import Assignment
 from .constraints import spec_view
 from .formats import render, student_view
 from .grader import Context, grade, not_gradable
 from .model import GradeRequest, GradeResult
+
+PICTURE_FORMATS = ("gradescope", "prairielearn")  # the plot goes into their results (PNG data URL)
 
 # spec → (the report as its JSON dict, whether it came from the cache)
 ReportSource = Callable[[ModelSpec], tuple[dict[str, Any], bool]]
@@ -42,6 +45,7 @@ def run(
     bodies go straight to the student through the platform.
     """
     started = time.perf_counter()
+    picture = None
     rubric = assignment.rubric if assignment else request.rubric
     try:
         spec = ModelSpecSchema(limits=limits).load(request.submission.spec)
@@ -60,6 +64,8 @@ def run(
         )
         result = grade(rubric, ctx)
         result.cache_hit = hit
+        if request.format in PICTURE_FORMATS:
+            picture = report_picture(report)
     if for_student:
         result = student_view(result)
-    return render(result, request.format, time.perf_counter() - started), result
+    return render(result, request.format, time.perf_counter() - started, picture), result
