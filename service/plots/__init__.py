@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .dtypes import DtypeRange, dtype_range, ieee_range
 from .figures import activation_figure, fixes_figure, gradient_figure
-from .html import report_page
+from .html import report_page, sweep_page
 from .phase import phase_figures
 from .render import render_png, render_svg
 
@@ -25,4 +25,5 @@ __all__ = [
     "render_png",
     "render_svg",
     "report_page",
+    "sweep_page",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from .figures import activation_figure, fixes_figure, gradient_figure
 from .model import HeatmapFigure, LineFigure
+from .phase import phase_figures
 from .render import render_svg
 from .svg import inline
 
@@ -183,3 +184,41 @@ def report_page(report: Mapping[str, Any]) -> str:
 </body>
 </html>
 """
+
+
+def _document(title: str, body: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+
+def sweep_page(result: Mapping[str, Any], x: str | None = None, y: str | None = None) -> str:
+    """A sweep's phase diagrams (verdict, then log10 growth, each with χ = 1) and its points as a table."""
+    figures = phase_figures(result, "verdict", x, y) + phase_figures(result, "log10_total_growth", x, y)
+    plots = "".join(_figure(f) for f in figures)
+    points = list(result.get("points") or [])
+    keys = list(dict.fromkeys(k for p in points for k in (p.get("params") or {})))
+    head = "".join(f'<th scope="col">{_e(k)}</th>' for k in [*keys, "verdict", "log10 growth", "χ (theory)"])
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{_fmt((p.get('params') or {}).get(k))}</td>" for k in keys)
+        + f"<td>{_e(p.get('verdict'))}</td><td>{_fmt(p.get('log10_total_growth'))}</td>"
+        + f"<td>{_fmt((p.get('theory') or {}).get('chi'))}</td></tr>"
+        for p in points
+    )
+    body = (
+        f'<header><h1>Sweep: {len(points)} analyses</h1></header><main><section id="plots"><h2>Phase diagrams</h2>'
+        f'{plots}</section><section id="points"><h2>Points</h2><div class="scroll"><table><thead><tr>{head}</tr>'
+        f"</thead><tbody>{rows}</tbody></table></div></section></main>"
+    )
+    return _document("Gradient stability sweep", body)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
 
-from service.plots import phase_figures, render_svg
+from service.plots import phase_figures, render_svg, sweep_page
 from service.plots.model import VERDICT_CODES
 from service.plots.phase import critical_line
 
@@ -74,3 +75,12 @@ def test_extra_axes_make_small_multiples() -> None:
 def test_bad_axes_are_refused() -> None:
     with pytest.raises(ValueError, match="two different sweep axes"):
         phase_figures(_sweep(), x="init", y="init")
+
+
+def test_sweep_page_is_self_contained_and_escaped() -> None:
+    sweep = _sweep()
+    sweep["points"][0]["verdict"] = "<script>x</script>"
+    page = sweep_page(sweep)
+    assert page.count("<svg") == 2 and "<script" not in page and "&lt;script&gt;" in page
+    # Only fragments and inline data (matplotlib rasterises a continuous colour bar): nothing from a host.
+    assert all(r.startswith(("#", "data:")) for r in re.findall(r'(?:src|href)="([^"]*)"', page))
