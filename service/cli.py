@@ -21,8 +21,9 @@ def _fail(detail: str, errors: list[dict[str, str]] | None = None) -> int:
     return EXIT_BAD_SPEC
 
 
-def analyze_command(path: str) -> int:
-    """Same parser, schema, limits, report service and encoder as POST /v1/analyses; no Flask."""
+def analyze_command(path: str, html: str | None = None, plot: str | None = None) -> int:
+    """Same parser, schema, limits, report service and encoder as POST /v1/analyses; no Flask.
+    --html/--plot also write the pictures."""
     from schemas.errors import describe_invalid
     from schemas.jsonio import BodyError, dumps, loads_body
     from schemas.spec import ModelSpecSchema
@@ -48,6 +49,13 @@ def analyze_command(path: str) -> int:
         return _fail(invalid.detail, invalid.errors)
     except SpecError as exc:
         return _fail(exc.message, [{"field": exc.field, "message": exc.message}])
+    if html or plot:
+        from service.plots.files import write_outputs
+
+        try:
+            write_outputs(report, html=html, plot=plot)
+        except (OSError, ValueError) as exc:
+            return _fail(str(exc))
     sys.stdout.write(dumps(report) + "\n")
     return 0
 
@@ -64,9 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     analyze = sub.add_parser("analyze", help="analyse one spec and print the report as JSON")
     analyze.add_argument("spec", help="a JSON spec file, or - for stdin")
+    analyze.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page")
+    analyze.add_argument("--plot", metavar="FILE", help="also write the main plot (FILE.svg or FILE.png)")
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn (HOST, PORT from the environment)")
     serve.add_argument("gunicorn_args", nargs=argparse.REMAINDER, help="extra gunicorn options")
     args = parser.parse_args(argv)
+    if args.command == "analyze" and args.plot and not args.plot.lower().endswith((".svg", ".png")):
+        parser.error(f"--plot {args.plot}: the file name must end in .svg or .png")
     if args.command == "analyze":
-        return analyze_command(args.spec)
+        return analyze_command(args.spec, html=args.html, plot=args.plot)
     return serve_command(args.gunicorn_args)

@@ -50,7 +50,10 @@ def import_graph() -> dict[str, set[str]]:
                 candidates = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = _resolve(name, path.name == "__init__.py", node)
-                candidates = [f"{base}.{alias.name}" for alias in node.names] + [base]
+                named = [f"{base}.{alias.name}" for alias in node.names]
+                # `from pkg import mod` imports the module (and runs pkg/__init__ first, which is pkg's own
+                # business); `from mod import name` depends on mod itself.
+                candidates = [c for c in named if c in modules] or [base]
             else:
                 continue
             for candidate in candidates:

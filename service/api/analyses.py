@@ -14,6 +14,7 @@ from service.application.cache import CachedReport
 from service.config import Settings
 from service.engine.spec import ModelSpec
 
+from .negotiation import JSON, OPENAPI_DOC, negotiate, picture_response
 from .smorest import Blueprint
 from .state import state
 
@@ -72,6 +73,8 @@ def blueprint(settings: Settings) -> Blueprint:
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
+    @blp.alt_response(406, response="NOT_ACCEPTABLE")
+    @blp.doc(responses={"200": {**OPENAPI_DOC["responses"]["200"], "headers": X_CACHE}})
     def create_analysis(spec: ModelSpec) -> Response:
         """Analyse a spec.
 
@@ -81,8 +84,13 @@ def blueprint(settings: Settings) -> Blueprint:
         JSON, 413 body too large, 415 not JSON, 422 invalid fields or over a limit.
         """
         started = time.perf_counter()
+        media = negotiate()  # before any work: an unacceptable Accept is 406 at once
         cached = state().reports.report(spec)  # the engine runs, and metrics count it, only on a miss
         _log(spec, cached, started)
-        return report_response(cached)
+        if media != JSON:
+            return picture_response(cached.report, media)
+        response = report_response(cached)
+        response.vary.add("Accept")
+        return response
 
     return blp

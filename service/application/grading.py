@@ -18,8 +18,11 @@ from service.grading.constraints import spec_view
 from service.grading.formats import render, student_view
 from service.grading.grader import Context, grade, not_gradable
 from service.grading.model import Assignment, GradeRequest, GradeResult
+from service.plots.picture import report_picture
 
 from .reports import ReportService
+
+PICTURE_FORMATS = ("gradescope", "prairielearn")  # the plot goes into their results (PNG data URL)
 
 
 class NotFound(LookupError):
@@ -61,6 +64,7 @@ class GradingService:
         started = time.perf_counter()
         rubric = assignment.rubric if assignment else request.rubric
         hit = None
+        picture = None
         try:
             spec = ModelSpecSchema(limits=self.limits).load(request.submission.spec)
         except ValidationError as exc:
@@ -79,6 +83,8 @@ class GradingService:
             )
             result = grade(rubric, ctx)
             result.cache_hit = hit
+            if request.format in PICTURE_FORMATS:
+                picture = report_picture(cached.report)
         if for_student:
             result = student_view(result)
-        return Graded(render(result, request.format, time.perf_counter() - started), result, hit)
+        return Graded(render(result, request.format, time.perf_counter() - started, picture), result, hit)

@@ -7,9 +7,21 @@ PrairieLearn: https://prairielearn.readthedocs.io/en/latest/externalGrading/ (gr
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from html import escape
+from typing import Any, Protocol
 
 from .model import GradeResult
+
+
+class Picture(Protocol):
+    """A plot that travels inside a result (service.plots.picture.Picture): the grading domain only reads it."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def data_url(self) -> str: ...
+    def html(self) -> str: ...
+
 
 FORMATS: tuple[str, ...] = ("json", "gradescope", "prairielearn")
 
@@ -76,13 +88,17 @@ def to_json(result: GradeResult) -> dict[str, Any]:
     return out
 
 
-def to_gradescope(result: GradeResult, execution_time: float) -> dict[str, Any]:
-    """results.json: the top-level score is the sum of the tests' (Gradescope would sum them too)."""
+def to_gradescope(result: GradeResult, execution_time: float, picture: Picture | None = None) -> dict[str, Any]:
+    """results.json: the top-level score is the sum of the tests' (Gradescope would sum them too).
+
+    With a picture the output is HTML (output_format "html"): the escaped text, then the plot as
+    an <img> with a data URL, since Gradescope shows only what results.json carries."""
+    output = _output(result)
     return {
         "score": result.score,
         "execution_time": round(execution_time, 3),
-        "output": _output(result),
-        "output_format": "text",
+        "output": output if picture is None else f"<pre>{escape(output)}</pre>\n{picture.html()}",
+        "output_format": "text" if picture is None else "html",
         "tests": [
             {
                 "name": c.name,
@@ -102,8 +118,10 @@ def to_gradescope(result: GradeResult, execution_time: float) -> dict[str, Any]:
     }
 
 
-def to_prairielearn(result: GradeResult) -> dict[str, Any]:
-    """External-grader results; a refused spec is `gradable: false` (no attempt is used up)."""
+def to_prairielearn(result: GradeResult, picture: Picture | None = None) -> dict[str, Any]:
+    """External-grader results; a refused spec is `gradable: false` (no attempt is used up).
+
+    A picture goes to `images` as {"label", "url": data URL}, as PrairieLearn documents."""
     if not result.gradable:
         return {
             "gradable": False,
@@ -112,7 +130,7 @@ def to_prairielearn(result: GradeResult) -> dict[str, Any]:
             "output": _output(result),
             "tests": [],
         }
-    return {
+    out = {
         "gradable": True,
         "score": result.fraction,
         "points": result.score,
@@ -124,11 +142,16 @@ def to_prairielearn(result: GradeResult) -> dict[str, Any]:
             for c in result.checks
         ],
     }
+    if picture is not None:
+        out["images"] = [{"label": picture.label, "url": picture.data_url}]
+    return out
 
 
-def render(result: GradeResult, fmt: str, execution_time: float = 0.0) -> dict[str, Any]:
+def render(
+    result: GradeResult, fmt: str, execution_time: float = 0.0, picture: Picture | None = None
+) -> dict[str, Any]:
     if fmt == "gradescope":
-        return to_gradescope(result, execution_time)
+        return to_gradescope(result, execution_time, picture)
     if fmt == "prairielearn":
-        return to_prairielearn(result)
+        return to_prairielearn(result, picture)
     return to_json(result)

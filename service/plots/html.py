@@ -1,0 +1,224 @@
+"""One self-contained HTML page for a report: inline CSS and SVG, no script, font or URL from
+any host, so it works offline, as an e-mail attachment or a CI artefact. Every text that comes
+from the report (a spec's values appear in causes and fixes) is HTML-escaped."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from .figures import activation_figure, fixes_figure, gradient_figure
+from .model import HeatmapFigure, LineFigure
+from .phase import phase_figures
+from .render import render_svg
+from .svg import inline
+
+CSS = """
+:root { color-scheme: light; --fg: #1a1a1a; --muted: #555; --line: #ddd; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       color: var(--fg); max-width: 62rem; margin: 1.5rem auto; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .3rem; } h2 { font-size: 1.15rem; margin: 1.6rem 0 .5rem; }
+.verdict { display: inline-block; padding: .1rem .55rem; border-radius: .3rem; color: #fff; font-weight: 600; }
+.verdict.exploding { background: #D55E00; } .verdict.vanishing { background: #0072B2; }
+.verdict.stable { background: #007a5a; } .verdict.unknown { background: #555; }
+.summary { font-size: 1.05rem; margin: .6rem 0; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: .5rem 0; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
+figure { margin: 1rem 0; } figure svg { width: 100%; height: auto; max-width: 100%; }
+figcaption { color: var(--muted); font-size: .9rem; }
+table { border-collapse: collapse; font-size: .85rem; width: 100%; }
+th, td { border-bottom: 1px solid var(--line); padding: .2rem .45rem; text-align: right; white-space: nowrap; }
+th { position: sticky; top: 0; background: #fafafa; } td.text, th.text { text-align: left; white-space: normal; }
+.scroll { max-height: 32rem; overflow: auto; border: 1px solid var(--line); }
+code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .9em; }
+footer { color: var(--muted); font-size: .8rem; margin-top: 2rem; }
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else ("yes" if value else "no")
+    if isinstance(value, int | float):
+        return f"{value:.{digits}g}" if math.isfinite(value) else "—"
+    return _e(value)
+
+
+def _figure(spec: LineFigure | HeatmapFigure) -> str:
+    notes = "".join(f" {_e(n)}" for n in spec.notes)
+    return f"<figure>{inline(render_svg(spec))}<figcaption>{_e(spec.description)}{notes}</figcaption></figure>"
+
+
+def _facts(report: Mapping[str, Any]) -> str:
+    dg = report.get("diagnosis") or {}
+    rt = report.get("runtime") or {}
+    th = report.get("theory") or {}
+    rows = [
+        ("depth", report.get("depth")),
+        ("dtype", rt.get("dtype")),
+        ("total growth (log10)", dg.get("log10_total_growth")),
+        ("growth per layer", dg.get("growth_per_layer")),
+        ("theory: growth per layer", th.get("predicted_growth_per_layer")),
+        ("onset layer", dg.get("onset_layer")),
+    ]
+    for kind in ("overflow", "underflow"):
+        ev = dg.get(kind) or {}
+        where = f"from layer {ev.get('first_layer')} ({ev.get('quantity')})" if ev.get("occurred") else "none"
+        rows.append((kind, where))
+    body = "".join(f"<dt>{_e(k)}</dt><dd>{_fmt(v)}</dd>" for k, v in rows)
+    return f'<dl class="facts">{body}</dl>'
+
+
+def _causes(causes: Sequence[Mapping[str, Any]]) -> str:
+    if not causes:
+        return "<p>No cause to report.</p>"
+    items = "".join(f"<li><code>{_e(c.get('code'))}</code>: {_e(c.get('message'))}</li>" for c in causes)
+    return f"<ul>{items}</ul>"
+
+
+def _fixes(recs: Sequence[Mapping[str, Any]]) -> str:
+    if not recs:
+        return "<p>No change recommended.</p>"
+    items = []
+    for r in recs:
+        change = _e(json.dumps(r.get("change") or {}, ensure_ascii=False, sort_keys=True))
+        v = r.get("verified")
+        if isinstance(v, Mapping):
+            outcome = (
+                f"verified: {_e(v.get('verdict'))}, growth per layer {_fmt(v.get('growth_per_layer'))}, "
+                f"overflow {_fmt(v.get('overflow'))}, underflow {_fmt(v.get('underflow'))}; "
+                f"fixes: {_fmt(r.get('fixes'))}"
+            )
+        else:
+            outcome = "not verified"
+        items.append(
+            f"<li><code>{change}</code> ({_e(r.get('code'))}): {_e(r.get('rationale'))} <em>{outcome}</em></li>"
+        )
+    return f"<ul>{''.join(items)}</ul>"
+
+
+_COLUMNS = (
+    ("t", ("index",)),
+    ("in→out", None),
+    ("log10 ‖∂ℓ/∂W‖", ("weight_grad", "log10_norm")),
+    ("∂ℓ/∂W status", ("weight_grad", "status")),
+    ("log10 ‖P‖₂", ("jacobian_product", "log10_spectral_norm")),
+    ("log10 ‖P‖_F", ("jacobian_product", "log10_frobenius_norm")),
+    ("min", ("jacobian_product", "log10_frobenius_norm_min")),
+    ("max", ("jacobian_product", "log10_frobenius_norm_max")),
+    ("log10 RMS gain", ("jacobian_product", "log10_rms_gain")),
+    ("mean σ'", ("activation", "sigma_prime_mean")),
+    ("saturated", ("activation", "saturated_fraction")),
+    ("dead", ("activation", "dead_fraction")),
+    ("χ (theory)", None),
+)
+
+
+def _table(report: Mapping[str, Any]) -> str:
+    chi = {t.get("index"): t.get("chi") for t in ((report.get("theory") or {}).get("layers") or [])}
+    head = "".join(f'<th scope="col">{_e(name)}</th>' for name, _ in _COLUMNS)
+    rows = []
+    for layer in report.get("layers") or []:
+        cells = []
+        for name, path in _COLUMNS:
+            if name == "in→out":
+                value = f"{layer.get('in_features')}→{layer.get('out_features')}"
+            elif name == "χ (theory)":
+                value = chi.get(layer.get("index"))
+            else:
+                value = layer
+                for key in path or ():
+                    value = value.get(key) if isinstance(value, Mapping) else None
+            cells.append(f"<td>{_fmt(value, 4)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    caption = "Per layer t: P = ∂h^d/∂h^t (exact, float64 log domain); ∂ℓ/∂W^t in the pass dtype; — = not finite."
+    return (
+        f'<div class="scroll"><table><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def report_page(report: Mapping[str, Any]) -> str:
+    """The whole report as one HTML document (UTF-8)."""
+    dg = report.get("diagnosis") or {}
+    rt = report.get("runtime") or {}
+    verdict = str(dg.get("verdict") or "unknown")
+    css_class = verdict if verdict in ("exploding", "vanishing", "stable") else "unknown"
+    figures = [gradient_figure(report), activation_figure(report)]
+    fixes = fixes_figure(report)
+    if fixes is not None:
+        figures.append(fixes)
+    plots = "".join(_figure(f) for f in figures)
+    footer = (
+        f"Report {_e(report.get('id'))} · engine {_e(report.get('engine_version'))} · "
+        f"{_e(rt.get('device'))}, torch {_e(rt.get('torch_version'))}, Jacobian {_e(rt.get('jacobian_method'))}, "
+        f"{_fmt(rt.get('elapsed_ms'), 4)} ms"
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Gradient stability: {_e(verdict)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header>
+<h1>Gradient stability report <span class="verdict {css_class}" id="verdict">{_e(verdict)}</span></h1>
+<p class="summary" id="summary">{_e(dg.get("summary"))}</p>
+{_facts(report)}
+</header>
+<main>
+<section id="plots"><h2>Plots</h2>{plots}</section>
+<section id="causes"><h2>Causes</h2>{_causes(dg.get("causes") or [])}</section>
+<section id="fixes"><h2>Verified fixes</h2>{_fixes(dg.get("recommendations") or [])}</section>
+<section id="layers"><h2>Per layer</h2>{_table(report)}</section>
+</main>
+<footer>{footer}</footer>
+</body>
+</html>
+"""
+
+
+def _document(title: str, body: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+
+def sweep_page(result: Mapping[str, Any], x: str | None = None, y: str | None = None) -> str:
+    """A sweep's phase diagrams (verdict, then log10 growth, each with χ = 1) and its points as a table."""
+    figures = phase_figures(result, "verdict", x, y) + phase_figures(result, "log10_total_growth", x, y)
+    plots = "".join(_figure(f) for f in figures)
+    points = list(result.get("points") or [])
+    keys = list(dict.fromkeys(k for p in points for k in (p.get("params") or {})))
+    head = "".join(f'<th scope="col">{_e(k)}</th>' for k in [*keys, "verdict", "log10 growth", "χ (theory)"])
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{_fmt((p.get('params') or {}).get(k))}</td>" for k in keys)
+        + f"<td>{_e(p.get('verdict'))}</td><td>{_fmt(p.get('log10_total_growth'))}</td>"
+        + f"<td>{_fmt((p.get('theory') or {}).get('chi'))}</td></tr>"
+        for p in points
+    )
+    body = (
+        f'<header><h1>Sweep: {len(points)} analyses</h1></header><main><section id="plots"><h2>Phase diagrams</h2>'
+        f'{plots}</section><section id="points"><h2>Points</h2><div class="scroll"><table><thead><tr>{head}</tr>'
+        f"</thead><tbody>{rows}</tbody></table></div></section></main>"
+    )
+    return _document("Gradient stability sweep", body)
