@@ -13,7 +13,7 @@ from flask import Flask
 
 from service.config import Settings
 
-from . import analyses, autograder, capabilities, health
+from . import analyses, autograder, capabilities, health, jobs
 from .smorest import Api, Blueprint
 
 BlueprintFactory = Callable[[Settings], Blueprint]
@@ -27,4 +27,5 @@ RESOURCES: list[BlueprintFactory] = [
 
 EXTENSIONS: list[Extension] = [
     autograder.init_app,  # API keys, rate limits, report cache, assignments, /v1/grade
+    jobs.init_app,  # /v1/sweeps, /v1/jobs: RQ with REDIS_URL, else an in-process pool
 ]
