@@ -16,6 +16,7 @@ from .store import JobStore
 log = logging.getLogger("service.jobs")
 
 TASK = "service.jobs.tasks.run_points"  # what an RQ worker imports and calls
+RESULT_TTL_S = 300  # RQ's own record of a finished task (a count of delivered points)
 RETRIES = 3  # redeliveries of a chunk whose worker died (RQ's abandoned-job cleanup)
 
 
@@ -76,7 +77,10 @@ class RQDispatcher:
                 TASK,
                 args=(job_id, chunk),
                 timeout=s.task_timeout_s,
-                result_ttl=0,  # the result lives in the job store, not in RQ
+                # The result lives in the job store. Not 0: RQ 2.12 deletes a job with result_ttl=0 by
+                # walking its executions, and a redelivered job's dead execution (expired) makes that
+                # raise, filing a delivered task as failed.
+                result_ttl=RESULT_TTL_S,
                 failure_ttl=s.ttl_s,
                 description=f"gradstab job {job_id} points {chunk[0]}..{chunk[-1]}",
                 retry=Retry(max=RETRIES),

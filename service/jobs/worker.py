@@ -6,7 +6,7 @@ that has not, re-imports torch for every task). A SimpleWorker runs tasks in its
 torch is imported once, after any fork, and stays warm. What the forking Worker adds, heartbeats
 while a task runs, is kept: a thread renews the task's entry in RQ's StartedJobRegistry every
 GRADSTAB_WORKER_HEARTBEAT seconds. A worker killed with SIGKILL stops renewing; after three missed
-beats any other worker's maintenance (every three beats) moves the task out of the registry and,
+beats (+5 s) any other worker's maintenance (every three beats) moves the task out of the registry and,
 with retries left, back onto the queue (RQ's abandoned-job handling, `Retry(max=3)`).
 """
 
@@ -32,7 +32,9 @@ class HeartbeatWorker(SimpleWorker):
     """A SimpleWorker whose running task keeps a short, renewed lease in the StartedJobRegistry."""
 
     def get_heartbeat_ttl(self, job: Job) -> int:
-        return int(self.job_monitoring_interval) * 3
+        # Three beats, plus slack for a starved heartbeat thread on a loaded machine: an early expiry
+        # only costs a duplicate run (delivery is first-write-wins), but each one spends a retry.
+        return int(self.job_monitoring_interval) * 3 + 5
 
     def _beat(self, job: Job, stop: threading.Event) -> None:
         while not stop.wait(self.job_monitoring_interval):

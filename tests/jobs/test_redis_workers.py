@@ -124,7 +124,9 @@ def test_killed_worker_loses_no_point(tmp_path) -> None:
         from rq.serializers import JSONSerializer
 
         q = Queue(queue, connection=redis.Redis.from_url(REDIS_URL), serializer=JSONSerializer)
-        assert q.failed_job_registry.count == 0
+        failed = [q.fetch_job(i) for i in q.failed_job_registry.get_job_ids()]
+        reasons = [(j.id, j.latest_result().exc_string if j and j.latest_result() else None) for j in failed]
+        assert not reasons, reasons
     finally:
         for w in workers:
             stop(w)
