@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run serve analyze test lint fmt bench lock clean
+.PHONY: install run serve worker analyze test lint fmt bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m service serve
 
 serve: run
+
+## A job-queue worker (RQ): needs REDIS_URL, the Redis the API uses. Run one per core, on any machine.
+worker: $(STAMP)
+	@test -n "$$REDIS_URL" || { echo "make worker: set REDIS_URL (e.g. redis://127.0.0.1:6379/0)"; exit 2; }
+	$(BIN)/python -m service worker
 
 ## One analysis from the command line, no server: make analyze SPEC=examples/specs/lecture_identity_depth100.json
 SPEC ?= examples/specs/lecture_identity_depth100.json

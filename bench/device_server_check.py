@@ -61,7 +61,7 @@ def main() -> int:
         print(f"ready after {time.perf_counter() - start:.1f} s with {WORKERS} workers")
         status, caps = call(base + "/v1/capabilities")
         print("capabilities:", status, json.dumps({k: v for k, v in caps.items() if "device" in k or "gpu" in k})[:400])
-        big = {"layers": {"depth": 50, "width": 512}, "activation": "relu", "init": "kaiming_normal"}
+        big = {"layers": {"depth": 100, "width": 1024}, "activation": "relu", "init": "kaiming_normal"}
         tiny = {"layers": [4, 4, 4], "activation": "tanh"}
         pids = set()
         for name, body in (

@@ -14,6 +14,14 @@ class CapabilitiesSchema(Schema):
         required=True,
         metadata={"description": "Devices this server can run (cuda only where present)."},
     )
+    gpus = fields.List(
+        fields.Dict(keys=fields.String(), values=fields.Raw()),
+        required=True,
+        metadata={
+            "description": "The CUDA devices this worker sees: index, name, memory_mib, current (the one "
+            "device cuda and auto use); empty without CUDA."
+        },
+    )
     losses = fields.List(fields.String(), required=True)
     jacobian_methods = fields.List(fields.String(), required=True)
     jacobian_precisions = fields.List(fields.String(), required=True)

@@ -76,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument("--plot", metavar="FILE", help="also write the main plot (FILE.svg or FILE.png)")
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn (HOST, PORT from the environment)")
     serve.add_argument("gunicorn_args", nargs=argparse.REMAINDER, help="extra gunicorn options")
+    sub.add_parser("sweep", help="run a sweep locally or on a server (see: sweep --help)", add_help=False)
+    sub.add_parser("worker", help="run a job-queue worker (RQ; needs REDIS_URL)", add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("sweep", "worker"):  # their own parsers, in service.jobs (no Flask)
+        from service.jobs import cli as jobs_cli
+        from service.jobs import worker
+
+        return (jobs_cli.main if argv[0] == "sweep" else worker.main)(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "analyze" and args.plot and not args.plot.lower().endswith((".svg", ".png")):
         parser.error(f"--plot {args.plot}: the file name must end in .svg or .png")

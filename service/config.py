@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from schemas.limits import Limits
+from service.jobs.settings import JobSettings
 
 DEFAULT_RATE_LIMIT = "120/minute"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -162,6 +163,10 @@ class ServerSettings:
     # import, app, warm-up analysis) before a watchdog kills it (0: no watchdog). gunicorn's own
     # timeout only starts counting at a worker's first heartbeat, after the warm-up.
     warm_up_timeout: int = 300
+    # GRADSTAB_GPUS: GPUs to spread the workers over (0: leave CUDA_VISIBLE_DEVICES as it is, so every
+    # worker sees every GPU and uses the first). With N > 0, worker k (gunicorn's age counter) gets
+    # CUDA_VISIBLE_DEVICES=k mod N before it loads torch: its own CUDA context on one GPU.
+    gpus: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> ServerSettings:
@@ -189,6 +194,7 @@ class ServerSettings:
             access_log=_bool(env, "GRADSTAB_ACCESS_LOG", cls.access_log),
             log_level=_str(env, "GRADSTAB_LOG_LEVEL", cls.log_level).upper(),
             warm_up_timeout=_int(env, "GRADSTAB_WARM_UP_TIMEOUT", cls.warm_up_timeout),
+            gpus=_int(env, "GRADSTAB_GPUS", cls.gpus),
         )
 
 
@@ -220,6 +226,7 @@ class Settings:
     cache_ttl_s: int = 7 * 24 * 3600
     assignments_dir: str | None = None
     server: ServerSettings = field(default_factory=ServerSettings)  # gunicorn's (HOST, PORT, workers…)
+    jobs: JobSettings = field(default_factory=JobSettings)  # REDIS_URL, GRADSTAB_JOB_* (service/jobs/settings.py)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> Settings:
@@ -239,4 +246,5 @@ class Settings:
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
             assignments_dir=_get(env, "GRADSTAB_ASSIGNMENTS_DIR"),
             server=ServerSettings.from_env(env, cpus),
+            jobs=JobSettings.from_env(env),
         )

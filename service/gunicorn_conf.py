@@ -101,6 +101,11 @@ def on_starting(server: Any) -> None:
     )
 
 
+def gpu_for_worker(age: int, gpus: int) -> int:
+    """Workers take the GPUs in turn (gunicorn numbers workers 1, 2, … as it forks them)."""
+    return (age - 1) % gpus
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """In the new worker, before it loads the app: arm the warm-up watchdog, then torch's threads."""
     if _server.warm_up_timeout > 0:
@@ -109,6 +114,8 @@ def post_fork(server: Any, worker: Any) -> None:
         # The arbiter logs "Worker (pid:…) was sent SIGALRM!" and forks a replacement.
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.alarm(_server.warm_up_timeout)
+    if _server.gpus > 0:  # before torch loads: CUDA reads it once, when it initialises
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_for_worker(worker.age, _server.gpus))
     import torch  # first torch import of this process: after the fork, in the worker
 
     torch.set_num_threads(_server.torch_threads)

@@ -111,14 +111,19 @@ def test_no_import_cycles():
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("service.__main__", "service.cli", "service.wsgi", "service.gunicorn_conf")),
     ("http", ("service.api",)),
-    ("application", ("service.application",)),
+    ("application", ("service.application", "service.jobs")),
     ("wire", ("schemas",)),
-    ("domain", ("service.engine", "service.grading")),
+    # the jobs package's plain data (the plan, grid expansion, its settings) is domain; the rest is application
+    (
+        "domain",
+        ("service.engine", "service.grading", "service.jobs.model", "service.jobs.sweep", "service.jobs.settings"),
+    ),
     ("base", ("service.config", "service.logs", "service")),
 ]
 # Where the layers above need a value from below them at import time in a torch-free process:
 # config reads the limits (schemas.limits → engine.spec, both plain dataclasses).
-ALLOWED = {("service.config", "schemas.limits")}
+# config reads the job settings (service.jobs.settings: a plain dataclass, stdlib only) likewise.
+ALLOWED = {("service.config", "schemas.limits"), ("service.config", "service.jobs.settings")}
 
 
 def layer_of(module: str) -> int:

@@ -20,8 +20,9 @@ from service.application.cache import make_cache
 from service.application.grading import GradingService
 from service.application.reports import ReportService
 from service.config import Settings
+from service.jobs.service import JobService
 
-from . import analyses, assignments, auth, capabilities, docs, grading, health, metrics, ratelimit, request_id
+from . import analyses, assignments, auth, capabilities, docs, grading, health, jobs, metrics, ratelimit, request_id
 from .jsonio import StrictJSONProvider
 from .smorest import Api, Blueprint
 from .state import ServiceState
@@ -41,6 +42,7 @@ RESOURCES: list[Callable[[Settings], Blueprint]] = [
     health.blueprint,
     grading.blueprint,
     assignments.blueprint,
+    jobs.blueprint,
 ]
 
 
@@ -57,7 +59,8 @@ def _state(settings: Settings) -> ServiceState:
             "assignments loaded",
             extra={"count": len(found), "ids": sorted(found), "directory": settings.assignments_dir},
         )
-    return ServiceState(settings, m, reports, GradingService(reports, settings.limits, found))
+    jobs = JobService.from_settings(settings.jobs, cache)
+    return ServiceState(settings, m, reports, GradingService(reports, settings.limits, found), jobs)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

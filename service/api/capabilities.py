@@ -37,6 +37,26 @@ def available_devices() -> list[str]:
     return [d for d in DEVICES if d != "cuda" or cuda_available()]
 
 
+def gpus() -> list[dict[str, Any]]:
+    """The CUDA devices this worker sees: index, name, total memory (MiB) and the device auto runs on."""
+    if not cuda_available():
+        return []
+    import torch
+
+    out = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        out.append(
+            {
+                "index": index,
+                "name": props.name,
+                "memory_mib": props.total_memory // 2**20,
+                "current": index == torch.cuda.current_device(),
+            }
+        )
+    return out
+
+
 def _versions() -> dict[str, str]:
     return dict(_installed_versions())
 
@@ -67,6 +87,7 @@ def capabilities(settings: Settings) -> dict[str, Any]:
         "inits": list(INITS),
         "dtypes": list(DTYPES),
         "devices": available_devices(),
+        "gpus": gpus(),
         "losses": list(LOSSES),
         "jacobian_methods": list(JACOBIAN_METHODS),
         "jacobian_precisions": list(CHAIN_PRECISIONS),

@@ -14,6 +14,7 @@ from schemas.service import HealthSchema
 from schemas.spec import ModelSpecSchema
 from service.config import Settings
 
+from .capabilities import cuda_available
 from .errors import ProblemError
 from .smorest import Blueprint
 from .state import ServiceState, state
@@ -22,6 +23,7 @@ log = logging.getLogger("service.api")
 
 # Small enough to take milliseconds, rich enough to touch every code path a request does.
 WARM_UP_SPEC: dict[str, Any] = {"layers": [8, 8, 8, 8], "activation": "tanh", "batch_size": 4}
+WARM_UP_SPEC_CUDA: dict[str, Any] = {**WARM_UP_SPEC, "device": "cuda", "verify_recommendations": False}
 
 
 def warm_up(app: Flask) -> bool:
@@ -32,6 +34,8 @@ def warm_up(app: Flask) -> bool:
         with app.app_context():
             spec = ModelSpecSchema(limits=st.settings.limits).load(WARM_UP_SPEC)
             dumps(st.reports.compute(spec))
+            if cuda_available():  # the CUDA context, cuBLAS handles and kernels load here, not in a request
+                dumps(st.reports.compute(ModelSpecSchema(limits=st.settings.limits).load(WARM_UP_SPEC_CUDA)))
     except Exception as exc:  # readiness reports it; the worker keeps serving livez
         st.warm_up_error = f"{type(exc).__name__}: {exc}"
         log.exception("warm-up failed")

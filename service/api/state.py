@@ -10,6 +10,7 @@ from flask import current_app
 from service.application.grading import GradingService
 from service.application.reports import ReportService
 from service.config import Settings
+from service.jobs.service import JobService
 
 from .metrics import Metrics
 
@@ -20,6 +21,7 @@ class ServiceState:
     metrics: Metrics
     reports: ReportService  # every analysis: the report cache, then the engine
     grading: GradingService  # rubrics and the assignments kept on the server
+    jobs: JobService | None = None  # sweeps and long analyses: RQ with REDIS_URL, else an in-process pool
     ready: bool = False  # set by warm_up, per worker process
     warm_up_ms: float | None = None
     warm_up_error: str | None = None

@@ -32,8 +32,10 @@ SWEEP_OVERHEAD = 2.0
 POWER_BLOCK = 8  # rows of the block power iteration (jacobian.BLOCK)
 COLD_STEPS = 8  # power steps on the top product, which has no warm start (jacobian.COLD_STEPS)
 # device=auto runs analyses of less estimated work than this on the CPU even where a GPU is present:
-# below it the GPU's per-kernel launch cost outweighs its arithmetic (bench/bench_gpu.py measures the crossover).
-AUTO_CUDA_MIN_GFLOP = 2.0
+# below it the GPU's per-kernel latency outweighs its arithmetic. Measured on one H200 against its 16-core
+# host (bench/bench_gpu.py, BENCHMARKS.md): d=100 n=256 (158 GFLOP here) ran 0.8x as fast on the GPU,
+# d=100 n=1024 (4069) 2.8x faster, sigmoid 64x41 (7) 4x slower.
+AUTO_CUDA_MIN_GFLOP = 500.0
 # jacobian.precision=auto keeps a float64 chain up to this much chain work (about 20 ms on one core).
 FLOAT64_CHAIN_MAX_GFLOP = 1.0
 # auto never forms products whose state would take more than this.

@@ -31,7 +31,7 @@ def test_auto_falls_back_to_cpu_where_cuda_is_absent() -> None:
 @needs_cuda
 @pytest.mark.cuda
 def test_auto_runs_large_specs_on_the_gpu_and_names_it() -> None:
-    r = analyze(make_spec(layers={"depth": 20, "width": 512}, device="auto", verify_recommendations=False))
+    r = analyze(make_spec(layers={"depth": 100, "width": 1024}, device="auto", verify_recommendations=False))
     assert r.runtime.device == f"cuda:{torch.cuda.current_device()}"
     assert r.runtime.device_name == torch.cuda.get_device_name()
 

@@ -1,0 +1,196 @@
+"""Jobs and sweeps on the wire: POST /v1/sweeps and POST /v1/jobs bodies → a `Plan`; the job out.
+
+Every point of a sweep is loaded with the same `ModelSpecSchema` and limits as POST /v1/analyses;
+the sweep as a whole is bounded by GRADSTAB_MAX_SWEEP_POINTS and GRADSTAB_MAX_JOB_GFLOP (summed
+estimated work). A single analysis job may pass the synchronous GRADSTAB_MAX_GFLOP, up to
+GRADSTAB_MAX_JOB_GFLOP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from service.engine.analysis import report_id
+from service.engine.cost import estimate_cost
+from service.grading.pointer import PointerError, parse
+from service.jobs.model import STATUSES, Plan, spec_to_dict
+from service.jobs.settings import JobSettings
+from service.jobs.sweep import NESTED, expand, point_count
+
+from .fields import StrictSchema
+from .limits import OVER_LIMIT, Limits
+from .spec import JacobianSchema, ModelSpecSchema, ThresholdsSchema
+
+MAX_POINT_ERRORS = 3  # failing points named in one 422
+_NESTED_MEMBERS = {
+    "layers": ("depth", "width", "input_dim"),
+    "jacobian": tuple(JacobianSchema().fields),
+    "thresholds": tuple(ThresholdsSchema().fields),
+}
+assert set(_NESTED_MEMBERS) == set(NESTED)
+SPEC_REF = {"allOf": [{"$ref": "#/components/schemas/ModelSpec"}]}
+
+
+def grid_fields() -> list[str]:
+    """Every name a grid axis may have: a spec field, or `parent.member` of layers/jacobian/thresholds."""
+    top = list(ModelSpecSchema().fields)
+    return top + [f"{p}.{m}" for p, members in _NESTED_MEMBERS.items() for m in members]
+
+
+def _limit(what: str, value: float, setting: str, limit: float) -> str:
+    env = JobSettings.env_name(setting)
+    return f"{what} {value:g} {OVER_LIMIT} {setting}={limit:g} (set by {env})"
+
+
+class _JobsSchema(StrictSchema):
+    def __init__(self, *args: Any, limits: Limits | None = None, jobs: JobSettings | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.limits = limits or Limits()
+        self.jobs = jobs or JobSettings()
+
+    def _work(self, specs: list[Any]) -> None:
+        gflop = sum(estimate_cost(s, self.limits.auto_exact_gflop).gflop for s in specs)
+        if gflop > self.jobs.max_job_gflop:
+            msg = _limit("estimated work (GFLOP)", round(gflop, 2), "max_job_gflop", self.jobs.max_job_gflop)
+            raise ValidationError({"body": [msg]})
+
+    def _point(self, params: dict[str, Any], spec: Any) -> dict[str, Any]:
+        rid = report_id(spec, self.limits.auto_exact_gflop)
+        return {"params": params, "spec": spec_to_dict(spec), "report_id": rid}
+
+
+class SweepRequestSchema(_JobsSchema):
+    """POST /v1/sweeps: the base spec, the grid's axes and, optionally, report values kept per point."""
+
+    base = fields.Dict(
+        required=True,
+        metadata={"description": "A model spec (as POST /v1/analyses takes); each grid point overrides fields of it."}
+        | SPEC_REF,
+    )
+    grid = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Raw()),
+        required=True,
+        metadata={
+            "description": "Axis name → list of values; the points are the cross product. Names are spec "
+            "fields (weight_scale, activation, init, dtype, ...) or dotted members (layers.depth, "
+            "layers.width, jacobian.method, thresholds.vanishing_log10, ...).",
+            "example": {"init": ["kaiming_normal", "xavier_normal"], "layers.depth": [10, 50]},
+        },
+    )
+    summary = fields.List(
+        fields.String(),
+        load_default=list,
+        metadata={"description": "JSON pointers into each point's report to keep under the point's `extra`."},
+    )
+
+    @validates_schema
+    def _grid(self, data: dict[str, Any], **kwargs: Any) -> None:
+        grid = data.get("grid")
+        if grid is None:
+            return
+        if not grid:
+            raise ValidationError('Give at least one axis, e.g. {"layers.depth": [10, 50]}.', "grid")
+        allowed = grid_fields()
+        errors: dict[str, list[str]] = {}
+        for name, values in grid.items():
+            if name not in allowed:
+                errors[f"grid.{name}"] = [f"Unknown spec field {name!r}; a grid axis is one of {', '.join(allowed)}."]
+            elif not values:
+                errors[f"grid.{name}"] = ["Give a non-empty list of values."]
+            elif "." in name and name.split(".")[0] in grid:
+                errors[f"grid.{name}"] = [f"Both {name.split('.')[0]!r} and {name!r} are axes; keep one."]
+        if errors:
+            raise ValidationError(errors)
+        n = point_count(grid)
+        if n > self.jobs.max_points:
+            raise ValidationError(_limit("points", n, "max_points", self.jobs.max_points), "grid")
+        if any(k.startswith("layers.") for k in grid) and isinstance(data.get("base", {}).get("layers"), list):
+            raise ValidationError(
+                'A layers.* axis needs base.layers as {"depth": d, "width": n}, not a list of widths.', "base.layers"
+            )
+        for i, pointer in enumerate(data.get("summary") or []):
+            try:
+                parse(pointer)
+            except PointerError as exc:
+                raise ValidationError(str(exc), f"summary.{i}") from exc
+
+    @post_load
+    def make(self, data: dict[str, Any], **kwargs: Any) -> Plan:
+        schema = ModelSpecSchema(limits=self.limits)
+        points, specs, errors = [], [], {}
+        for i, (params, body) in enumerate(expand(data["base"], data["grid"])):
+            try:
+                spec = schema.load(body)
+            except ValidationError as exc:
+                if len(errors) < MAX_POINT_ERRORS:
+                    where = f" (point {i}: {json.dumps(params, sort_keys=True)})"
+                    errors[f"points.{i}"] = _suffix(exc.messages, where)
+                continue
+            specs.append(spec)
+            points.append(self._point(params, spec))
+        if errors:
+            raise ValidationError(errors)
+        self._work(specs)
+        return Plan("sweep", points, dict(data["grid"]), list(data["summary"]), self.limits.auto_exact_gflop)
+
+
+def _suffix(messages: Any, where: str) -> Any:
+    if isinstance(messages, str):
+        return messages + where
+    if isinstance(messages, list):
+        return [_suffix(m, where) for m in messages]
+    if isinstance(messages, dict):
+        return {k: _suffix(v, where) for k, v in messages.items()}
+    return messages
+
+
+class AnalysisJobRequestSchema(_JobsSchema):
+    """POST /v1/jobs: one analysis, allowed more work than the synchronous endpoint (GRADSTAB_MAX_JOB_GFLOP)."""
+
+    analysis = fields.Dict(
+        required=True,
+        metadata={"description": "A model spec, as POST /v1/analyses takes; its report is the job's result."}
+        | SPEC_REF,
+    )
+
+    @post_load
+    def make(self, data: dict[str, Any], **kwargs: Any) -> Plan:
+        limits = dataclasses.replace(self.limits, max_gflop=max(self.limits.max_gflop, self.jobs.max_job_gflop))
+        try:
+            spec = ModelSpecSchema(limits=limits).load(data["analysis"])
+        except ValidationError as exc:
+            raise ValidationError({"analysis": exc.messages}) from exc
+        self._work([spec])
+        return Plan("analysis", [self._point({}, spec)], {}, [], self.limits.auto_exact_gflop)
+
+
+class ProgressSchema(Schema):
+    done = fields.Integer(required=True, metadata={"description": "Points delivered (with a result or an error)."})
+    total = fields.Integer(required=True, metadata={"description": "Points in the job."})
+
+
+class JobSchema(Schema):
+    """A job: GET /v1/jobs/{id}, and the 202 body of a submission."""
+
+    id = fields.String(required=True, metadata={"description": "Content hash of the normalised request."})
+    kind = fields.String(required=True, validate=validate.OneOf(("sweep", "analysis")))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    progress = fields.Nested(ProgressSchema, required=True)
+    created_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True, metadata={"description": "null until the job ends."})
+    result = fields.Raw(
+        metadata={
+            "description": "A sweep: {points: [{index, params, verdict, log10_total_growth, growth_per_layer, "
+            "onset_layer, overflow, underflow, theory: {chi, predicted_log10_total_growth, ...}, report_id, "
+            "extra?} or {index, params, error}], axes}, with the points delivered so far. An analysis: "
+            "the full report, as POST /v1/analyses returns it.",
+            "type": "object",
+        }
+    )
+    error = fields.String(metadata={"description": "Why the job failed."})

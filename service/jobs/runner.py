@@ -1,0 +1,79 @@
+"""Run points of a job: the one function every backend calls (an RQ worker on any machine, or
+the in-process pool), so the same code computes a point wherever it runs.
+
+A point is analysed with the engine (through the report cache when there is one), summarised,
+and delivered to the store first-write-wins: a chunk redelivered after its worker died rewrites
+nothing. Failures of a point (the engine's refusal, the per-task time limit) become that
+point's `error`; they are not retried. Retries are for lost workers only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from .model import Plan, spec_from_dict
+from .store import JobStore
+from .summary import point_summary
+
+log = logging.getLogger("service.jobs")
+
+_PLANS: OrderedDict[str, Plan] = OrderedDict()  # a few recent plans per process: one store read per job
+_PLANS_LOCK = threading.Lock()
+
+
+def _plan(store: JobStore, job_id: str) -> Plan | None:
+    with _PLANS_LOCK:
+        plan = _PLANS.get(job_id)
+    if plan is not None:
+        return plan
+    record = store.get(job_id, with_plan=True)
+    if record is None or record.plan is None:
+        return None
+    plan = Plan.from_dict(record.plan)
+    with _PLANS_LOCK:
+        _PLANS[job_id] = plan
+        while len(_PLANS) > 16:
+            _PLANS.popitem(last=False)
+    return plan
+
+
+def compute_report(spec_dict: dict[str, Any], auto_exact_gflop: float, cache: Any = None) -> dict[str, Any]:
+    """The report's JSON dict, as POST /v1/analyses returns it (without its cache marker): the same report
+    service, so a point already analysed synchronously (or by another sweep) comes from the cache."""
+    from service.application.cache import NoCache
+    from service.application.reports import ReportService
+
+    reports = ReportService(auto_exact_gflop, cache if cache is not None else NoCache())
+    return reports.report(spec_from_dict(spec_dict)).report
+
+
+def run_points(store: JobStore, ttl_s: int, job_id: str, indices: Iterable[int], cache: Any = None) -> int:
+    """Analyse and deliver `indices` of the job; the number of points this call delivered first."""
+    plan = _plan(store, job_id)
+    if plan is None:
+        return 0  # expired or deleted: nothing to deliver to
+    delivered = 0
+    for index in indices:
+        record = store.get(job_id)
+        if record is None or record.cancelled_at is not None:
+            break
+        if record.started_at is None:
+            store.mark_started(job_id)
+        point = plan.points[index]
+        entry: dict[str, Any]
+        try:
+            report = compute_report(point["spec"], plan.auto_exact_gflop, cache)
+            if plan.kind == "analysis":
+                entry = {"report": report}
+            else:
+                entry = {"index": index, **point_summary(report, point["params"], plan.summary)}
+        except Exception as exc:  # the engine's refusal or rq's JobTimeoutException: this point's error
+            log.warning("point failed", extra={"job_id": job_id, "index": index, "error": str(exc)})
+            entry = {"index": index, "params": point["params"], "error": f"{type(exc).__name__}: {exc}"}
+        if store.add_entry(job_id, index, entry, ttl_s):
+            delivered += 1
+    return delivered

@@ -1,0 +1,94 @@
+"""`make worker` / `gradstab worker`: an RQ worker for the job queue (needs REDIS_URL).
+
+Why a SimpleWorker subclass: RQ's default Worker forks a work horse per task, and a horse forked
+from a process that has used torch can deadlock in its OpenMP/thread pools (or, forked from one
+that has not, re-imports torch for every task). A SimpleWorker runs tasks in its own process, so
+torch is imported once, after any fork, and stays warm. What the forking Worker adds, heartbeats
+while a task runs, is kept: a thread renews the task's entry in RQ's StartedJobRegistry every
+GRADSTAB_WORKER_HEARTBEAT seconds. A worker killed with SIGKILL stops renewing; after three missed
+beats (+5 s) any other worker's maintenance (every three beats) moves the task out of the registry and,
+with retries left, back onto the queue (RQ's abandoned-job handling, `Retry(max=3)`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
+
+from .settings import JobSettings
+
+log = logging.getLogger("service.jobs.worker")
+
+
+class HeartbeatWorker(SimpleWorker):
+    """A SimpleWorker whose running task keeps a short, renewed lease in the StartedJobRegistry."""
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        # Three beats, plus slack for a starved heartbeat thread on a loaded machine: an early expiry
+        # only costs a duplicate run (delivery is first-write-wins), but each one spends a retry.
+        return int(self.job_monitoring_interval) * 3 + 5
+
+    def _beat(self, job: Job, stop: threading.Event) -> None:
+        while not stop.wait(self.job_monitoring_interval):
+            try:
+                self.maintain_heartbeats(job)
+            except Exception:  # a missed beat only risks a redelivery, which delivers nothing twice
+                log.warning("heartbeat failed", exc_info=True)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self.prepare_execution(job)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, stop), name="rq-heartbeat", daemon=True)
+        beat.start()
+        try:
+            self.perform_job(job, queue)
+        finally:
+            stop.set()
+            beat.join()
+        self.set_state(WorkerStatus.IDLE)
+
+
+def make_worker(settings: JobSettings, name: str | None = None) -> HeartbeatWorker:
+    import redis
+
+    if not settings.redis_url:
+        raise SystemExit("gradstab worker: set REDIS_URL to the Redis the API uses")
+    connection = redis.Redis.from_url(settings.redis_url)
+    queue = Queue(settings.queue, connection=connection, serializer=JSONSerializer)
+    beat = settings.heartbeat_s
+    return HeartbeatWorker(
+        [queue],
+        connection=connection,
+        serializer=JSONSerializer,
+        name=name,
+        job_monitoring_interval=beat,
+        maintenance_interval=3 * beat,
+        worker_ttl=3 * beat + 15,  # the idle wait on the queue is worker_ttl - 15: maintenance runs while idle too
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gradstab worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    parser.add_argument("--name", default=None, help="worker name (default: RQ's, unique per process)")
+    args = parser.parse_args(argv)
+    settings = JobSettings.from_env()
+    import torch  # once, in this process, before any task: no fork follows
+
+    torch.set_num_threads(int(os.environ.get("GRADSTAB_TORCH_THREADS") or 1))
+    logging.basicConfig(level=os.environ.get("GRADSTAB_LOG_LEVEL", "INFO").upper(), stream=sys.stderr)
+    worker = make_worker(settings, args.name)
+    worker.work(burst=args.burst, with_scheduler=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
