@@ -157,6 +157,10 @@ class OutcomeSchema(Schema):
     growth_per_layer = _float()
     overflow = fields.Boolean()
     underflow = fields.Boolean()
+    gradient_overflow = fields.Boolean(metadata={"description": "∂ℓ/∂h, ∂ℓ/∂W or the loss overflowed."})
+    gradient_underflow = fields.Boolean(metadata={"description": "∂ℓ/∂h or ∂ℓ/∂W underflowed."})
+    forward_overflow = fields.Boolean()
+    forward_underflow = fields.Boolean()
 
 
 class RecommendationSchema(Schema):
@@ -165,6 +169,13 @@ class RecommendationSchema(Schema):
     rationale = fields.String()
     verified = fields.Nested(OutcomeSchema, allow_none=True)
     fixes = fields.Boolean(allow_none=True)
+    addresses = fields.String(
+        metadata={
+            "description": "What the change is judged on: growth (stable, no overflow/underflow) | gradient_range "
+            "(loss_scale: the gradients' range) | forward_range (input_scale: the forward pass's range) | range "
+            "(a wider dtype: every range problem)"
+        }
+    )
 
 
 class DiagnosisSchema(Schema):

@@ -24,7 +24,7 @@ from .spec import ModelSpec
 from .theory import theory
 
 # Bump when a change alters any reported number: grades are re-checked against it.
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 _PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -114,8 +114,17 @@ def _outcome(spec: ModelSpec, auto_exact_gflop: float) -> Outcome:
     )
     rep = analyze(cheap, auto_exact_gflop)
     diag = rep.diagnosis
+    over, under = diag.overflow.by_quantity, diag.underflow.by_quantity
     return Outcome(
-        diag.verdict, diag.log10_total_growth, diag.growth_per_layer, diag.overflow.occurred, diag.underflow.occurred
+        diag.verdict,
+        diag.log10_total_growth,
+        diag.growth_per_layer,
+        diag.overflow.occurred,
+        diag.underflow.occurred,
+        gradient_overflow=any(q in over for q in ("output_grad", "weight_grad", "loss")),
+        gradient_underflow=any(q in under for q in ("output_grad", "weight_grad")),
+        forward_overflow="forward_activation" in over,
+        forward_underflow="forward_activation" in under,
     )
 
 

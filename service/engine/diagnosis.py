@@ -75,7 +75,12 @@ def diagnose(
     growth = 10.0**per_layer_log if per_layer_log is not None else None
     causes = _causes(spec, layers, th, verdict, growth, total, overflow, underflow, loss)
     peaks = [g.max_abs for lr in layers for g in (lr.weight_grad, lr.output_grad) if g.max_abs is not None]
-    recs = _recommendations(spec, th, verdict, overflow, underflow, growth, max(peaks, default=0.0), verify)
+    rms = [lr.activation.log10_pre_activation_rms for lr in layers]
+    rms = [v for v in rms if v is not None and math.isfinite(v)]
+    forward_rms = (min(rms), max(rms)) if len(rms) == len(layers) else None
+    recs = _recommendations(
+        spec, th, verdict, overflow, underflow, growth, max(peaks, default=0.0), verify, forward_rms
+    )
     return Diagnosis(
         verdict=verdict,
         log10_total_growth=total if math.isfinite(total) else None,
@@ -256,8 +261,9 @@ def _candidates(
     overflow: RangeEvent,
     underflow: RangeEvent,
     peak_grad: float,
-) -> list[tuple[str, dict[str, object], str]]:
-    out: list[tuple[str, dict[str, object], str]] = []
+    forward_rms: tuple[float, float] | None = None,
+) -> list[tuple[str, dict[str, object], str, str]]:
+    out: list[tuple[str, dict[str, object], str, str]] = []
     names = set(spec.activations)
     act = get_activation(next(iter(names))) if len(names) == 1 else None
     if verdict != "stable" and act is not None and act.homogeneous and growth is not None and growth > 0:
@@ -270,6 +276,7 @@ def _candidates(
                     f"{act.name} is positively homogeneous: multiplying every W by c multiplies every Jacobian "
                     f"diag(σ')W by c and leaves σ' as it is, so weight_scale {spec.weight_scale:g}/{growth:.4g} = "
                     f"{scale:g} makes this network's measured gain per layer 1.",
+                    "growth",
                 )
             )
     if verdict != "stable":
@@ -281,6 +288,7 @@ def _candidates(
                         "critical_weight_scale",
                         {"weight_scale": scale},
                         f"Mean-field theory puts χ = 1 at weight_scale {scale:g} for {spec.init} and {act.name}.",
+                        "growth",
                     )
                 )
         if act is not None and act.kind == "linear" and (spec.init, spec.weight_scale) != ("orthogonal", 1.0):
@@ -290,6 +298,7 @@ def _candidates(
                     {"init": "orthogonal", "weight_scale": 1.0},
                     "A product of orthogonal matrices is orthogonal: every singular value stays exactly 1, "
                     "where random Gaussian layers of small width drift (the lecture's product of 4×4 matrices).",
+                    "growth",
                 )
             )
         if act is not None and act.kind in ("relu_like", "linear", "smooth"):
@@ -300,6 +309,7 @@ def _candidates(
                         "variance_preserving_init",
                         {"init": init, "weight_scale": 1.0},
                         f"{init} keeps Var(W)·fan_in·E[σ'²] ≈ 1 for {act.name}, so the gain per layer stays near 1.",
+                        "growth",
                     )
                 )
         if verdict == "vanishing" and (act is None or act.kind == "saturating"):
@@ -308,6 +318,7 @@ def _candidates(
                     "non_saturating_activation",
                     {"activation": "relu", "init": "kaiming_normal", "weight_scale": 1.0},
                     "relu has σ' = 1 on its active side instead of σ' ≤ 1/4, and kaiming_normal keeps the gain near 1.",
+                    "growth",
                 )
             )
             if act is None or act.name != "tanh":
@@ -316,9 +327,12 @@ def _candidates(
                         "tanh_xavier",
                         {"activation": "tanh", "init": "xavier_normal", "weight_scale": 1.0},
                         "tanh has σ'(0) = 1 (sigmoid: 1/4), and xavier_normal keeps its gain near 1.",
+                        "growth",
                     )
                 )
-    if spec.dtype == "float16" and underflow.occurred and not overflow.occurred and peak_grad > 0:
+    grad_under = any(q in underflow.by_quantity for q in ("output_grad", "weight_grad"))
+    grad_over = any(q in overflow.by_quantity for q in ("output_grad", "weight_grad", "loss"))
+    if spec.dtype == "float16" and grad_under and not grad_over and peak_grad > 0:
         # the largest power of two that keeps the largest gradient 8× below float16's max
         scale = 2.0 ** math.floor(math.log2(65504.0 / 8.0 / peak_grad))
         if scale > spec.loss_scale and scale <= 2.0**24:
@@ -327,9 +341,23 @@ def _candidates(
                     "loss_scale",
                     {"loss_scale": scale},
                     f"Multiplying the loss by {scale:g} shifts every gradient {scale:g}× up, out of float16's "
-                    "flush-to-zero range, while the largest stays 8× below 65504 (unscale before the update).",
+                    "flush-to-zero range, while the largest stays 8× below 65504 (unscale before the update). "
+                    "It changes the gradients only: the forward pass and the verdict stay as they are.",
+                    "gradient_range",
                 )
             )
+    forward_scale = _forward_input_scale(spec, act, overflow, underflow, forward_rms)
+    if forward_scale is not None:
+        out.append(
+            (
+                "input_scale",
+                {"input_scale": forward_scale},
+                f"{spec.dtype}'s range is hit in the forward pass; {act.name if act else 'σ'} is positively "
+                f"homogeneous, so input_scale {forward_scale:g} shifts every activation by the same factor and "
+                f"centres them in {spec.dtype}'s normal range.",
+                "forward_range",
+            )
+        )
     if (overflow.occurred or underflow.occurred) and spec.dtype in ("float16", "bfloat16"):
         if spec.dtype == "float16":
             out.append(
@@ -337,10 +365,42 @@ def _candidates(
                     "wider_range_dtype",
                     {"dtype": "bfloat16"},
                     "bfloat16 has float32's range (to 3.4e38, down to 1.2e-38) in 16 bits.",
+                    "range",
                 )
             )
-        out.append(("wider_range_dtype", {"dtype": "float32"}, "float32 reaches 3.4e38 and resolves down to 1.2e-38."))
+        out.append(
+            (
+                "wider_range_dtype",
+                {"dtype": "float32"},
+                "float32 reaches 3.4e38 and resolves down to 1.2e-38.",
+                "range",
+            )
+        )
     return out
+
+
+def _forward_input_scale(
+    spec: ModelSpec,
+    act,
+    overflow: RangeEvent,
+    underflow: RangeEvent,
+    forward_rms: tuple[float, float] | None,
+) -> float | None:
+    """For a homogeneous σ without bias, the input scale that centres the forward pass in the dtype's range."""
+    hit = "forward_activation" in overflow.by_quantity or "forward_activation" in underflow.by_quantity
+    if not hit or act is None or not act.homogeneous or spec.bias or forward_rms is None:
+        return None
+    lo, hi = forward_rms  # log10 of the smallest and largest per-layer RMS of the pre-activations
+    lim = dtype_limits(spec.dtype)
+    room = lim.log10_max - lim.log10_smallest_normal
+    if hi - lo > room - 4.0:  # the spread itself does not fit (with two decades each side for the elements)
+        return None
+    shift = 0.5 * (lim.log10_max + lim.log10_smallest_normal) - 0.5 * (lo + hi)
+    scale = float(f"{spec.input_scale * 10.0**shift:.3g}")
+    # the inputs themselves must stay 8 standard deviations below the largest finite value
+    if not 0 < scale <= lim.max / 8.0 or abs(math.log10(scale / spec.input_scale)) < 0.5:
+        return None
+    return scale
 
 
 def _recommendations(
@@ -352,15 +412,14 @@ def _recommendations(
     growth: float | None,
     peak_grad: float,
     verify: Verifier | None,
+    forward_rms: tuple[float, float] | None = None,
 ) -> list[Recommendation]:
-    candidates = _candidates(spec, th, verdict, growth, overflow, underflow, peak_grad)[:VERIFY_RUNS]
+    candidates = _candidates(spec, th, verdict, growth, overflow, underflow, peak_grad, forward_rms)[:VERIFY_RUNS]
     recs: list[Recommendation] = []
-    for code, change, why in candidates:
+    for code, change, why, addresses in candidates:
         outcome = verify(spec.with_changes(**change)) if verify is not None else None
-        fixes = None
-        if outcome is not None:
-            fixes = outcome.verdict == "stable" and not outcome.overflow and not outcome.underflow
-        recs.append(Recommendation(code, change, why, outcome, fixes))
+        fixes = None if outcome is None else fixes_problem(addresses, outcome, overflow, underflow)
+        recs.append(Recommendation(code, change, why, outcome, fixes, addresses))
     if verify is None:
         return recs
     working = [r for r in recs if r.fixes]
@@ -373,6 +432,19 @@ def _recommendations(
         return abs(g) if g is not None else math.inf
 
     return sorted(recs, key=distance)[:1]
+
+
+def fixes_problem(addresses: str, outcome: Outcome, overflow: RangeEvent, underflow: RangeEvent) -> bool:
+    """Whether a rerun shows the problem a recommendation addresses gone (see Recommendation)."""
+    if addresses == "gradient_range":
+        return not outcome.gradient_overflow and not outcome.gradient_underflow
+    if addresses == "forward_range":
+        grad_before = any(q in e.by_quantity for e in (overflow, underflow) for q in ("output_grad", "weight_grad"))
+        new_grad = (outcome.gradient_overflow or outcome.gradient_underflow) and not grad_before
+        return not outcome.forward_overflow and not outcome.forward_underflow and not new_grad
+    if addresses == "range":
+        return not outcome.overflow and not outcome.underflow
+    return outcome.verdict == "stable" and not outcome.overflow and not outcome.underflow
 
 
 def _factor(log10_value: float) -> str:

@@ -3,7 +3,7 @@
 Overflow: inf/NaN in the pass dtype. Underflow: a value that is non-zero in exact
 arithmetic but 0 in the pass dtype; zeros that are zero in exact arithmetic too (a ReLU's
 dead units) are structure, not underflow. A layer is flagged when more than
-`thresholds.flag_fraction` of its values are hit.
+`thresholds.flag_fraction` of its values, and at least `thresholds.flag_min_count` of them, are hit.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def range_events(
     The non-finite fractions come from the layers' statistics (already counted there).
     """
     out_masks, w_masks = reference_nonzero(spec, params, ref)
-    frac = spec.thresholds.flag_fraction
+    frac, min_count = spec.thresholds.flag_fraction, spec.thresholds.flag_min_count
     over: dict[str, list[tuple[int, float]]] = {FORWARD: [], "output_grad": [], "weight_grad": []}
     under: dict[str, list[tuple[int, float]]] = {FORWARD: [], "output_grad": [], "weight_grad": []}
     for t in range(1, spec.depth + 1):
@@ -67,10 +67,11 @@ def range_events(
         )
         for name, values, exact_nonzero, f_over in quads:
             v = values.detach().cpu()
-            f_under = float(((v == 0) & exact_nonzero).sum()) / v.numel()
-            if f_over > frac:
+            n_under = int(((v == 0) & exact_nonzero).sum())
+            f_under = n_under / v.numel()
+            if f_over > frac and round(f_over * v.numel()) >= min_count:
                 over[name].append((t, f_over))
-            if f_under > frac:
+            if f_under > frac and n_under >= min_count:
                 under[name].append((t, f_under))
     overflow = _combine(over, spec.depth)
     if not _finite(result.loss) and not overflow.occurred:

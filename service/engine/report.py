@@ -139,22 +139,38 @@ class Cause:
 
 @dataclass
 class Outcome:
-    """What the engine measured when it ran a changed spec."""
+    """What the engine measured when it ran a changed spec.
+
+    overflow/underflow: of any quantity; gradient_*/forward_*: of the gradients (∂ℓ/∂h, ∂ℓ/∂W, the
+    loss) and of the forward activations alone, so advice is judged on what it can change.
+    """
 
     verdict: str
     log10_total_growth: float | None
     growth_per_layer: float | None
     overflow: bool
     underflow: bool
+    gradient_overflow: bool = False
+    gradient_underflow: bool = False
+    forward_overflow: bool = False
+    forward_underflow: bool = False
 
 
 @dataclass
 class Recommendation:
+    """A spec change, rerun. `addresses` says what it is judged on (what the change can fix):
+
+    growth: verdict stable and no overflow/underflow anywhere; gradient_range (loss_scale): no
+    overflow/underflow of the gradients; forward_range (input_scale): none in the forward pass
+    and none new in the gradients; range (a wider dtype): none anywhere.
+    """
+
     code: str
     change: dict[str, Any]
     rationale: str
     verified: Outcome | None  # None when verification was switched off
-    fixes: bool | None  # the changed spec is stable with no overflow/underflow
+    fixes: bool | None  # the changed spec no longer has the problem `addresses` names
+    addresses: str = "growth"
 
 
 @dataclass
