@@ -161,6 +161,8 @@ class OutcomeSchema(Schema):
     gradient_underflow = fields.Boolean(metadata={"description": "∂ℓ/∂h or ∂ℓ/∂W underflowed."})
     forward_overflow = fields.Boolean()
     forward_underflow = fields.Boolean()
+    batch_size = _int("The batch this rerun used: the spec's own for every fixes=true (same seed).", nullable=True)
+    jacobian_method = fields.String(allow_none=True, metadata={"description": "The Jacobian method of this rerun."})
 
 
 class RecommendationSchema(Schema):

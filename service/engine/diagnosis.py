@@ -18,7 +18,7 @@ from .network import TORCH_DTYPES
 from .report import Cause, Diagnosis, DtypeLimits, LayerReport, Outcome, RangeEvent, Recommendation, Theory
 from .spec import ModelSpec
 
-Verifier = Callable[[ModelSpec], Outcome]
+Verifier = Callable[[ModelSpec, bool], Outcome]  # (changed spec, full) → what the rerun measured
 
 
 def dtype_limits(name: str) -> DtypeLimits:
@@ -417,8 +417,12 @@ def _recommendations(
     candidates = _candidates(spec, th, verdict, growth, overflow, underflow, peak_grad, forward_rms)[:VERIFY_RUNS]
     recs: list[Recommendation] = []
     for code, change, why, addresses in candidates:
-        outcome = verify(spec.with_changes(**change)) if verify is not None else None
+        changed = spec.with_changes(**change)
+        outcome = verify(changed, False) if verify is not None else None
         fixes = None if outcome is None else fixes_problem(addresses, outcome, overflow, underflow)
+        if fixes and verify is not None:  # cheap rerun passed: confirm at the user's batch, seed and method
+            outcome = verify(changed, True)
+            fixes = fixes_problem(addresses, outcome, overflow, underflow)
         recs.append(Recommendation(code, change, why, outcome, fixes, addresses))
     if verify is None:
         return recs

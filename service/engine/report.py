@@ -154,6 +154,8 @@ class Outcome:
     gradient_underflow: bool = False
     forward_overflow: bool = False
     forward_underflow: bool = False
+    batch_size: int | None = None  # the batch the rerun used: the user's own for every claimed fix
+    jacobian_method: str | None = None  # the method that ran for the rerun
 
 
 @dataclass
