@@ -193,6 +193,13 @@ class DiagnosisSchema(Schema):
     recommendations = fields.List(fields.Nested(RecommendationSchema))
     summary = fields.String()
     thresholds = fields.Dict(keys=fields.String(), values=FiniteFloat(allow_none=True))
+    cancellation = fields.Nested(
+        RangeEventSchema,
+        metadata={
+            "description": "Values 0 in the pass dtype whose exact magnitude lies inside its normal range: lost to "
+            "rounding (e.g. products summing to an exact 0), not to the range, so not underflow."
+        },
+    )
 
 
 class LayerTheorySchema(Schema):

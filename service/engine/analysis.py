@@ -60,7 +60,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
     with torch.no_grad():
         chain = chain_fn(spec, params.weights_as(precision, device), ref, precision, device)
     layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
-    overflow, underflow = range_events(spec, params, ref, result, layers)
+    overflow, underflow, cancellation = range_events(spec, params, ref, result, layers)
     th = theory(spec, ref)
     diag = diagnosis_mod.diagnose(
         spec,
@@ -69,6 +69,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
         overflow,
         underflow,
         result.loss,
+        cancellation=cancellation,
         verify=_Verifier(auto_exact_gflop, method) if spec.verify_recommendations else None,
     )
     notes = list(ref.notes)

@@ -66,6 +66,7 @@ def diagnose(
     underflow: RangeEvent,
     loss: float,
     verify: Verifier | None,
+    cancellation: RangeEvent | None = None,
 ) -> Diagnosis:
     d = spec.depth
     total = layers[0].jacobian_product.log10_rms_gain
@@ -97,7 +98,9 @@ def diagnose(
             "exploding_log10": spec.thresholds.exploding_log10,
             "vanishing_log10": spec.thresholds.vanishing_log10,
             "flag_fraction": spec.thresholds.flag_fraction,
+            "flag_min_count": spec.thresholds.flag_min_count,
         },
+        cancellation=cancellation or RangeEvent(False, None, None, None, None),
     )
 
 

@@ -189,6 +189,9 @@ class Diagnosis:
     recommendations: list[Recommendation]
     summary: str
     thresholds: dict[str, float]
+    # values 0 in the pass whose exact magnitude is inside the dtype's normal range: lost to rounding
+    # (products summing to an exact 0), not to the range; flagged like underflow, never called underflow
+    cancellation: RangeEvent = field(default_factory=lambda: RangeEvent(False, None, None, None, None))
 
 
 @dataclass

@@ -213,3 +213,28 @@ def test_estimate_keeps_saturated_sigma_prime_that_float32_cannot_hold() -> None
             b.jacobian_product.log10_frobenius_norm, abs=1e-5
         )
         assert a.jacobian_product.log10_spectral_norm == pytest.approx(b.jacobian_product.log10_spectral_norm, abs=1e-3)
+
+
+def test_cancellation_to_zero_inside_the_range_is_not_underflow() -> None:
+    """bfloat16 weight-gradient entries whose products sum to an exact 0 although the exact sum is ~1e-2: rounding,
+    not range. The engine must not call them underflow; it reports them as cancellation."""
+    spec = make_spec(
+        layers={"depth": 50, "width": 16},
+        activation="identity",
+        init="orthogonal",
+        dtype="bfloat16",
+        seed=3,
+    )
+    report = analyze(spec)
+    d = report.diagnosis
+    assert not d.underflow.occurred
+    assert d.cancellation.occurred and d.cancellation.quantity == "weight_grad"
+    t = d.cancellation.first_layer
+    # independently: the flushed entries' exact values (float64 pass) are far inside bfloat16's normal range
+    params = make_parameters(spec)
+    pass_grad = run_pass(spec, params, torch.device("cpu")).weight_grads[t - 1]
+    exact_spec = dataclasses.replace(spec, dtype="float64")
+    exact_grad = run_pass(exact_spec, params, torch.device("cpu")).weight_grads[t - 1]  # same (rounded) weights
+    lost = (pass_grad == 0) & (exact_grad != 0)
+    assert int(lost.sum()) >= 2
+    assert float(exact_grad[lost].abs().min()) > 1e6 * torch.finfo(torch.bfloat16).tiny
