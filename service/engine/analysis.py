@@ -74,7 +74,10 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
     )
     notes = list(ref.notes)
     if result.emulated:
-        notes.append("float16 on the CPU is emulated: float32 arithmetic rounded to float16 after every operation")
+        notes.append(
+            "float16 on the CPU is emulated: float64 arithmetic rounded to float16 once per operation, so the "
+            "flags do not depend on the CPU's summation order"
+        )
     rid = _hash_id(spec, method)
     elapsed_ms = (time.perf_counter() - start) * 1e3
     runtime = Runtime(
