@@ -213,8 +213,13 @@ class TheorySchema(Schema):
     chi_mean = _float()
     predicted_growth_per_layer = _float()
     predicted_log10_total_growth = _float()
-    depth_scale = _float("-1/ln χ")
-    critical_weight_scale = _float()
+    depth_scale = _float(
+        "-1/ln χ: the layers over which the squared gradient norm changes by a factor e (the norm: -2/ln χ)."
+    )
+    critical_weight_scale = _float(
+        "weight_scale with χ = 1 at the length map's fixed point q* (0 and ∞ included), for square layers of the "
+        "median hidden width; null where no scale gives χ = 1 (gelu, silu: χ jumps across 1), critical_note says why."
+    )
     critical_note = fields.String()
     layers = fields.List(fields.Nested(LayerTheorySchema))
 

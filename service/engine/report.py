@@ -209,8 +209,8 @@ class Theory:
     chi_mean: float | None
     predicted_growth_per_layer: float | None
     predicted_log10_total_growth: float | None
-    depth_scale: float | None  # -1/ln χ (layers over which the gradient changes by e)
-    critical_weight_scale: float | None  # the weight_scale that makes χ = 1
+    depth_scale: float | None  # -1/ln χ: layers over which the squared gradient norm changes by e (the norm: twice)
+    critical_weight_scale: float | None  # the weight_scale with χ(q*) = 1 for square layers; None where none exists
     critical_note: str
     layers: list[LayerTheory]
 
