@@ -97,6 +97,7 @@ class ActivationStatsSchema(Schema):
     saturated_fraction = _float()
     dead_fraction = _float()
     output_nonfinite_fraction = _float()
+    sigma_prime_mean_square = _float("E[σ'(z)²] over units and samples: times σ_w², the measured χ of the layer.")
 
 
 class UpdateStatsSchema(Schema):

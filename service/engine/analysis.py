@@ -194,6 +194,7 @@ def _layer_reports(
             saturated_fraction=saturated,
             dead_fraction=dead,
             output_nonfinite_fraction=float((~torch.isfinite(out)).double().mean()),
+            sigma_prime_mean_square=float((sp * sp).mean()),
         )
         w_grad = tensor_stats(result.weight_grads[t - 1], pass_dtype, spec.loss_scale)
         update = None

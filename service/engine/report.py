@@ -61,9 +61,10 @@ class ActivationStats:
     log10_pre_activation_rms: float | None  # stays finite where the std leaves the float range
     sigma_prime_mean: float | None
     sigma_prime_max: float | None
-    saturated_fraction: float | None  # sigmoid/tanh-like: σ'(z) < 1% of its peak
+    saturated_fraction: float | None  # sigmoid/tanh-like and smooth σ: σ'(z) < 1% of its peak
     dead_fraction: float | None  # relu-like: σ'(z) == 0
     output_nonfinite_fraction: float  # of h^t in the pass dtype
+    sigma_prime_mean_square: float | None = None  # E[σ'(z)²] over units and samples: the measured χ/σ_w²
 
 
 @dataclass
@@ -129,8 +130,8 @@ class DtypeLimits:
 
 @dataclass
 class Cause:
-    # weights_too_large | weights_too_small | saturation | small_derivative | dead_units
-    # | dtype_overflow | dtype_underflow | loss_overflow
+    # finite_width | weights_too_large | small_derivative | saturation | dead_units | weights_too_small
+    # | dtype_overflow | dtype_underflow | cancellation | loss_overflow (service/engine/diagnosis/causes.py)
     code: str
     message: str
     layers: list[int] = field(default_factory=list)
