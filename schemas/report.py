@@ -85,6 +85,20 @@ class JacobianStatsSchema(Schema):
     log10_frobenius_norm_min = _float("Smallest per-sample log10 ‖P‖_F in the batch.")
     log10_frobenius_norm_max = _float("Largest per-sample log10 ‖P‖_F in the batch.")
     method = fields.String(metadata={"description": "exact | estimate | identity (t = d)"})
+    condition_number_status = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "resolved | lower_bound (σ_min is only bounded above, so log10_condition_number is a "
+            "lower bound) | infinite (σ_min exactly 0; value null) | not_computed"
+        },
+    )
+    singular_values_source = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "svd (svdvals of the formed product, resolving σ_min to ~1e-13·σ_max) | qr (the product "
+            "accumulated in QR form, ln|diag R| per layer: singular_values=all on square products, any spread)"
+        },
+    )
 
 
 class ActivationStatsSchema(Schema):

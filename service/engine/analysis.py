@@ -12,6 +12,7 @@ import time
 import torch
 
 from . import diagnosis as diagnosis_mod
+from . import qr_spectrum
 from .activations import get as get_activation
 from .cost import VERIFY_BATCH, VERIFY_PROBES, estimate_cost
 from .events import range_events
@@ -23,6 +24,7 @@ from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report
 from .spec import ModelSpec
 from .theory import theory
 
+LN10 = math.log(10.0)
 # Bump when a change alters any reported number: grades are re-checked against it.
 ENGINE_VERSION = "1.1.0"
 _PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
@@ -59,6 +61,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Report:
     chain_fn = exact_chain if method == "exact" else estimate_chain
     with torch.no_grad():
         chain = chain_fn(spec, params.weights_as(precision, device), ref, precision, device)
+    _resolve_singular_values(spec, params, ref, chain.stats, chain.method)
     layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
     overflow, underflow, cancellation = range_events(spec, params, ref, result, layers)
     th = theory(spec, ref)
@@ -163,6 +166,37 @@ def _outcome(rep: Report, batch_size: int) -> Outcome:
         batch_size=batch_size,
         jacobian_method=rep.runtime.jacobian_method,
     )
+
+
+_CONDITION_STATUS = {
+    "resolved": "resolved",
+    "upper_bound": "lower_bound",
+    "rank_deficient": "infinite",
+    "not_computed": "not_computed",
+}
+
+
+def _resolve_singular_values(
+    spec: ModelSpec, params: Parameters, ref: Reference, stats: list[JacobianStats], method: str
+) -> None:
+    """singular_values=all on square products: σ_min and κ that svdvals only bound, from the QR form.
+
+    Every layer gets condition_number_status (κ is a lower bound wherever σ_min is an upper bound).
+    """
+    if method == "exact" and spec.jacobian.singular_values == "all" and qr_spectrum.supports(spec):
+        spectrum = qr_spectrum.product_spectrum(spec, params, ref)
+        for t, st in enumerate(stats[:-1], start=1):
+            smax, smin = spectrum.log_smax[t - 1], spectrum.log_smin[t - 1]
+            if st.min_singular_value_status != "upper_bound" or not bool(torch.isfinite(smax - smin).all()):
+                continue
+            st.log10_min_singular_value = float(smin.mean()) / LN10
+            st.log10_condition_number = float((smax - smin).mean()) / LN10
+            st.min_singular_value_status = "resolved"
+            st.singular_values_source = "qr"
+    for st in stats:
+        st.condition_number_status = _CONDITION_STATUS.get(st.min_singular_value_status)
+        if st.singular_values_source is None and st.min_singular_value_status in ("resolved", "upper_bound"):
+            st.singular_values_source = "svd" if st.method == "exact" else None
 
 
 def _layer_reports(

@@ -124,6 +124,8 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = 20.0) -> Cost:
     chain = exact_chain_flops(widths, batch)
     chain_extra = chain * 0.15  # column scaling, renormalisation, power iteration on formed products
     chain_extra += svd_flops(widths, batch, svd_layers(widths, jac.singular_values, batch))
+    if jac.singular_values == "all" and len(set(widths[1:])) == 1:  # qr_spectrum: a QR and two svdvals per layer
+        chain_extra += 2.0 * svd_flops(widths, batch, svd_layers(widths, "all", batch))
     exact = chain + chain_extra
     approx = estimate_flops(widths, batch, jac.probes, jac.power_iterations)
     n_d, n_max = widths[-1], max(widths)

@@ -49,6 +49,10 @@ class JacobianStats:
     log10_frobenius_norm_min: float | None  # spread over the batch
     log10_frobenius_norm_max: float | None
     method: str  # exact | estimate | identity
+    # resolved | lower_bound (σ_min only bounded above, so κ is a lower bound) | infinite (σ_min exactly 0)
+    # | not_computed
+    condition_number_status: str | None = None
+    singular_values_source: str | None = None  # svd (the formed product) | qr (the product in QR form)
 
 
 @dataclass
