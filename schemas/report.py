@@ -85,6 +85,20 @@ class JacobianStatsSchema(Schema):
     log10_frobenius_norm_min = _float("Smallest per-sample log10 ‖P‖_F in the batch.")
     log10_frobenius_norm_max = _float("Largest per-sample log10 ‖P‖_F in the batch.")
     method = fields.String(metadata={"description": "exact | estimate | identity (t = d)"})
+    condition_number_status = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "resolved | lower_bound (σ_min is only bounded above, so log10_condition_number is a "
+            "lower bound) | infinite (σ_min exactly 0; value null) | not_computed"
+        },
+    )
+    singular_values_source = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "svd (svdvals of the formed product, resolving σ_min to ~1e-13·σ_max) | qr (the product "
+            "accumulated in QR form, ln|diag R| per layer: singular_values=all on square products, any spread)"
+        },
+    )
 
 
 class ActivationStatsSchema(Schema):
@@ -97,6 +111,7 @@ class ActivationStatsSchema(Schema):
     saturated_fraction = _float()
     dead_fraction = _float()
     output_nonfinite_fraction = _float()
+    sigma_prime_mean_square = _float("E[σ'(z)²] over units and samples: times σ_w², the measured χ of the layer.")
 
 
 class UpdateStatsSchema(Schema):
@@ -157,6 +172,12 @@ class OutcomeSchema(Schema):
     growth_per_layer = _float()
     overflow = fields.Boolean()
     underflow = fields.Boolean()
+    gradient_overflow = fields.Boolean(metadata={"description": "∂ℓ/∂h, ∂ℓ/∂W or the loss overflowed."})
+    gradient_underflow = fields.Boolean(metadata={"description": "∂ℓ/∂h or ∂ℓ/∂W underflowed."})
+    forward_overflow = fields.Boolean()
+    forward_underflow = fields.Boolean()
+    batch_size = _int("The batch this rerun used: the spec's own for every fixes=true (same seed).", nullable=True)
+    jacobian_method = fields.String(allow_none=True, metadata={"description": "The Jacobian method of this rerun."})
 
 
 class RecommendationSchema(Schema):
@@ -165,6 +186,13 @@ class RecommendationSchema(Schema):
     rationale = fields.String()
     verified = fields.Nested(OutcomeSchema, allow_none=True)
     fixes = fields.Boolean(allow_none=True)
+    addresses = fields.String(
+        metadata={
+            "description": "What the change is judged on: growth (stable, no overflow/underflow) | gradient_range "
+            "(loss_scale: the gradients' range) | forward_range (input_scale: the forward pass's range) | range "
+            "(a wider dtype: every range problem)"
+        }
+    )
 
 
 class DiagnosisSchema(Schema):
@@ -180,6 +208,13 @@ class DiagnosisSchema(Schema):
     recommendations = fields.List(fields.Nested(RecommendationSchema))
     summary = fields.String()
     thresholds = fields.Dict(keys=fields.String(), values=FiniteFloat(allow_none=True))
+    cancellation = fields.Nested(
+        RangeEventSchema,
+        metadata={
+            "description": "Values 0 in the pass dtype whose exact magnitude lies inside its normal range: lost to "
+            "rounding (e.g. products summing to an exact 0), not to the range, so not underflow."
+        },
+    )
 
 
 class LayerTheorySchema(Schema):
@@ -193,8 +228,13 @@ class TheorySchema(Schema):
     chi_mean = _float()
     predicted_growth_per_layer = _float()
     predicted_log10_total_growth = _float()
-    depth_scale = _float("-1/ln χ")
-    critical_weight_scale = _float()
+    depth_scale = _float(
+        "-1/ln χ: the layers over which the squared gradient norm changes by a factor e (the norm: -2/ln χ)."
+    )
+    critical_weight_scale = _float(
+        "weight_scale with χ = 1 at the length map's fixed point q* (0 and ∞ included), for square layers of the "
+        "median hidden width; null where no scale gives χ = 1 (gelu, silu: χ jumps across 1), critical_note says why."
+    )
     critical_note = fields.String()
     layers = fields.List(fields.Nested(LayerTheorySchema))
 

@@ -174,6 +174,14 @@ class ThresholdsSchema(StrictSchema):
             f"its values is non-finite/flushed to zero (default {THRESHOLDS['flag_fraction']:g})."
         },
     )
+    flag_min_count = fields.Integer(
+        strict=True,
+        load_default=2,
+        validate=validate.Range(min=1, max=1_000_000),
+        metadata={
+            "description": "... and at least this many of its values (default 2): one stray value is not a diagnosis."
+        },
+    )
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> Thresholds:

@@ -198,6 +198,11 @@ class ServerSettings:
         )
 
 
+def gpu_for_worker(age: int, gpus: int) -> int:
+    """The GPU of gunicorn's worker number `age` (1, 2, … as it forks them): workers take the GPUs in turn."""
+    return (age - 1) % gpus
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment, once."""

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from service.config import ServerSettings
+from service.config import ServerSettings, gpu_for_worker
 from service.logs import JsonAccessLogger, logging_config
 
 __all__ = [
@@ -99,11 +99,6 @@ def on_starting(server: Any) -> None:
             "prometheus_multiproc_dir": str(_PROM_DIR),
         },
     )
-
-
-def gpu_for_worker(age: int, gpus: int) -> int:
-    """Workers take the GPUs in turn (gunicorn numbers workers 1, 2, … as it forks them)."""
-    return (age - 1) % gpus
 
 
 def post_fork(server: Any, worker: Any) -> None:

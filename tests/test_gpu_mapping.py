@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from service.config import ServerSettings
-from service.gunicorn_conf import gpu_for_worker
+from service.config import ServerSettings, gpu_for_worker
 
 
 def test_workers_take_the_gpus_in_turn() -> None:

@@ -12,6 +12,7 @@ import time
 import torch
 
 from . import diagnosis as diagnosis_mod
+from . import qr_spectrum
 from .activations import get as get_activation
 from .cost import FLOAT64_CHAIN_MAX_GFLOP, VERIFY_BATCH, VERIFY_PROBES, estimate_cost, exact_chain_flops
 from .events import range_events
@@ -23,8 +24,9 @@ from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report
 from .spec import AUTO_EXACT_GFLOP, ModelSpec
 from .theory import theory
 
+LN10 = math.log(10.0)
 # Bump when a change alters any reported number: grades are re-checked against it.
-ENGINE_VERSION = "1.1.0"
+ENGINE_VERSION = "1.2.0"
 _PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -75,8 +77,9 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
     chain_fn = exact_chain if method == "exact" else estimate_chain
     with torch.no_grad():
         chain = chain_fn(spec, params.weights_as(precision, device), ref, precision, device)
+    _resolve_singular_values(spec, params, ref, chain.stats, chain.method)
     layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
-    overflow, underflow = range_events(spec, params, ref, result, layers)
+    overflow, underflow, cancellation = range_events(spec, params, ref, result, layers)
     th = theory(spec, ref)
     diag = diagnosis_mod.diagnose(
         spec,
@@ -85,13 +88,17 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         overflow,
         underflow,
         result.loss,
-        verify=(lambda s: _outcome(s, auto_exact_gflop)) if spec.verify_recommendations else None,
+        cancellation=cancellation,
+        verify=_Verifier(auto_exact_gflop, method) if spec.verify_recommendations else None,
     )
     notes = list(ref.notes)
     if spec.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
         notes.append(f"device auto ran on the CPU: {planned.gflop:.2g} GFLOP is below the GPU's break-even")
     if result.emulated:
-        notes.append("float16 on the CPU is emulated: float32 arithmetic rounded to float16 after every operation")
+        notes.append(
+            "float16 on the CPU is emulated: float64 arithmetic rounded to float16 once per operation, so the "
+            "flags do not depend on the CPU's summation order"
+        )
     elapsed_ms = (time.perf_counter() - start) * 1e3
     runtime = Runtime(
         device=str(device),
@@ -136,21 +143,94 @@ def chain_precision(spec: ModelSpec, method: str) -> torch.dtype:
     return _PRECISIONS[spec.jacobian.precision]
 
 
-def _outcome(spec: ModelSpec, auto_exact_gflop: float) -> Outcome:
-    """Cheap rerun for a recommendation: small batch, Frobenius probes only, no further advice."""
-    cheap = dataclasses.replace(
-        spec,
-        batch_size=min(spec.batch_size, VERIFY_BATCH),
-        verify_recommendations=False,
-        jacobian=dataclasses.replace(
-            spec.jacobian, method="estimate", probes=VERIFY_PROBES, power_iterations=0, singular_values="none"
-        ),
-    )
-    rep = analyze(cheap, auto_exact_gflop)
+class _Verifier:
+    """Reruns a changed spec for the diagnosis: cheaply first, then at the user's own batch, seed and method.
+
+    cheap (full=False): batch ≤ VERIFY_BATCH, Frobenius probes only; full (full=True): the user's batch and
+    seed, the Jacobian method that ran for the user (its probes), without spectral norms or svdvals, which
+    neither the verdict nor the flags read. A recommendation is only claimed to fix after a full rerun.
+    Identical reruns are run once.
+    """
+
+    def __init__(self, auto_exact_gflop: float, method: str) -> None:
+        self.auto_exact_gflop = auto_exact_gflop
+        self.method = method
+        self._done: dict[ModelSpec, Outcome] = {}
+
+    def __call__(self, spec: ModelSpec, full: bool) -> Outcome:
+        if full:
+            rerun = dataclasses.replace(
+                spec,
+                verify_recommendations=False,
+                jacobian=dataclasses.replace(
+                    spec.jacobian, method=self.method, power_iterations=0, singular_values="none"
+                ),
+            )
+        else:
+            rerun = dataclasses.replace(
+                spec,
+                batch_size=min(spec.batch_size, VERIFY_BATCH),
+                verify_recommendations=False,
+                jacobian=dataclasses.replace(
+                    spec.jacobian,
+                    method="estimate",
+                    probes=VERIFY_PROBES,
+                    power_iterations=0,
+                    singular_values="none",
+                ),
+            )
+        if rerun not in self._done:
+            self._done[rerun] = _outcome(analyze(rerun, self.auto_exact_gflop), rerun.batch_size)
+        return self._done[rerun]
+
+
+def _outcome(rep: Report, batch_size: int) -> Outcome:
     diag = rep.diagnosis
+    over, under = diag.overflow.by_quantity, diag.underflow.by_quantity
     return Outcome(
-        diag.verdict, diag.log10_total_growth, diag.growth_per_layer, diag.overflow.occurred, diag.underflow.occurred
+        diag.verdict,
+        diag.log10_total_growth,
+        diag.growth_per_layer,
+        diag.overflow.occurred,
+        diag.underflow.occurred,
+        gradient_overflow=any(q in over for q in ("output_grad", "weight_grad", "loss")),
+        gradient_underflow=any(q in under for q in ("output_grad", "weight_grad")),
+        forward_overflow="forward_activation" in over,
+        forward_underflow="forward_activation" in under,
+        batch_size=batch_size,
+        jacobian_method=rep.runtime.jacobian_method,
     )
+
+
+_CONDITION_STATUS = {
+    "resolved": "resolved",
+    "upper_bound": "lower_bound",
+    "rank_deficient": "infinite",
+    "not_computed": "not_computed",
+}
+
+
+def _resolve_singular_values(
+    spec: ModelSpec, params: Parameters, ref: Reference, stats: list[JacobianStats], method: str
+) -> None:
+    """singular_values=all on square products: σ_min and κ that svdvals only bound, from the QR form.
+
+    Every layer gets condition_number_status (κ is a lower bound wherever σ_min is an upper bound).
+    """
+    if method == "exact" and spec.jacobian.singular_values == "all" and qr_spectrum.supports(spec):
+        spectrum = qr_spectrum.product_spectrum(spec, params, ref)
+        for t, st in enumerate(stats[:-1], start=1):
+            smax, smin = spectrum.log_smax[t - 1], spectrum.log_smin[t - 1]
+            if st.min_singular_value_status != "upper_bound" or not bool(torch.isfinite(smax - smin).all()):
+                continue
+            st.log10_min_singular_value = float(smin.mean()) / LN10
+            st.log10_condition_number = float((smax - smin).mean()) / LN10
+            st.min_singular_value_status = "resolved"
+            st.singular_values_source = "qr"
+    for st in stats:
+        st.condition_number_status = _CONDITION_STATUS.get(st.min_singular_value_status)
+        if st.singular_values_source is None and st.min_singular_value_status in ("resolved", "upper_bound"):
+            st.singular_values_source = "svd" if st.method == "exact" else None
 
 
 def _layer_reports(
@@ -185,6 +265,7 @@ def _layer_reports(
             saturated_fraction=saturated,
             dead_fraction=dead,
             output_nonfinite_fraction=out_nonfinite[t - 1],
+            sigma_prime_mean_square=float((sp * sp).mean()),
         )
         w_grad = w_stats[t - 1]
         update = None

@@ -16,7 +16,8 @@ _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 _SVD_FLOPS_PER_MK2 = 40.0  # in GEMM-equivalent flops: measured 18 (n=1024) to 78 (n=64) on 2 cores
 # svdvals on every layer where they cost no more than this (GEMM-equivalent, ~0.1 s on 2 cores).
 SVD_ALWAYS_GFLOP = 10.0
-# Recommendations are verified on cheap reruns: at most this many, at this batch size.
+# Recommendations are verified on cheap reruns (at most this many, at this batch size), and those that pass
+# are confirmed at the spec's own batch before they are claimed.
 VERIFY_RUNS = 4
 VERIFY_BATCH = 4
 VERIFY_PROBES = 16
@@ -151,6 +152,8 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     chain = exact_chain_flops(widths, batch)
     chain_extra = _exact_extra_flops(widths, batch, jac.power_iterations)
     chain_extra += svd_flops(widths, batch, svd_layers(widths, jac.singular_values, batch))
+    if jac.singular_values == "all" and len(set(widths[1:])) == 1:  # qr_spectrum: a QR and two svdvals per layer
+        chain_extra += 2.0 * svd_flops(widths, batch, svd_layers(widths, "all", batch))
     exact = chain + chain_extra
     approx = estimate_flops(widths, batch, jac.probes, jac.power_iterations)
     n_d, n_max = widths[-1], max(widths)
@@ -174,6 +177,9 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     if spec.verify_recommendations:
         vb = min(batch, VERIFY_BATCH)
         verify = VERIFY_RUNS * (_pass_flops(widths, vb) + estimate_flops(widths, vb, VERIFY_PROBES, 0))
+        # every claimed fix is confirmed at the user's batch with the user's method (Frobenius norms only)
+        confirm = chain * 1.15 if method == "exact" else estimate_flops(widths, batch, jac.probes, 0)
+        verify += VERIFY_RUNS * (_pass_flops(widths, batch) + confirm)
     total = _pass_flops(widths, batch) + work + verify
     return Cost(
         gflop=total / 1e9,

@@ -1,16 +1,21 @@
 """Overflow and underflow of the pass, layer by layer, against the exact reference.
 
-Overflow: inf/NaN in the pass dtype. Underflow: a value that is non-zero in exact
-arithmetic but 0 in the pass dtype; zeros that are zero in exact arithmetic too (a ReLU's
-dead units) are structure, not underflow. A layer is flagged when more than
-`thresholds.flag_fraction` of its values are hit.
+Overflow: inf/NaN in the pass dtype. Underflow is range: a value that is 0 in the pass dtype
+and non-zero but below the dtype's smallest normal number in exact arithmetic (times the loss
+scale for the gradients, which the pass holds scaled). A value that is 0 in the pass although
+its exact magnitude lies inside the normal range was lost to rounding (products summing to an
+exact 0): that is cancellation, reported apart. Zeros that are zero in exact arithmetic too (a
+ReLU's dead units) are structure, neither. A layer is flagged when more than
+`thresholds.flag_fraction` of its values, and at least `thresholds.flag_min_count` of them, are hit.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from .network import Parameters, PassResult
+from .network import TORCH_DTYPES, Parameters, PassResult
 from .reference import Reference
 from .report import LayerReport, QuantityEvent, RangeEvent
 from .spec import ModelSpec
@@ -21,14 +26,14 @@ FORWARD = "forward_activation"
 GRADIENTS = ("output_grad", "weight_grad")
 
 
-def reference_nonzero(spec: ModelSpec, params: Parameters, ref: Reference) -> tuple[list[Tensor], list[Tensor]]:
-    """Masks of the exactly non-zero ∂ℓ/∂h^t and ∂ℓ/∂W^t (float64, log-domain, per layer)."""
+def reference_log_magnitudes(spec: ModelSpec, params: Parameters, ref: Reference) -> tuple[list[Tensor], list[Tensor]]:
+    """ln |exact value| of every ∂ℓ/∂h^t and ∂ℓ/∂W^t (float64, log domain; -inf where exactly 0), per layer."""
     d = spec.depth
     g_dir, g_log = ref.top_grad_dir, ref.top_grad_log_scale  # (B, n_d), (B,)
-    out_masks: list[Tensor] = [torch.empty(0)] * d
-    w_masks: list[Tensor] = [torch.empty(0)] * d
+    out_logs: list[Tensor] = [torch.empty(0)] * d
+    w_logs: list[Tensor] = [torch.empty(0)] * d
     for t in range(d, 0, -1):
-        out_masks[t - 1] = g_dir != 0
+        out_logs[t - 1] = torch.log(g_dir.abs()) + g_log[:, None]
         g_z = g_dir * ref.layers[t - 1].sigma_prime  # (B, n_t), scale g_log
         if t > 1:
             h_dir, h_log = ref.layers[t - 2].h_dir, ref.layers[t - 2].h_log_scale
@@ -39,45 +44,58 @@ def reference_nonzero(spec: ModelSpec, params: Parameters, ref: Reference) -> tu
         finite = torch.isfinite(log_w)
         top = log_w[finite].max() if bool(finite.any()) else torch.tensor(0.0, dtype=torch.float64)
         weight = torch.where(finite, torch.exp(log_w - top), torch.zeros_like(log_w))
-        w_masks[t - 1] = torch.einsum("b,bi,bj->ij", weight, g_z, h_dir) != 0
+        w_logs[t - 1] = torch.log(torch.einsum("b,bi,bj->ij", weight, g_z, h_dir).abs()) + top
         g_next = g_z @ params.weights[t - 1]
         norm = torch.linalg.vector_norm(g_next, dim=1)
         g_dir = g_next / torch.where(norm > 0, norm, 1.0)[:, None]
         g_log = g_log + torch.log(norm)
-    return out_masks, w_masks
+    return out_logs, w_logs
 
 
 def range_events(
     spec: ModelSpec, params: Parameters, ref: Reference, result: PassResult, layers: list[LayerReport]
-) -> tuple[RangeEvent, RangeEvent]:
-    """(overflow, underflow) for the forward activations, ∂ℓ/∂h^t and ∂ℓ/∂W^t of every layer.
+) -> tuple[RangeEvent, RangeEvent, RangeEvent]:
+    """(overflow, underflow, cancellation) for the forward activations, ∂ℓ/∂h^t and ∂ℓ/∂W^t of every layer.
 
     The non-finite fractions come from the layers' statistics (already counted there).
     """
-    out_masks, w_masks = reference_nonzero(spec, params, ref)
-    frac = spec.thresholds.flag_fraction
-    over: dict[str, list[tuple[int, float]]] = {FORWARD: [], "output_grad": [], "weight_grad": []}
-    under: dict[str, list[tuple[int, float]]] = {FORWARD: [], "output_grad": [], "weight_grad": []}
+    out_logs, w_logs = reference_log_magnitudes(spec, params, ref)
+    frac, min_count = spec.thresholds.flag_fraction, spec.thresholds.flag_min_count
+    ln_tiny = math.log(float(torch.finfo(TORCH_DTYPES[spec.dtype]).tiny))
+    ln_scale = math.log(spec.loss_scale)
+    hits: dict[str, dict[str, list[tuple[int, float]]]] = {
+        kind: {FORWARD: [], "output_grad": [], "weight_grad": []} for kind in ("over", "under", "cancel")
+    }
     for t in range(1, spec.depth + 1):
-        lr = layers[t - 1]
+        lr, lref = layers[t - 1], ref.layers[t - 1]
         quads = (
-            (FORWARD, result.outputs[t - 1], ref.layers[t - 1].h_dir != 0, lr.activation.output_nonfinite_fraction),
-            ("output_grad", result.output_grads[t - 1], out_masks[t - 1], lr.output_grad.nonfinite_fraction),
-            ("weight_grad", result.weight_grads[t - 1], w_masks[t - 1], lr.weight_grad.nonfinite_fraction),
+            (FORWARD, result.outputs[t - 1], torch.log(lref.h_dir.abs()) + lref.h_log_scale[:, None], 0.0),
+            ("output_grad", result.output_grads[t - 1], out_logs[t - 1], ln_scale),
+            ("weight_grad", result.weight_grads[t - 1], w_logs[t - 1], ln_scale),
         )
-        for name, values, exact_nonzero, f_over in quads:
-            v = values.detach().cpu()
-            f_under = float(((v == 0) & exact_nonzero).sum()) / v.numel()
-            if f_over > frac:
-                over[name].append((t, f_over))
-            if f_under > frac:
-                under[name].append((t, f_under))
-    overflow = _combine(over, spec.depth)
+        f_overs = (
+            lr.activation.output_nonfinite_fraction,
+            lr.output_grad.nonfinite_fraction,
+            lr.weight_grad.nonfinite_fraction,
+        )
+        for (name, values, exact_log, shift), f_over in zip(quads, f_overs, strict=True):
+            zero = values.detach().cpu() == 0
+            held_log = exact_log + shift  # ln |value| as the pass holds it (gradients times the loss scale)
+            n = zero.numel()
+            if f_over > frac and round(f_over * n) >= min_count:
+                hits["over"][name].append((t, f_over))
+            exact_nonzero = torch.isfinite(held_log)  # -inf: exactly 0 (a dead unit), structure
+            below = exact_nonzero & (held_log < ln_tiny)
+            for kind, mask in (("under", below), ("cancel", exact_nonzero & ~below)):
+                count = int((zero & mask).sum())
+                if count / n > frac and count >= min_count:
+                    hits[kind][name].append((t, count / n))
+    overflow = _combine(hits["over"], spec.depth)
     if not _finite(result.loss) and not overflow.occurred:
         overflow = RangeEvent(True, spec.depth, "loss", 1.0, 1, {"loss": QuantityEvent(spec.depth, 1, 1.0)})
     elif not _finite(result.loss):
         overflow.by_quantity["loss"] = QuantityEvent(spec.depth, 1, 1.0)
-    return overflow, _combine(under, spec.depth)
+    return overflow, _combine(hits["under"], spec.depth), _combine(hits["cancel"], spec.depth)
 
 
 def _finite(x: float) -> bool:

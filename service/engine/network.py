@@ -1,16 +1,21 @@
 """Build the MLP from a spec and run its forward and backward pass in the requested dtype.
 
 h^t = σ_t(W^t h^{t-1} [+ b^t]), t = 1..d. Weights and inputs are drawn on the CPU from one
-seeded generator (same numbers on every device; weights as float32 draws, float64 for
-orthogonal), kept in float64 after rounding to the pass dtype. On the CPU, float16 is
-emulated: float32 arithmetic rounded to float16 after every operation, forward and backward
-(native CPU float16 matmul is ~50× slower and gives the same inf and zero layers); on CUDA
-it is native.
+seeded generator (same numbers on every device and x86 CPU: float64 draws through kernels that round
+the same on every instruction set), kept in float64 after rounding to the pass dtype. On the CPU, float16 is
+emulated (native CPU float16 matmul is ~50× slower): every quantity a native float16 pass holds
+— z^t, h^t, ∂ℓ/∂h^t (∂ℓ/∂h^d included), ∂ℓ/∂z^t, ∂ℓ/∂W^t, the loss — is rounded to float16 once,
+from float64 arithmetic: products of float16 numbers are exact in float64 and a dot product of
+them is exact while its terms span less than 2^31, so one rounding to float16 decides each value
+whatever order the BLAS kernel sums in (thread count, ISA path, MKL_CBWR). sigmoid's and tanh's
+σ' are taken from the rounded output, as the native backward does (σ' = y(1−y), 1−y²). On
+CUDA float16 is native (float32 accumulation in an order the GPU library picks).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -105,20 +110,23 @@ class Parameters:
 
 
 def _init_weight(w: Tensor, init: str, scale: float, gen: torch.Generator) -> None:
+    """Fill w (float64) in place. Uniform inits are drawn as U(0, 1) and mapped by exact elementwise ops:
+    torch's own uniform_(a, b) rounds a + u(b − a) differently on AVX2 and scalar kernels."""
     init_ = torch.nn.init
-    if init == "normal":
+    n_out, n_in = w.shape
+    bounds = {
+        "uniform": scale,
+        "xavier_uniform": scale * math.sqrt(6.0 / (n_in + n_out)),
+        "kaiming_uniform": scale * math.sqrt(2.0) * math.sqrt(3.0 / n_in),
+    }
+    if init in bounds:
+        w.uniform_(0.0, 1.0, generator=gen).mul_(2.0).sub_(1.0).mul_(bounds[init])
+    elif init == "normal":
         init_.normal_(w, 0.0, scale, generator=gen)
-    elif init == "uniform":
-        init_.uniform_(w, -scale, scale, generator=gen)
     elif init == "xavier_normal":
         init_.xavier_normal_(w, gain=scale, generator=gen)
-    elif init == "xavier_uniform":
-        init_.xavier_uniform_(w, gain=scale, generator=gen)
     elif init == "kaiming_normal":
         init_.kaiming_normal_(w, nonlinearity="relu", generator=gen)
-        w.mul_(scale)
-    elif init == "kaiming_uniform":
-        init_.kaiming_uniform_(w, nonlinearity="relu", generator=gen)
         w.mul_(scale)
     elif init == "orthogonal":
         init_.orthogonal_(w, gain=scale, generator=gen)
@@ -147,13 +155,14 @@ def make_parameters(spec: ModelSpec) -> Parameters:
     shapes = list(zip(spec.widths[1:], spec.widths[:-1], strict=True))  # (n_out, n_in) per layer
 
     def draw(t: int) -> Tensor:
-        # float32 draws are 5× faster than float64 ones and exact in every pass dtype but float64 (where
-        # the weights are then float32-representable values); orthogonal keeps float64 for its QR.
-        w = torch.empty(*shapes[t - 1], dtype=torch.float64 if spec.init == "orthogonal" else torch.float32)
+        # float64 draws: torch's float32 normal_ and uniform_ (and float64 uniform_(a, b)) take vectorised
+        # kernels on AVX2 CPUs and scalar ones elsewhere that round differently, so the same seed gave
+        # different weights on different machines (ATEN_CPU_CAPABILITY); see _init_weight.
+        w = torch.empty(*shapes[t - 1], dtype=torch.float64)
         _init_weight(
             w, spec.init, spec.weight_scale, torch.Generator(device="cpu").manual_seed(layer_seed(spec.seed, t))
         )
-        return _round_finite(w, store)
+        return _compact(_round_finite(w, store))
 
     workers = max(1, min(torch.get_num_threads(), len(shapes)))
     if workers == 1 or sum(a * b for a, b in shapes) < PARALLEL_DRAW_MIN:
@@ -171,6 +180,15 @@ def make_parameters(spec: ModelSpec) -> Parameters:
     if spec.loss == "cross_entropy":
         labels = torch.randint(0, spec.widths[-1], (spec.batch_size,), generator=gen)
     return Parameters(weights, biases, x, labels)
+
+
+def _compact(w: Tensor) -> Tensor:
+    """float32 where that holds every value exactly (any pass dtype but float64 after rounding), else as is."""
+    if w.dtype == torch.float64:
+        narrow = w.float()
+        if torch.equal(narrow.double(), w):
+            return narrow
+    return w
 
 
 def layer_seed(seed: int, layer: int) -> int:
@@ -204,6 +222,23 @@ class _Round(torch.autograd.Function):
         return grad.to(ctx.narrow).to(grad.dtype), None
 
 
+class _RoundedOutputActivation(torch.autograd.Function):
+    """sigmoid/tanh in emulated float16: y rounded, σ' from the rounded y as float16's backward forms it."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, name: str, dtype: torch.dtype) -> Tensor:  # type: ignore[override]
+        y = (torch.sigmoid(z) if name == "sigmoid" else torch.tanh(z)).to(dtype).to(z.dtype)
+        ctx.save_for_backward(y)
+        ctx.name = name
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        (y,) = ctx.saved_tensors
+        sigma_prime = y * (1.0 - y) if ctx.name == "sigmoid" else 1.0 - y * y
+        return grad * sigma_prime, None, None
+
+
 @dataclass
 class PassResult:
     """What the pass in the requested dtype produced (tensors in the compute dtype, detached).
@@ -219,10 +254,11 @@ class PassResult:
     emulated: bool
 
 
-def run_pass(spec: ModelSpec, params: Parameters, device: torch.device) -> PassResult:
+def run_pass(spec: ModelSpec, params: Parameters, device: torch.device, emulate_float16: bool = True) -> PassResult:
+    """The pass in the spec's dtype; emulate_float16=False runs float16 natively on the CPU too (tests compare)."""
     target = TORCH_DTYPES[spec.dtype]
-    emulated = target == torch.float16 and device.type == "cpu"
-    compute = torch.float32 if emulated else target
+    emulated = target == torch.float16 and device.type == "cpu" and emulate_float16
+    compute = torch.float64 if emulated else target
 
     def rnd(t: Tensor) -> Tensor:
         return _Round.apply(t, target) if emulated else t
@@ -238,10 +274,14 @@ def run_pass(spec: ModelSpec, params: Parameters, device: torch.device) -> PassR
         z = rnd(rnd(h) @ w.T)
         if b is not None:
             z = rnd(z + b)
-        h = rnd(get_activation(name).fn(z))
+        if emulated and name in ("sigmoid", "tanh"):
+            h = _RoundedOutputActivation.apply(z, name, target)
+        else:
+            h = rnd(get_activation(name).fn(z))
         h.retain_grad()
         outputs.append(h)
-    loss = rnd(_loss(spec.loss, h, params.labels, device))
+    # rnd(h): rounds ∂ℓ/∂h^d, which a native pass holds in the dtype, before it reaches h^d
+    loss = rnd(_loss(spec.loss, rnd(h), params.labels, device))
     # Loss scaling (mixed precision's fix for float16 underflow): backpropagate S·ℓ in the dtype;
     # the gradients stay scaled here (that is where the dtype's range bites) and are unscaled in
     # float64 for the statistics, as torch.amp's GradScaler unscales them in float32.

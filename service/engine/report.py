@@ -49,6 +49,10 @@ class JacobianStats:
     log10_frobenius_norm_min: float | None  # spread over the batch
     log10_frobenius_norm_max: float | None
     method: str  # exact | estimate | identity
+    # resolved | lower_bound (σ_min only bounded above, so κ is a lower bound) | infinite (σ_min exactly 0)
+    # | not_computed
+    condition_number_status: str | None = None
+    singular_values_source: str | None = None  # svd (the formed product) | qr (the product in QR form)
 
 
 @dataclass
@@ -61,9 +65,10 @@ class ActivationStats:
     log10_pre_activation_rms: float | None  # stays finite where the std leaves the float range
     sigma_prime_mean: float | None
     sigma_prime_max: float | None
-    saturated_fraction: float | None  # sigmoid/tanh-like: σ'(z) < 1% of its peak
+    saturated_fraction: float | None  # sigmoid/tanh-like and smooth σ: σ'(z) < 1% of its peak
     dead_fraction: float | None  # relu-like: σ'(z) == 0
     output_nonfinite_fraction: float  # of h^t in the pass dtype
+    sigma_prime_mean_square: float | None = None  # E[σ'(z)²] over units and samples: the measured χ/σ_w²
 
 
 @dataclass
@@ -129,8 +134,8 @@ class DtypeLimits:
 
 @dataclass
 class Cause:
-    # weights_too_large | weights_too_small | saturation | small_derivative | dead_units
-    # | dtype_overflow | dtype_underflow | loss_overflow
+    # finite_width | weights_too_large | small_derivative | saturation | dead_units | weights_too_small
+    # | dtype_overflow | dtype_underflow | cancellation | loss_overflow (service/engine/diagnosis/causes.py)
     code: str
     message: str
     layers: list[int] = field(default_factory=list)
@@ -139,22 +144,40 @@ class Cause:
 
 @dataclass
 class Outcome:
-    """What the engine measured when it ran a changed spec."""
+    """What the engine measured when it ran a changed spec.
+
+    overflow/underflow: of any quantity; gradient_*/forward_*: of the gradients (∂ℓ/∂h, ∂ℓ/∂W, the
+    loss) and of the forward activations alone, so advice is judged on what it can change.
+    """
 
     verdict: str
     log10_total_growth: float | None
     growth_per_layer: float | None
     overflow: bool
     underflow: bool
+    gradient_overflow: bool = False
+    gradient_underflow: bool = False
+    forward_overflow: bool = False
+    forward_underflow: bool = False
+    batch_size: int | None = None  # the batch the rerun used: the user's own for every claimed fix
+    jacobian_method: str | None = None  # the method that ran for the rerun
 
 
 @dataclass
 class Recommendation:
+    """A spec change, rerun. `addresses` says what it is judged on (what the change can fix):
+
+    growth: verdict stable and no overflow/underflow anywhere; gradient_range (loss_scale): no
+    overflow/underflow of the gradients; forward_range (input_scale): none in the forward pass
+    and none new in the gradients; range (a wider dtype): none anywhere.
+    """
+
     code: str
     change: dict[str, Any]
     rationale: str
     verified: Outcome | None  # None when verification was switched off
-    fixes: bool | None  # the changed spec is stable with no overflow/underflow
+    fixes: bool | None  # the changed spec no longer has the problem `addresses` names
+    addresses: str = "growth"
 
 
 @dataclass
@@ -171,6 +194,9 @@ class Diagnosis:
     recommendations: list[Recommendation]
     summary: str
     thresholds: dict[str, float]
+    # values 0 in the pass whose exact magnitude is inside the dtype's normal range: lost to rounding
+    # (products summing to an exact 0), not to the range; flagged like underflow, never called underflow
+    cancellation: RangeEvent = field(default_factory=lambda: RangeEvent(False, None, None, None, None))
 
 
 @dataclass
@@ -188,8 +214,8 @@ class Theory:
     chi_mean: float | None
     predicted_growth_per_layer: float | None
     predicted_log10_total_growth: float | None
-    depth_scale: float | None  # -1/ln χ (layers over which the gradient changes by e)
-    critical_weight_scale: float | None  # the weight_scale that makes χ = 1
+    depth_scale: float | None  # -1/ln χ: layers over which the squared gradient norm changes by e (the norm: twice)
+    critical_weight_scale: float | None  # the weight_scale with χ(q*) = 1 for square layers; None where none exists
     critical_note: str
     layers: list[LayerTheory]
 

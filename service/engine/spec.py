@@ -67,6 +67,8 @@ class Thresholds:
     # A layer counts as overflowed / underflowed when more than this fraction of its
     # values are non-finite / flushed to zero: one stray element is not a diagnosis.
     flag_fraction: float = 0.01
+    # ... and at least this many of them: a single stray value in a 32-value layer is not a diagnosis.
+    flag_min_count: int = 2
 
 
 @dataclass(frozen=True)
