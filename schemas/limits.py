@@ -19,7 +19,7 @@ class Limits:
     max_depth: int = 2000
     max_width: int = 8192
     max_batch_size: int = 1024
-    max_parameters: int = 64_000_000
+    max_parameters: int = 256_000_000
     max_gflop: float = 5000.0  # estimated GEMM-equivalent work of the whole analysis (CPU: ~60 s on one core)
     max_memory_mib: float = 3584.0  # estimated peak tensor memory of the analysis
     auto_exact_gflop: float = AUTO_EXACT_GFLOP  # jacobian.method=auto picks exact up to this much chain work

@@ -361,9 +361,11 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
     if errors:
         return errors
     cost = estimate_cost(spec, limits.auto_exact_gflop)
+    growth = "width³" if cost.jacobian_method == "exact" else "width²"
     hint = (
-        f"; the {cost.jacobian_method} Jacobian work grows with batch_size × depth × width³, so a smaller "
-        "batch_size (it is per sample) or network fits"
+        f"; the {cost.jacobian_method} Jacobian work grows with batch_size × depth × {growth}, so a smaller "
+        "batch_size (it is per sample), power_iterations or network fits here, or submit the same spec as "
+        'POST /v1/jobs {"analysis": spec}, which runs it on the job queue up to GRADSTAB_MAX_JOB_GFLOP'
     )
     add("layers", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
     add("layers", "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib", hint)

@@ -37,6 +37,7 @@ class Plan:
     jacobian_method: str  # exact | estimate (auto resolved against the server's budget)
     id: str
     gflop: float  # the estimated work, which also decides where device=auto runs
+    verify_budget_gflop: float  # what the recommendation reruns may spend (counted in gflop)
 
 
 def plan(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Plan:
@@ -44,7 +45,9 @@ def plan(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Plan:
     per analysis, before any tensor work, so a cache can look the report up and servers agree on it."""
     cost = estimate_cost(spec, auto_exact_gflop)
     method = cost.jacobian_method
-    return Plan(jacobian_method=method, id=_hash_id(spec, method), gflop=cost.gflop)
+    return Plan(
+        jacobian_method=method, id=_hash_id(spec, method), gflop=cost.gflop, verify_budget_gflop=cost.verify_gflop
+    )
 
 
 def report_id(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> str:
@@ -89,7 +92,9 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         underflow,
         result.loss,
         cancellation=cancellation,
-        verify=_Verifier(auto_exact_gflop, method) if spec.verify_recommendations else None,
+        verify=_Verifier(auto_exact_gflop, method, planned.verify_budget_gflop)
+        if spec.verify_recommendations
+        else None,
     )
     notes = list(ref.notes)
     if spec.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
@@ -149,15 +154,19 @@ class _Verifier:
     cheap (full=False): batch ≤ VERIFY_BATCH, Frobenius probes only; full (full=True): the user's batch and
     seed, the Jacobian method that ran for the user (its probes), without spectral norms or svdvals, which
     neither the verdict nor the flags read. A recommendation is only claimed to fix after a full rerun.
-    Identical reruns are run once.
+    Identical reruns are run once. The reruns share a budget (cost.verify_budget_gflop of the analysis
+    itself, which is what the admission limits count): a rerun past it is not run and its recommendation
+    stays unverified (fixes: null) rather than the analysis running past what was admitted.
     """
 
-    def __init__(self, auto_exact_gflop: float, method: str) -> None:
+    def __init__(self, auto_exact_gflop: float, method: str, budget_gflop: float) -> None:
         self.auto_exact_gflop = auto_exact_gflop
         self.method = method
+        self.budget_gflop = budget_gflop
+        self.spent_gflop = 0.0
         self._done: dict[ModelSpec, Outcome] = {}
 
-    def __call__(self, spec: ModelSpec, full: bool) -> Outcome:
+    def __call__(self, spec: ModelSpec, full: bool) -> Outcome | None:
         if full:
             rerun = dataclasses.replace(
                 spec,
@@ -180,6 +189,10 @@ class _Verifier:
                 ),
             )
         if rerun not in self._done:
+            cost = estimate_cost(rerun, self.auto_exact_gflop).gflop
+            if self.spent_gflop + cost > self.budget_gflop:
+                return None
+            self.spent_gflop += cost
             self._done[rerun] = _outcome(analyze(rerun, self.auto_exact_gflop), rerun.batch_size)
         return self._done[rerun]
 

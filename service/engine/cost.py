@@ -21,6 +21,9 @@ SVD_ALWAYS_GFLOP = 10.0
 VERIFY_RUNS = 4
 VERIFY_BATCH = 4
 VERIFY_PROBES = 16
+# The reruns share a budget: this multiple of the analysis's own work, at least VERIFY_MIN_GFLOP.
+VERIFY_SHARE = 1.0
+VERIFY_MIN_GFLOP = 50.0
 # A sweep through a layer with fewer rows than this is bound by reading W, not by arithmetic:
 # it costs what a GEMM with this many rows costs.
 MIN_EFFECTIVE_ROWS = 32
@@ -48,6 +51,7 @@ class Cost:
     gflop: float
     memory_mib: float
     jacobian_method: str  # the method that will run: exact or estimate
+    verify_gflop: float = 0.0  # the share of gflop the recommendation reruns may spend
 
 
 def parameters(widths: tuple[int, ...], bias: bool) -> int:
@@ -180,9 +184,17 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
         # every claimed fix is confirmed at the user's batch with the user's method (Frobenius norms only)
         confirm = chain * 1.15 if method == "exact" else estimate_flops(widths, batch, jac.probes, 0)
         verify += VERIFY_RUNS * (_pass_flops(widths, batch) + confirm)
-    total = _pass_flops(widths, batch) + work + verify
+    own = _pass_flops(widths, batch) + work
+    verify = min(verify, verify_budget_flops(own))
     return Cost(
-        gflop=total / 1e9,
+        gflop=(own + verify) / 1e9,
         memory_mib=(weights_mem + acts_mem + jac_mem) / 2**20,
         jacobian_method=method,
+        verify_gflop=verify / 1e9,
     )
+
+
+def verify_budget_flops(own: float) -> float:
+    """What the recommendation reruns may spend: VERIFY_SHARE of the analysis itself, at least
+    VERIFY_MIN_GFLOP (which covers every rerun of a small net). Past it a recommendation stays unverified."""
+    return max(VERIFY_SHARE * own, VERIFY_MIN_GFLOP * 1e9)

@@ -93,6 +93,10 @@ def test_configured_auto_exact_gflop_reaches_the_engine(post_json, monkeypatch, 
         ({"depth": 1000, "width": 16}, 8),
         ({"depth": 2, "width": 4096}, 1),
         ([4096, 4096], 1),
+        # ordinary MLPs at the default batch (8) on the CPU budget
+        ({"depth": 50, "width": 512}, 8),
+        ({"depth": 100, "width": 512}, 8),
+        ({"depth": 12, "width": 4096}, 8),
     ],
 )
 def test_default_limits_accept_deep_and_wide(layers, batch_size):

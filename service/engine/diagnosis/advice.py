@@ -18,7 +18,8 @@ from ..report import Outcome, RangeEvent, Recommendation
 from ..spec import ModelSpec
 from .findings import Findings, dtype_limits
 
-Verifier = Callable[[ModelSpec, bool], Outcome]  # (changed spec, full) → what the rerun measured
+# (changed spec, full) → what the rerun measured, or None where the reruns' budget is spent (not run)
+Verifier = Callable[[ModelSpec, bool], Outcome | None]
 
 
 class Candidate(NamedTuple):
@@ -164,14 +165,18 @@ def recommendations(f: Findings, verify: Verifier | None) -> list[Recommendation
         outcome = verify(changed, False) if verify is not None else None
         fixes = None if outcome is None else fixes_problem(addresses, outcome, f.overflow, f.underflow)
         if fixes and verify is not None:  # the cheap rerun passed: confirm at the user's batch, seed and method
-            outcome = verify(changed, True)
-            fixes = fixes_problem(addresses, outcome, f.overflow, f.underflow)
+            confirmed = verify(changed, True)
+            outcome = confirmed or outcome
+            fixes = None if confirmed is None else fixes_problem(addresses, confirmed, f.overflow, f.underflow)
         recs.append(Recommendation(code, change, why, outcome, fixes, addresses))
     if verify is None:
         return recs
     working = [r for r in recs if r.fixes]
     if working:
         return working
+    unverified = [r for r in recs if r.fixes is None]  # the reruns' budget ran out before these
+    if unverified:
+        return [r for r in recs if r.fixes is False][:1] + unverified
 
     # Nothing fixed it alone: keep the one that came closest, marked fixes=false.
     def distance(r: Recommendation) -> float:
