@@ -12,6 +12,7 @@ ReLU's dead units) are structure, neither. A layer is flagged when more than
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -26,12 +27,36 @@ FORWARD = "forward_activation"
 GRADIENTS = ("output_grad", "weight_grad")
 
 
-def reference_log_magnitudes(spec: ModelSpec, params: Parameters, ref: Reference) -> tuple[list[Tensor], list[Tensor]]:
-    """ln |exact value| of every ∂ℓ/∂h^t and ∂ℓ/∂W^t (float64, log domain; -inf where exactly 0), per layer."""
+@dataclass
+class WeightGradLog:
+    """ln |exact ∂ℓ/∂W^t| = ln |Σ_b w_b g_z[b,i] h_dir[b,j]| + top, kept factored: the range events need it only
+    where the pass holds a zero, which for a healthy net is nowhere (forming it costs n_t·n_{t-1} logs)."""
+
+    weight: Tensor  # (B,) per-sample scales relative to e^top
+    g_z: Tensor  # (B, n_t) ∂ℓ/∂z^t directions
+    h_dir: Tensor  # (B, n_{t-1}) h^{t-1} directions
+    top: Tensor  # () the largest per-sample log scale
+
+    def dense(self) -> Tensor:
+        return torch.log(torch.einsum("b,bi,bj->ij", self.weight, self.g_z, self.h_dir).abs()) + self.top
+
+    def at(self, mask: Tensor) -> Tensor:
+        """The values at mask's True entries (1-D, in mask's row-major order)."""
+        if int(mask.sum()) * 4 > mask.numel():  # most of the layer: the dense product is cheaper
+            return self.dense()[mask]
+        rows, cols = mask.nonzero(as_tuple=True)
+        vals = (self.weight[:, None] * self.g_z[:, rows] * self.h_dir[:, cols]).sum(dim=0)
+        return torch.log(vals.abs()) + self.top
+
+
+def _reference_gradients(
+    spec: ModelSpec, params: Parameters, ref: Reference
+) -> tuple[list[Tensor], list[WeightGradLog]]:
+    """ln |exact ∂ℓ/∂h^t| per layer (float64, log domain; -inf where exactly 0) and ∂ℓ/∂W^t in factored form."""
     d = spec.depth
     g_dir, g_log = ref.top_grad_dir, ref.top_grad_log_scale  # (B, n_d), (B,)
     out_logs: list[Tensor] = [torch.empty(0)] * d
-    w_logs: list[Tensor] = [torch.empty(0)] * d
+    w_logs: list[WeightGradLog | None] = [None] * d
     for t in range(d, 0, -1):
         out_logs[t - 1] = torch.log(g_dir.abs()) + g_log[:, None]
         g_z = g_dir * ref.layers[t - 1].sigma_prime  # (B, n_t), scale g_log
@@ -44,12 +69,18 @@ def reference_log_magnitudes(spec: ModelSpec, params: Parameters, ref: Reference
         finite = torch.isfinite(log_w)
         top = log_w[finite].max() if bool(finite.any()) else torch.tensor(0.0, dtype=torch.float64)
         weight = torch.where(finite, torch.exp(log_w - top), torch.zeros_like(log_w))
-        w_logs[t - 1] = torch.log(torch.einsum("b,bi,bj->ij", weight, g_z, h_dir).abs()) + top
+        w_logs[t - 1] = WeightGradLog(weight, g_z, h_dir, top)
         g_next = g_z @ params.weights[t - 1]
         norm = torch.linalg.vector_norm(g_next, dim=1)
         g_dir = g_next / torch.where(norm > 0, norm, 1.0)[:, None]
         g_log = g_log + torch.log(norm)
-    return out_logs, w_logs
+    return out_logs, [w for w in w_logs if w is not None]
+
+
+def reference_log_magnitudes(spec: ModelSpec, params: Parameters, ref: Reference) -> tuple[list[Tensor], list[Tensor]]:
+    """ln |exact value| of every ∂ℓ/∂h^t and ∂ℓ/∂W^t (float64, log domain; -inf where exactly 0), per layer."""
+    out_logs, w_logs = _reference_gradients(spec, params, ref)
+    return out_logs, [w.dense() for w in w_logs]
 
 
 def range_events(
@@ -59,7 +90,7 @@ def range_events(
 
     The non-finite fractions come from the layers' statistics (already counted there).
     """
-    out_logs, w_logs = reference_log_magnitudes(spec, params, ref)
+    out_logs, w_logs = _reference_gradients(spec, params, ref)
     frac, min_count = spec.thresholds.flag_fraction, spec.thresholds.flag_min_count
     ln_tiny = math.log(float(torch.finfo(TORCH_DTYPES[spec.dtype]).tiny))
     ln_scale = math.log(spec.loss_scale)
@@ -80,14 +111,17 @@ def range_events(
         )
         for (name, values, exact_log, shift), f_over in zip(quads, f_overs, strict=True):
             zero = values.detach().cpu() == 0
-            held_log = exact_log + shift  # ln |value| as the pass holds it (gradients times the loss scale)
             n = zero.numel()
             if f_over > frac and round(f_over * n) >= min_count:
                 hits["over"][name].append((t, f_over))
-            exact_nonzero = torch.isfinite(held_log)  # -inf: exactly 0 (a dead unit), structure
-            below = exact_nonzero & (held_log < ln_tiny)
+            if not bool(zero.any()):
+                continue
+            # ln |value| as the pass would hold it (gradients times the loss scale), where it holds a zero
+            at_zero = (exact_log.at(zero) if isinstance(exact_log, WeightGradLog) else exact_log[zero]) + shift
+            exact_nonzero = torch.isfinite(at_zero)  # -inf: exactly 0 (a dead unit), structure
+            below = exact_nonzero & (at_zero < ln_tiny)
             for kind, mask in (("under", below), ("cancel", exact_nonzero & ~below)):
-                count = int((zero & mask).sum())
+                count = int(mask.sum())
                 if count / n > frac and count >= min_count:
                     hits[kind][name].append((t, count / n))
     overflow = _combine(hits["over"], spec.depth)
