@@ -107,7 +107,8 @@ def test_assignments_public_part_and_hidden_rubric(app: Flask) -> None:
         text = student.get_data(as_text=True)
         assert student.status_code == 200 and "SECRET" not in text and "secret band" not in text, fmt
     student = post(client, "/v1/assignments/tiny/submissions", submission, STUDENT_KEY).get_json()
-    assert student["hidden"] == {"checks": 1, "points": 3.0} and student["max_score"] == 3
+    assert student["hidden"] == {"checks": 1, "points": 3.0} and student["max_score"] == 6  # hidden ones count
+    assert student["checks"][-1]["name"] == "Hidden check 1" and student["checks"][-1]["kind"] == "hidden"
     full = post(client, "/v1/assignments/tiny/submissions", submission | {"format": "gradescope"}).get_json()
     jsonschema.validate(full, GRADESCOPE_RESULTS)
     secret = next(t for t in full["tests"] if t["name"] == "secret band")
