@@ -11,7 +11,7 @@ from service.config import Settings
 from service.grading.model import GradeRequest
 
 from .auth import caller_role
-from .grading import respond
+from .grading import GRADE_RESPONSE, respond
 from .smorest import Blueprint
 from .state import state
 
@@ -51,7 +51,7 @@ def blueprint(settings: Settings) -> Blueprint:
             "format": "gradescope",
         },
     )
-    @blp.response(200)
+    @blp.doc(responses={"200": GRADE_RESPONSE})
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
