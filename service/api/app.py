@@ -105,7 +105,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(problems.bp)
     # API keys, then rate limits (whose key is the caller's name), then counts by key name.
     auth.init_app(app, auth.load_keys(settings.api_keys, settings.api_keys_file))
-    ratelimit.init_app(app, settings.rate_limit, settings.redis_url)
+    ratelimit.init_app(app, settings.rate_limit, settings.redis_url, settings.course_rate_limit)
     metrics.count_by_key(app)
 
     if settings.trusted_proxies:
