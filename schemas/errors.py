@@ -28,7 +28,10 @@ class FieldErrorSchema(Schema):
 class ProblemSchema(Schema):
     type = fields.String(
         required=True,
-        metadata={"description": "A URI naming the kind of problem (e.g. /problems/validation)."},
+        metadata={
+            "description": "An absolute URI naming the kind of problem (https://<host>/problems/validation); "
+            "GET it for a page describing the problem."
+        },
     )
     title = fields.String(required=True, metadata={"description": "Short summary of the kind of problem."})
     status = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
@@ -73,7 +76,7 @@ def error_lines(messages: Any) -> list[str]:
 class Invalid:
     """A spec that did not load, described once for the API's 422 and the CLI's message."""
 
-    reason: str  # limit | validation (also the metrics label and the problem type)
+    reason: str  # limit | invalid_rubric | validation (also the metrics label and the problem type)
     title: str
     detail: str
     errors: list[dict[str, str]]
@@ -88,4 +91,6 @@ def describe_invalid(messages: Any) -> Invalid:
         )
         return Invalid("limit", "Over a limit", detail, errors)
     names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    if errors and all(e["field"] == "rubric" or e["field"].startswith("rubric.") for e in errors):
+        return Invalid("invalid_rubric", "Invalid rubric", f"Invalid rubric fields: {names}.", errors)
     return Invalid("validation", "Invalid spec", f"Invalid fields: {names}.", errors)

@@ -13,6 +13,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from service.grading.formats import FORMATS
 from service.grading.model import (
     DEFAULT_FORMAT,
+    VISIBILITIES,
     AnswerCheck,
     ConstraintCheck,
     GradeRequest,
@@ -25,6 +26,7 @@ from .limits import Limits
 from .rubric import ANSWER_NAME, ID_PATTERN, AnswerValue, RubricSchema, load_starter, wire_spec_fields
 
 __all__ = [
+    "GRADE_RESPONSE_SCHEMAS",
     "AssignmentFileSchema",
     "AssignmentPublicSchema",
     "AssignmentSubmissionSchema",
@@ -34,13 +36,25 @@ __all__ = [
 ]
 
 
+MAX_ANSWERS = 100
+
+
+def _few_enough(answers: dict[str, Any]) -> None:
+    # Not validate.Length: apispec documents that as maxLength, which means nothing on an object.
+    if len(answers) > MAX_ANSWERS:
+        raise ValidationError(f"At most {MAX_ANSWERS} answers, got {len(answers)}.")
+
+
 def _answers_field() -> fields.Dict:
     return fields.Dict(
         keys=fields.String(validate=validate.Regexp(ANSWER_NAME)),
         values=AnswerValue(),
         load_default=dict,
-        validate=validate.Length(max=100),
-        metadata={"description": 'Named numbers or verdicts, e.g. {"growth_per_layer": 0.24}.'},
+        validate=_few_enough,
+        metadata={
+            "description": 'Named numbers or verdicts, e.g. {"growth_per_layer": 0.24}.',
+            "maxProperties": MAX_ANSWERS,
+        },
     )
 
 
@@ -170,3 +184,107 @@ class AssignmentPublicSchema(Schema):
         keys=fields.String(), values=fields.String(), metadata={"description": "Answers to give: name → what it is."}
     )
     max_score = fields.Float(metadata={"description": "Points available, hidden checks included."})
+
+
+# The grade in each format (service.grading.formats), for the OpenAPI document: a generated client
+# gets a typed result, and tests check real responses against these.
+_VISIBILITY = {"enum": list(VISIBILITIES)}
+
+
+class GradeCheckSchema(Schema):
+    name = fields.String(required=True, metadata={"description": 'The check\'s name; "Hidden check k" for a student.'})
+    kind = fields.String(required=True, metadata={"description": "verdict, value, answer, constraint; hidden."})
+    passed = fields.Boolean(required=True)
+    points = fields.Float(required=True)
+    max_points = fields.Float(required=True)
+    visibility = fields.String(required=True, metadata=_VISIBILITY)
+    message = fields.String(required=True)
+
+
+class GradeReportRefSchema(Schema):
+    id = fields.String(allow_none=True, required=True)
+    engine_version = fields.String(allow_none=True, required=True)
+    verdict = fields.String(allow_none=True, required=True)
+
+
+class HiddenCountSchema(Schema):
+    checks = fields.Integer(required=True, metadata={"description": "Checks shown only as Hidden check k."})
+    points = fields.Float(required=True)
+
+
+class CacheHitSchema(Schema):
+    hit = fields.Boolean(required=True)
+
+
+class GradeResultSchema(Schema):
+    """format=json: the service's own grade."""
+
+    gradable = fields.Boolean(required=True)
+    score = fields.Float(required=True)
+    max_score = fields.Float(required=True)
+    fraction = fields.Float(required=True, validate=validate.Range(0, 1))
+    checks = fields.List(fields.Nested(GradeCheckSchema), required=True)
+    summary = fields.String(required=True)
+    report = fields.Nested(GradeReportRefSchema, required=True)
+    hidden = fields.Nested(HiddenCountSchema, required=True)
+    errors = fields.List(fields.String(), metadata={"description": "Why the spec was refused (not gradable)."})
+    cache = fields.Nested(CacheHitSchema)
+
+
+class GradescopeTestSchema(Schema):
+    name = fields.String(required=True)
+    score = fields.Float(required=True)
+    max_score = fields.Float(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["passed", "failed"]))
+    output = fields.String(required=True)
+    visibility = fields.String(required=True, metadata=_VISIBILITY)
+
+
+class GradescopeExtraSchema(Schema):
+    report_id = fields.String(allow_none=True)
+    engine_version = fields.String(allow_none=True)
+    gradable = fields.Boolean()
+
+
+class GradescopeResultsSchema(Schema):
+    """format=gradescope: Gradescope's results.json (gradescope-autograders.readthedocs.io, specs)."""
+
+    score = fields.Float(required=True, metadata={"description": "The total; overrides the tests' sum."})
+    execution_time = fields.Float(required=True)
+    output = fields.String(required=True)
+    output_format = fields.String(required=True, validate=validate.OneOf(["text", "html"]))
+    tests = fields.List(fields.Nested(GradescopeTestSchema), required=True)
+    extra_data = fields.Nested(GradescopeExtraSchema, required=True)
+
+
+class PrairieLearnTestSchema(Schema):
+    name = fields.String(required=True)
+    points = fields.Float(required=True)
+    max_points = fields.Float(required=True)
+    message = fields.String(required=True)
+
+
+class PrairieLearnImageSchema(Schema):
+    label = fields.String(required=True)
+    url = fields.String(required=True, metadata={"description": "A data: URL (PNG)."})
+
+
+class PrairieLearnResultsSchema(Schema):
+    """format=prairielearn: external-grader results (PrairieLearn docs/externalGrading.md)."""
+
+    gradable = fields.Boolean(required=True)
+    score = fields.Float(validate=validate.Range(0, 1), metadata={"description": "Absent when not gradable."})
+    points = fields.Float()
+    max_points = fields.Float()
+    message = fields.String()
+    output = fields.String()
+    format_errors = fields.List(fields.String())
+    tests = fields.List(fields.Nested(PrairieLearnTestSchema), required=True)
+    images = fields.List(fields.Nested(PrairieLearnImageSchema))
+
+
+GRADE_RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
+    "GradeResult": GradeResultSchema,
+    "GradescopeResults": GradescopeResultsSchema,
+    "PrairieLearnResults": PrairieLearnResultsSchema,
+}

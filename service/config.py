@@ -17,6 +17,7 @@ from schemas.limits import Limits
 from service.jobs.settings import JobSettings
 
 DEFAULT_RATE_LIMIT = "120/minute"
+DEFAULT_COURSE_RATE_LIMIT = "1200/minute"  # per key, all its students together
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -226,6 +227,7 @@ class Settings:
     api_keys: str = ""
     api_keys_file: str = ""
     rate_limit: str | None = DEFAULT_RATE_LIMIT
+    course_rate_limit: str | None = DEFAULT_COURSE_RATE_LIMIT  # GRADSTAB_COURSE_RATE_LIMIT
     redis_url: str | None = None
     cache_size: int = 256
     cache_ttl_s: int = 7 * 24 * 3600
@@ -237,6 +239,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> Settings:
         env = os.environ if environ is None else environ
         rate_limit = _str(env, "GRADSTAB_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+        course_rate_limit = _str(env, "GRADSTAB_COURSE_RATE_LIMIT", DEFAULT_COURSE_RATE_LIMIT)
         return cls(
             limits=_limits(env),
             max_json_depth=_int(env, "GRADSTAB_MAX_JSON_DEPTH", cls.max_json_depth, minimum=3),
@@ -246,6 +249,7 @@ class Settings:
             api_keys=_str(env, "GRADSTAB_API_KEYS", ""),
             api_keys_file=_str(env, "GRADSTAB_API_KEYS_FILE", ""),
             rate_limit=None if rate_limit.lower() in ("off", "none", "0") else rate_limit,
+            course_rate_limit=None if course_rate_limit.lower() in ("off", "none", "0") else course_rate_limit,
             redis_url=_get(env, "REDIS_URL"),
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),

@@ -22,7 +22,20 @@ from service.application.reports import ReportService
 from service.config import Settings
 from service.jobs.service import JobService
 
-from . import analyses, assignments, auth, capabilities, docs, grading, health, jobs, metrics, ratelimit, request_id
+from . import (
+    analyses,
+    assignments,
+    auth,
+    capabilities,
+    docs,
+    grading,
+    health,
+    jobs,
+    metrics,
+    problems,
+    ratelimit,
+    request_id,
+)
 from .jsonio import StrictJSONProvider
 from .smorest import Api, Blueprint
 from .state import ServiceState
@@ -89,9 +102,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for make_blueprint in RESOURCES:
         api.register_blueprint(make_blueprint(settings))
     app.register_blueprint(docs.bp)
+    app.register_blueprint(problems.bp)
     # API keys, then rate limits (whose key is the caller's name), then counts by key name.
     auth.init_app(app, auth.load_keys(settings.api_keys, settings.api_keys_file))
-    ratelimit.init_app(app, settings.rate_limit, settings.redis_url)
+    ratelimit.init_app(app, settings.rate_limit, settings.redis_url, settings.course_rate_limit)
     metrics.count_by_key(app)
 
     if settings.trusted_proxies:

@@ -11,7 +11,7 @@ from service.config import Settings
 from service.grading.model import GradeRequest
 
 from .auth import caller_role
-from .grading import respond
+from .grading import GRADE_RESPONSE, respond
 from .smorest import Blueprint
 from .state import state
 
@@ -51,16 +51,18 @@ def blueprint(settings: Settings) -> Blueprint:
             "format": "gradescope",
         },
     )
-    @blp.response(200)
+    @blp.doc(responses={"200": GRADE_RESPONSE})
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def submit(request: GradeRequest, assignment_id: str) -> Any:
         """Grade a student's spec (and answers) against the assignment's hidden rubric.
 
-        Instructor keys (the course autograder's) get every check with its visibility, for
-        the platform to hide; student keys and an open service get only the visible checks
-        and a count of the others. Formats and invalid specs as for POST /v1/grade.
+        Hidden checks always count in the score. Instructor keys (the course autograder's) get
+        every check with its visibility in the gradescope format, for the platform to hide;
+        student keys, an open service and the prairielearn format get hidden checks only as
+        "Hidden check k" with points and passed/failed. Formats and invalid specs as for
+        POST /v1/grade.
         """
         assignment = state().grading.assignment(assignment_id)
         return respond(request, assignment, for_student=caller_role() != "instructor")

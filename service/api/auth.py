@@ -31,7 +31,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_KEY_LENGTH = 16
 # Probes, metrics and the API description stay reachable without a key.
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/openapi.json"})
-OPEN_PREFIXES = ("/docs",)
+OPEN_PREFIXES = ("/docs", "/problems/")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""GET /docs: a self-contained HTML page rendered from the OpenAPI document (no CDN, no JS).
+"""GET /docs: a self-contained HTML page rendered from the OpenAPI document (no CDN, no JS);
+GET /docs/console/: Swagger UI on the same document, to try calls (with an API key: Authorize).
 
 flask-smorest's Swagger UI and ReDoc load their assets from a CDN; a classroom or an
-air-gapped cluster has none, so the page is plain HTML built from the same spec.
+air-gapped cluster has none, so the page is plain HTML built from the same spec, and the console's
+assets come from the installed `swagger-ui-bundle` package (pinned in constraints.txt), served here.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, current_app, render_template_string
+from flask import Blueprint, Response, abort, current_app, render_template_string, send_from_directory, url_for
+from swagger_ui_bundle import swagger_ui_path
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 _COUNTS = (("minItems", "min items"), ("maxItems", "max items"))
@@ -112,6 +115,7 @@ th{background:#f4f4f4}.m{font-weight:bold}h3{margin-bottom:.2rem}
 .op{border-left:4px solid #4a7;padding-left:.8rem;margin:1rem 0}
 </style></head><body>
 <h1>{{ info.title }} <small>{{ info.version }}</small></h1>
+<p><a href="/docs/console/">Try it: the interactive console</a> (Swagger UI, served by this service).</p>
 <p>Machine-readable: <a href="openapi.json">openapi.json</a> (OpenAPI {{ openapi }}).
 Errors are RFC 9457 <code>application/problem+json</code> bodies
 (see <a href="#schema-Problem">Problem</a>).</p>
@@ -149,3 +153,36 @@ def docs() -> str:
         schemas=[(name, schema_rows(s)) for name, s in sorted(components.items())],
         descriptions={name: s.get("description", "") for name, s in components.items()},
     )
+
+
+# The Swagger UI files the console needs, from the installed bundle (nothing else is served).
+CONSOLE_ASSETS = frozenset(
+    {"swagger-ui.css", "index.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png"}
+)
+CONSOLE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}: console</title>
+<link rel="stylesheet" href="swagger-ui.css"><link rel="icon" type="image/png" href="favicon-32x32.png">
+</head><body><div id="swagger-ui"></div>
+<script src="swagger-ui-bundle.js"></script><script src="swagger-ui-standalone-preset.js"></script>
+<script>
+window.ui = SwaggerUIBundle({
+  url: {{ spec_url | tojson }}, dom_id: "#swagger-ui", deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: "StandaloneLayout", validatorUrl: null, persistAuthorization: false,
+  displayOperationId: true, tryItOutEnabled: true
+});
+</script></body></html>
+"""
+
+
+@bp.get("/docs/console/")
+def console() -> str:
+    title = current_app.extensions["gradstab"].api.spec.title
+    return render_template_string(CONSOLE, title=title, spec_url=url_for("api-docs.openapi_json"))
+
+
+@bp.get("/docs/console/<name>")
+def console_asset(name: str) -> Response:
+    if name not in CONSOLE_ASSETS:
+        abort(404)
+    return send_from_directory(swagger_ui_path, name, max_age=86400)

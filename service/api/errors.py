@@ -20,6 +20,8 @@ from schemas.jsonio import dumps_bytes
 from service.application.grading import NotFound
 from service.engine.errors import SpecError
 
+from .problems import problem_type, type_uri
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = logging.getLogger("service.api")
 
@@ -88,9 +90,10 @@ def problem_response(
     errors: list[dict[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
+    known = problem_type(kind)  # one title per type (RFC 9457); the type URI resolves to its page
     body: dict[str, Any] = {
-        "type": f"/problems/{kind}",
-        "title": title,
+        "type": type_uri(kind),
+        "title": known.title if known else title,
         "status": status,
         "detail": detail,
         "instance": request.path,

@@ -20,6 +20,21 @@ from .state import state
 
 log = logging.getLogger("service.api")
 
+# The 200 of both grading routes: the body is the grade in the requested format.
+GRADE_RESPONSE = {
+    "description": "The grade in the requested format: json, gradescope or prairielearn. X-Cache: hit or miss.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": f"#/components/schemas/{name}"}
+                    for name in ("GradeResult", "GradescopeResults", "PrairieLearnResults")
+                ]
+            }
+        }
+    },
+}
+
 
 def respond(request: GradeRequest, assignment: Assignment | None, for_student: bool) -> tuple[Any, int, dict]:
     """Grade, count and log it; the body in the requested format with X-Cache (shared by both routes)."""
@@ -72,7 +87,7 @@ def blueprint(settings: Settings) -> Blueprint:
             "format": "gradescope",
         },
     )
-    @blp.response(200)
+    @blp.doc(responses={"200": GRADE_RESPONSE})
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

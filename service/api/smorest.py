@@ -12,13 +12,16 @@ from typing import Any, NoReturn
 import flask
 import flask_smorest
 import marshmallow as ma
+from apispec import BasePlugin
 from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser
 
 from schemas.errors import ProblemSchema
+from schemas.grading import GRADE_RESPONSE_SCHEMAS
 from schemas.jsonio import BodyError, loads_body
 
 from . import errors
+from .auth import is_open_path
 
 JSON_TYPES = ("application/json",)
 
@@ -76,14 +79,58 @@ def exclusive_bounds(converter: Any, field: ma.fields.Field, ret: dict[str, Any]
     return out
 
 
+# The two ways service/api/auth.py accepts a key; either one satisfies an operation.
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "bearerKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (GRADSTAB_API_KEYS) as `Authorization: Bearer <key>`.",
+    },
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The same key."},
+}
+KEY_REQUIRED: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+
+
+def operation_id(endpoint: str, method: str, methods: int) -> str:
+    """camelCase of the view's name (`jobs.get_job` → getJob); the method leads where a route has several."""
+    words = endpoint.rsplit(".", 1)[-1].split("_")
+    if methods > 1 and words[0] != method:
+        words = [method, *words]
+    return words[0] + "".join(w.capitalize() for w in words[1:])
+
+
+class ContractPlugin(BasePlugin):
+    """What every operation declares: an operationId, and the key it needs (with 401 and 429) unless
+    its path is one of auth's open paths. A server without keys ignores them, as the API does."""
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
+        rule = kwargs.get("rule")
+        for method, operation in (operations or {}).items():
+            if rule is not None:
+                operation.setdefault("operationId", operation_id(rule.endpoint, method, len(operations or {})))
+            if path is not None and is_open_path(path):
+                operation["security"] = []
+                continue
+            operation["security"] = KEY_REQUIRED
+            responses = operation.setdefault("responses", {})
+            for status, name in (("401", "UNAUTHORIZED"), ("429", "TOO_MANY_REQUESTS")):
+                if status not in {str(k) for k in responses}:
+                    responses[status] = name
+
+
 class Api(flask_smorest.Api):
-    """Errors documented and served as application/problem+json; exact numeric ranges."""
+    """Errors documented and served as application/problem+json; exact numeric ranges; security,
+    operation ids and the grading results' schemas in the document."""
 
     ERROR_SCHEMA = ProblemSchema
 
     def _init_spec(self, **kwargs: Any) -> None:
-        super()._init_spec(**kwargs)
+        super()._init_spec(extra_plugins=[ContractPlugin(), *kwargs.pop("extra_plugins", ())], **kwargs)
         self.ma_plugin.converter.add_attribute_function(exclusive_bounds)
+        for name, scheme in SECURITY_SCHEMES.items():
+            self.spec.components.security_scheme(name, scheme)
+        for name, schema in GRADE_RESPONSE_SCHEMAS.items():
+            self.spec.components.schema(name, schema=schema)
 
     def _register_error_handlers(self) -> None:
         errors.register(self._app)

@@ -10,7 +10,7 @@ import dataclasses
 from html import escape
 from typing import Any, Protocol
 
-from .model import GradeResult
+from .model import CheckResult, GradeResult
 
 
 class Picture(Protocol):
@@ -26,19 +26,68 @@ class Picture(Protocol):
 FORMATS: tuple[str, ...] = ("json", "gradescope", "prairielearn")
 
 
-def student_view(result: GradeResult) -> GradeResult:
-    """Only the checks a student may see now; the rest are counted, never described.
+HIDDEN_KIND = "hidden"  # the kind a student view gives a non-visible check
 
-    Gradescope shows hidden, after_due_date and after_published tests to students later or
-    never, and then hides the total too; a student key gets the visible part and a count.
-    """
-    shown = [c for c in result.checks if c.visibility == "visible"]
-    kept = [c for c in result.checks if c.visibility != "visible"]
+
+def gate_note(check: CheckResult, name_it: bool) -> str:
+    """The message of a check that passed but lost its points to a failed required check."""
+    who = f"the required check {check.gated_by!r}" if name_it else "a hidden required check"
+    return f"No points: {who} failed. ({check.message})"
+
+
+def _in_full(check: CheckResult) -> CheckResult:
+    """The instructor's view of one check: the gate named."""
+    if check.gated_by is None:
+        return check
+    return dataclasses.replace(check, message=gate_note(check, True))
+
+
+def _shown_no_later(gate: str, check: str) -> bool:
+    """Whether whoever sees a check with visibility `check` may also see one with visibility `gate`."""
+    return gate == "visible" or gate == check or check == "hidden"
+
+
+def _on_the_platform(check: CheckResult) -> CheckResult:
+    """A Gradescope test as the platform will show it (it hides each test by its own visibility).
+
+    A test shows a gate only where the gate is shown no later than the test; otherwise the test shows
+    its own outcome and the gate's effect stays in the top-level score, which Gradescope hides while
+    any test is hidden, so a student never learns a hidden check's outcome from a visible test."""
+    if check.gated_by is None:
+        return check
+    if _shown_no_later(check.gate_visibility, check.visibility):
+        return _in_full(check)
+    return dataclasses.replace(check, passed=True, points=check.max_points, gated_by=None)
+
+
+def student_view(result: GradeResult) -> GradeResult:
+    """What a student may read: every check counts; a non-visible one only as "Hidden check k".
+
+    A hidden check keeps its points and passed/failed (the score would give them away anyway), never
+    its name, kind, message or bounds; a visible check that lost its points to a hidden required check
+    says "a hidden required check failed", never which. PrairieLearn shows its results as they are, so
+    `to_prairielearn` always writes this view; student keys get it in every format."""
+    if result.audience == "student":
+        return result
+    checks: list[CheckResult] = []
+    hidden = 0
+    for c in result.checks:
+        if c.visibility == "visible":
+            named = c.gated_by is not None and c.gate_visibility == "visible"
+            message = c.message if c.gated_by is None else gate_note(c, named)
+            checks.append(dataclasses.replace(c, message=message, gated_by=None))
+            continue
+        hidden += 1
+        status = "No points: a required check failed." if c.gated_by else ("Passed." if c.passed else "Failed.")
+        checks.append(
+            CheckResult(f"Hidden check {hidden}", HIDDEN_KIND, c.passed, c.points, c.max_points, c.visibility, status)
+        )
     return dataclasses.replace(
         result,
-        checks=shown,
-        hidden_checks=result.hidden_checks + len(kept),
-        hidden_points=result.hidden_points + sum(c.max_points for c in kept),
+        checks=checks,
+        hidden_checks=hidden,
+        hidden_points=sum(c.max_points for c in checks if c.kind == HIDDEN_KIND),
+        audience="student",
     )
 
 
@@ -46,7 +95,8 @@ def _footer(result: GradeResult) -> str:
     lines = []
     if result.hidden_checks:
         lines.append(
-            f"{result.hidden_checks} further check(s) worth {result.hidden_points:g} point(s) are graded but not shown."
+            f"{result.hidden_checks} hidden check(s) worth {result.hidden_points:g} point(s) count in the score; "
+            "they are shown only as passed or failed."
         )
     if result.report_id:
         lines.append(
@@ -75,7 +125,7 @@ def to_json(result: GradeResult) -> dict[str, Any]:
                 "visibility": c.visibility,
                 "message": c.message,
             }
-            for c in result.checks
+            for c in map(_in_full, result.checks)
         ],
         "summary": result.summary,
         "report": {"id": result.report_id, "engine_version": result.engine_version, "verdict": result.verdict},
@@ -89,7 +139,8 @@ def to_json(result: GradeResult) -> dict[str, Any]:
 
 
 def to_gradescope(result: GradeResult, execution_time: float, picture: Picture | None = None) -> dict[str, Any]:
-    """results.json: the top-level score is the sum of the tests' (Gradescope would sum them too).
+    """results.json: every test with its visibility, for Gradescope to hide; the top-level score is the
+    true total (it overrides the tests' sum where a hidden required check took visible tests' points).
 
     With a picture the output is HTML (output_format "html"): the escaped text, then the plot as
     an <img> with a data URL, since Gradescope shows only what results.json carries."""
@@ -108,7 +159,7 @@ def to_gradescope(result: GradeResult, execution_time: float, picture: Picture |
                 "output": c.message,
                 "visibility": c.visibility,
             }
-            for c in result.checks
+            for c in map(_on_the_platform, result.checks)
         ],
         "extra_data": {
             "report_id": result.report_id,
@@ -121,7 +172,9 @@ def to_gradescope(result: GradeResult, execution_time: float, picture: Picture |
 def to_prairielearn(result: GradeResult, picture: Picture | None = None) -> dict[str, Any]:
     """External-grader results; a refused spec is `gradable: false` (no attempt is used up).
 
-    A picture goes to `images` as {"label", "url": data URL}, as PrairieLearn documents."""
+    PrairieLearn shows the whole file to the student, so it is always the student view. A picture goes
+    to `images` as {"label", "url": data URL}, as PrairieLearn documents."""
+    result = student_view(result)
     if not result.gradable:
         return {
             "gradable": False,

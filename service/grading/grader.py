@@ -148,7 +148,7 @@ def _constraint(check: ConstraintCheck, ctx: Context) -> Outcome:
 EVALUATORS = {"verdict": _verdict, "value": _value, "answer": _answer, "constraint": _constraint}
 
 
-def _result(check: Check, outcome: Outcome, ctx: Context, gated_by: str | None) -> CheckResult:
+def _result(check: Check, outcome: Outcome, ctx: Context, gate: Check | None) -> CheckResult:
     values = ctx.values() | {
         "actual": outcome.actual,
         "expected": outcome.expected,
@@ -158,9 +158,8 @@ def _result(check: Check, outcome: Outcome, ctx: Context, gated_by: str | None) 
     template = check.feedback_pass if outcome.passed else check.feedback
     if template:
         message = f"{message}\n{render(template, values, ctx.report)}"
-    passed = outcome.passed and gated_by is None
-    if gated_by is not None and outcome.passed:
-        message = f"No points: the required check {gated_by!r} failed. ({message})"
+    gated = gate is not None and outcome.passed
+    passed = outcome.passed and gate is None
     return CheckResult(
         name=check.name,
         kind=check.kind,
@@ -169,15 +168,21 @@ def _result(check: Check, outcome: Outcome, ctx: Context, gated_by: str | None) 
         max_points=check.points,
         visibility=check.visibility,
         message=message,
+        gated_by=gate.name if gated and gate else None,
+        gate_visibility=gate.visibility if gated and gate else "visible",
     )
 
 
 def grade(rubric: Rubric, ctx: Context) -> GradeResult:
-    """Run every check; when a required check fails, the others earn no points (but still report)."""
+    """Run every check; when a required check fails, the others earn no points (but still report).
+
+    A check that passed but lost its points to a failed required check says which one in `gated_by`;
+    how much of that a reader may see (the gate may be hidden from them) is service.grading.formats'.
+    """
     if not ctx.story:
         ctx.story = growth_sentence(ctx.report)
     outcomes = [(c, EVALUATORS[c.kind](c, ctx)) for c in rubric.checks]  # type: ignore[operator]
-    failed_required = next((c.name for c, o in outcomes if c.required and not o.passed), None)
+    failed_required = next((c for c, o in outcomes if c.required and not o.passed), None)
     results = [
         _result(c, o, ctx, None if c.required or failed_required is None else failed_required) for c, o in outcomes
     ]

@@ -130,7 +130,11 @@ class CheckResult:
     points: float
     max_points: float
     visibility: str
-    message: str
+    message: str  # the check's own outcome; a gate is worded by the reader's format (formats.py)
+    # The failed required check that took this check's points although it passed on its own, and
+    # that check's visibility: what a reader may learn of it depends on both visibilities.
+    gated_by: str | None = None
+    gate_visibility: str = "visible"
 
 
 @dataclass
@@ -145,8 +149,9 @@ class GradeResult:
     engine_version: str | None = None
     verdict: str | None = None
     cache_hit: bool | None = None
-    hidden_checks: int = 0  # checks left out of a student view
+    hidden_checks: int = 0  # non-visible checks a student view shows only as "Hidden check k": passed/failed
     hidden_points: float = 0.0
+    audience: str = "instructor"  # "student" once formats.student_view has made it safe for a student
 
     @property
     def score(self) -> float:

@@ -16,7 +16,7 @@ def _problem(resp, status: int, kind: str) -> dict:
     assert resp.mimetype == PROBLEM
     body = strict_json(resp.get_data(as_text=True))
     assert body["status"] == status
-    assert body["type"] == f"/problems/{kind}"
+    assert body["type"] == f"http://localhost/problems/{kind}"  # absolute; it resolves (test_openapi.py)
     assert body["title"] and body["detail"]
     assert body["request_id"] == resp.headers["X-Request-ID"]
     return body

@@ -118,3 +118,19 @@ def test_docs_page_is_self_contained(client):
     assert "<script" not in html
     for text in ("/v1/analyses", "/v1/capabilities", "ModelSpec", "weight_scale", "kaiming_normal", "Problem"):
         assert text in html
+
+
+def test_docs_console_is_served_from_local_assets(client):
+    """/docs/console/: Swagger UI on /openapi.json, every asset from this service (no CDN)."""
+    assert 'href="/docs/console/"' in client.get("/docs").get_data(as_text=True)
+    resp = client.get("/docs/console/")
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    html = resp.get_data(as_text=True)
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.I), "external URL in the console"
+    assert '"/openapi.json"' in html and "validatorUrl: null" in html  # no call to validator.swagger.io
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert {"swagger-ui-bundle.js", "swagger-ui.css"} <= set(assets)
+    for asset in assets:
+        got = client.get("/docs/console/" + asset)
+        assert got.status_code == 200 and len(got.get_data()) > 500, asset
+    assert client.get("/docs/console/index.html").status_code == 404  # only the files the console needs

@@ -249,3 +249,21 @@ def test_wheel_from_the_build_context_holds_every_package_file(tmp_path: Path) -
     }
     missing = sorted(expected - packed)
     assert not missing, f"not in the wheel the image installs (add package-data?): {missing}"
+
+
+def test_the_image_license_label_names_the_repository_license() -> None:
+    """The image says MIT: the repository must carry that licence, not just the label."""
+    label = re.search(r'org\.opencontainers\.image\.licenses="([^"]+)"', DOCKERFILE.read_text())
+    assert label is not None and label.group(1) == "MIT"
+    text = (REPO / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "Permission is hereby granted, free of charge" in text
+
+
+def test_instructor_keys_are_git_ignored() -> None:
+    """config.json (from config.json.example) holds the course's instructor key."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    paths = ["examples/gradescope/config.json", "examples/gradescope/autograder.zip", "examples/prairielearn/api_key"]
+    done = subprocess.run(["git", "check-ignore", *paths], cwd=REPO, capture_output=True, text=True)
+    assert done.stdout.split() == paths
+    assert subprocess.run(["git", "check-ignore", "-q", "examples/gradescope/config.json.example"], cwd=REPO).returncode

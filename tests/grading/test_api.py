@@ -107,7 +107,8 @@ def test_assignments_public_part_and_hidden_rubric(app: Flask) -> None:
         text = student.get_data(as_text=True)
         assert student.status_code == 200 and "SECRET" not in text and "secret band" not in text, fmt
     student = post(client, "/v1/assignments/tiny/submissions", submission, STUDENT_KEY).get_json()
-    assert student["hidden"] == {"checks": 1, "points": 3.0} and student["max_score"] == 3
+    assert student["hidden"] == {"checks": 1, "points": 3.0} and student["max_score"] == 6  # hidden ones count
+    assert student["checks"][-1]["name"] == "Hidden check 1" and student["checks"][-1]["kind"] == "hidden"
     full = post(client, "/v1/assignments/tiny/submissions", submission | {"format": "gradescope"}).get_json()
     jsonschema.validate(full, GRADESCOPE_RESULTS)
     secret = next(t for t in full["tests"] if t["name"] == "secret band")
@@ -153,3 +154,31 @@ def test_analyses_cache_and_rate_limit() -> None:
     assert int(limited.headers["Retry-After"]) >= 1
     assert "3 per 1 minute" in limited.get_json()["detail"] and "client 127.0.0.1" in limited.get_json()["detail"]
     assert client.get("/livez").status_code == 200  # probes are never limited
+
+
+def test_one_rate_limit_bucket_per_student_under_a_course_ceiling(tmp_path: Path) -> None:
+    """One instructor key for a whole class: each student (X-Gradstab-Student) gets their own
+    GRADSTAB_RATE_LIMIT, and the key as a whole GRADSTAB_COURSE_RATE_LIMIT."""
+    app = make_app(
+        GRADSTAB_API_KEYS=KEYS,
+        GRADSTAB_ASSIGNMENTS_DIR=str(write_assignment(tmp_path)),
+        GRADSTAB_RATE_LIMIT="2/minute",
+        GRADSTAB_COURSE_RATE_LIMIT="5/minute",
+    )
+    client = app.test_client()
+
+    def get(student: str | None, key: str = INSTRUCTOR_KEY) -> Any:
+        headers = bearer(key) | ({"X-Gradstab-Student": student} if student else {})
+        return client.get("/v1/assignments", headers=headers)
+
+    assert [get("alice").status_code for _ in range(3)] == [200, 200, 429]
+    limited = get("alice").get_json()
+    assert (
+        "API key prof for the student in X-Gradstab-Student" in limited["detail"] and "alice" not in limited["detail"]
+    )
+    assert [get("bob").status_code for _ in range(2)] == [200, 200]  # alice's bucket is not bob's
+    assert get("carol").status_code == 200  # 5 requests of the key so far: the course ceiling
+    ceiling = get("dave")
+    assert ceiling.status_code == 429 and "all its students together" in ceiling.get_json()["detail"]
+    # A student key cannot choose its bucket: the header is ignored.
+    assert [get(f"s{i}", STUDENT_KEY).status_code for i in range(3)] == [200, 200, 429]

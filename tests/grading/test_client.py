@@ -12,14 +12,18 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "client"))
-from gradstab_client import ApiError, GradstabClient, TransportError
+from gradstab_client import USER_AGENT, ApiError, DeadlineExceeded, GradstabClient, TransportError
 
 # Scripted answers: (status, headers, body) popped per request.
 SCRIPT: list[tuple[int, dict[str, str], dict]] = []
 
 
+SEEN: list[dict[str, str]] = []  # the headers of each request
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
+        SEEN.append(dict(self.headers))
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         status, headers, body = SCRIPT.pop(0)
         data = json.dumps(body).encode()
@@ -69,3 +73,32 @@ def test_gives_up_after_retries(url: str) -> None:
     assert info.value.status == 503
     with pytest.raises(TransportError):
         GradstabClient("http://127.0.0.1:1", retries=1, timeout=1, sleep=lambda s: None).analyze({})
+
+
+def test_user_agent_and_student_header(url: str) -> None:
+    SEEN.clear()
+    SCRIPT[:] = [(200, {}, {"score": 1})]
+    GradstabClient(url, "k").submit("a", {"layers": [2, 2]}, student="gradescope:42")
+    assert SEEN[0]["User-Agent"] == USER_AGENT and USER_AGENT.startswith("gradstab-client/")
+    assert SEEN[0]["X-Gradstab-Student"] == "gradescope:42"
+
+
+def test_deadline_bounds_retries_and_waits(url: str) -> None:
+    """A Retry-After longer than the time left ends the call at once instead of sleeping past it."""
+    slept: list[float] = []
+    SCRIPT[:] = [(503, {"Retry-After": "30"}, {})]
+    with pytest.raises(DeadlineExceeded):
+        GradstabClient(url, retries=5, deadline=10, sleep=slept.append).analyze({})
+    assert slept == []
+    now = [0.0]
+    SCRIPT[:] = [(503, {"Retry-After": "4"}, {})] * 3
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    client = GradstabClient(url, retries=5, deadline=10, sleep=sleep, clock=lambda: now[0])
+    with pytest.raises(DeadlineExceeded):  # 4 + 4 s waited; the third wait would end past 10 s
+        client.analyze({})
+    assert slept == [4, 4]
+    SCRIPT.clear()

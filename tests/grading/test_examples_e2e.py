@@ -15,7 +15,7 @@ import pytest
 
 from tests.servers import free_port, running_server
 
-from .apps import INSTRUCTOR_KEY, KEYS, SPEC, write_assignment
+from .apps import INSTRUCTOR_KEY, KEYS, SPEC, STUDENT_KEY, write_assignment
 from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,3 +106,59 @@ def test_prairielearn_grader(server: str, tmp_path: Path) -> None:
     body = json.loads((tmp_path / "results" / "results.json").read_text())
     jsonschema.validate(body, PRAIRIELEARN_RESULTS)
     assert body["gradable"] is False and "activation" in body["format_errors"][0]
+
+
+CLIENT_USE = """
+import json, sys
+from gradstab_client import USER_AGENT, ApiError, GradstabClient
+url, key = sys.argv[1], sys.argv[2]
+client = GradstabClient(url, key, deadline=60)
+graded = client.submit("tiny", SPEC, {"g": 0.3}, student="gradescope:42")
+try:
+    client.assignment("nope")
+except ApiError as exc:
+    missing = exc.status
+print(json.dumps({"graded": graded, "missing": missing, "ua": USER_AGENT}))
+"""
+
+
+def test_client_package_installs_type_checks_and_talks_to_the_server(server: str, tmp_path: Path) -> None:
+    """examples/client installs as a package (with py.typed), passes mypy --strict, and works."""
+    client_dir = EXAMPLES / "client"
+    site = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site)]
+    done = subprocess.run([*pip, str(client_dir)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (site / "gradstab_client" / "py.typed").is_file()
+    mypy = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "--cache-dir",
+            str(tmp_path / "mypy"),
+            "-p",
+            "gradstab_client",
+        ],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert mypy.returncode == 0, mypy.stdout
+    code = f"SPEC = {SPEC!r}\n" + CLIENT_USE
+    env = os.environ | {"PYTHONPATH": str(site)}
+    used = subprocess.run(
+        [sys.executable, "-c", code, server, STUDENT_KEY],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert used.returncode == 0, used.stderr
+    out = json.loads(used.stdout)
+    assert out["missing"] == 404 and out["ua"].startswith("gradstab-client/0.2.0")
+    assert out["graded"]["max_score"] == 6 and out["graded"]["hidden"]["checks"] == 1

@@ -118,7 +118,8 @@ def test_constraints_and_required_gating() -> None:
     assert not shape.passed and "depth must be 50, yours is 3" in shape.message
     assert "activation must be 'sigmoid', yours is 'relu'" in shape.message
     assert "you changed layers" in shape.message and "activation ('sigmoid' → 'relu')" in shape.message
-    assert not verdict.passed and verdict.points == 0 and "required check 'shape' failed" in verdict.message
+    assert not verdict.passed and verdict.points == 0 and verdict.gated_by == "shape"
+    assert verdict.message == "The gradient is vanishing, as required."  # the gate is worded per reader
     assert cheat.score == 0
 
 
