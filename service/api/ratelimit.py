@@ -41,6 +41,19 @@ def _too_many(error: RateLimitExceeded) -> Response:
     )
 
 
+# Statuses where "try again after N seconds" means something (RFC 9110 §10.2.3).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def _retry_after_only_where_it_means_something(response: Response) -> Response:
+    """Flask-Limiter puts Retry-After on every response it counts, 200s and 413s included (and urllib3
+    then retries a 413): keep it on 429 and 503 only. Registered before the limiter's own hook, so it
+    runs after it (Flask runs after_request hooks in reverse order)."""
+    if response.status_code not in RETRY_AFTER_STATUSES:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def init_app(app: Flask, limit: str | None, redis_url: str | None) -> Limiter:
     """`limit` like "120/minute" or "10/second;1000/hour"; None switches limiting off.
 
@@ -58,6 +71,7 @@ def init_app(app: Flask, limit: str | None, redis_url: str | None) -> Limiter:
         # A Redis outage must not take the API down: fall back to per-process counters.
         in_memory_fallback_enabled=bool(redis_url),
     )
+    app.after_request(_retry_after_only_where_it_means_something)
     limiter.init_app(app)
     app.extensions["gradstab_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many)

@@ -153,3 +153,16 @@ def test_analyses_cache_and_rate_limit() -> None:
     assert int(limited.headers["Retry-After"]) >= 1
     assert "3 per 1 minute" in limited.get_json()["detail"] and "client 127.0.0.1" in limited.get_json()["detail"]
     assert client.get("/livez").status_code == 200  # probes are never limited
+
+
+def test_retry_after_only_on_429() -> None:
+    """Flask-Limiter put Retry-After on every counted response (a 200, a 413: urllib3 then retried the 413)."""
+    app = make_app(GRADSTAB_RATE_LIMIT="2/minute")
+    client = app.test_client()
+    ok = post(client, "/v1/analyses", SPEC, key=None)
+    too_large = client.post("/v1/analyses", data=b" " * 2_000_000, content_type="application/json")
+    limited = post(client, "/v1/analyses", SPEC, key=None)
+    assert (ok.status_code, too_large.status_code, limited.status_code) == (200, 413, 429)
+    assert "Retry-After" not in ok.headers and "Retry-After" not in too_large.headers
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert ok.headers["X-RateLimit-Limit"] == "2"  # the informational headers stay
