@@ -153,6 +153,10 @@ class ServerSettings:
     workers: int = 1  # WEB_CONCURRENCY or GRADSTAB_WORKERS; default min(cores, 4)
     torch_threads: int = 1  # GRADSTAB_TORCH_THREADS; default cores // workers
     timeout: int = 120  # GRADSTAB_TIMEOUT: above the largest analysis the limits allow
+    # GRADSTAB_REQUEST_DEADLINE: seconds after which a request's work stops with a 503 problem+json
+    # (service/application/deadline.py), before the worker timeout kills the worker; 0: none.
+    # Default: GRADSTAB_TIMEOUT less a tenth (at least 5 s).
+    request_deadline: float = 108.0
     graceful_timeout: int = 30  # GRADSTAB_GRACEFUL_TIMEOUT
     keepalive: int = 5  # GRADSTAB_KEEPALIVE
     max_requests: int = 1000  # GRADSTAB_MAX_REQUESTS (0: never recycle workers)
@@ -181,12 +185,17 @@ class ServerSettings:
         else:
             workers = max(1, min(cores, 4))
         threads = _int(env, "GRADSTAB_TORCH_THREADS", max(1, cores // workers), minimum=1)
+        timeout = _int(env, "GRADSTAB_TIMEOUT", cls.timeout, minimum=1)
+        request_deadline = _float(env, "GRADSTAB_REQUEST_DEADLINE", max(0.5, timeout - max(5, timeout / 10)))
+        if request_deadline >= timeout:
+            raise ValueError(f"GRADSTAB_REQUEST_DEADLINE={request_deadline:g} must be below GRADSTAB_TIMEOUT={timeout}")
         return cls(
             host=_str(env, "HOST", cls.host),
             port=_int(env, "PORT", cls.port, minimum=0),
             workers=workers,
             torch_threads=threads,
-            timeout=_int(env, "GRADSTAB_TIMEOUT", cls.timeout, minimum=1),
+            timeout=timeout,
+            request_deadline=max(0.0, request_deadline),
             graceful_timeout=_int(env, "GRADSTAB_GRACEFUL_TIMEOUT", cls.graceful_timeout),
             keepalive=_int(env, "GRADSTAB_KEEPALIVE", cls.keepalive),
             max_requests=_int(env, "GRADSTAB_MAX_REQUESTS", cls.max_requests),

@@ -57,7 +57,9 @@ _server = ServerSettings.from_env()
 wsgi_app = "service.wsgi:app"
 bind = [f"[{_server.host}]:{_server.port}" if ":" in _server.host else f"{_server.host}:{_server.port}"]
 workers = _server.workers
-worker_class = "sync"  # CPU-bound requests: one at a time per worker, torch threads inside it
+# CPU-bound requests: one at a time per worker, torch threads inside it. gunicorn's sync worker, with
+# the answers it writes itself (bad request lines and headers, 414, 431, the worker timeout) as problem+json.
+worker_class = "service.gunicorn_worker.ProblemWorker"
 timeout = _server.timeout
 graceful_timeout = _server.graceful_timeout
 keepalive = _server.keepalive

@@ -17,12 +17,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import service
 from service.application.assignments import load_directory
 from service.application.cache import make_cache
+from service.application.deadline import deadline
 from service.application.grading import GradingService
 from service.application.reports import ReportService
 from service.config import Settings
 from service.jobs.service import JobService
 
 from . import analyses, assignments, auth, capabilities, docs, grading, health, jobs, metrics, ratelimit, request_id
+from .bodylimit import BodyLimit
 from .jsonio import StrictJSONProvider
 from .smorest import Api, Blueprint
 from .state import ServiceState
@@ -48,7 +50,7 @@ RESOURCES: list[Callable[[Settings], Blueprint]] = [
 
 def _state(settings: Settings) -> ServiceState:
     """Metrics, the report service (cache, engine) and the grading service (assignments)."""
-    m = metrics.Metrics()
+    m = metrics.Metrics(settings.server.timeout)
     cache = make_cache(settings.redis_url, settings.cache_size, settings.cache_ttl_s)
     reports = ReportService(settings.limits.auto_exact_gflop, cache, m.analysed, m.cache_lookup)
     found = {}
@@ -63,12 +65,22 @@ def _state(settings: Settings) -> ServiceState:
     return ServiceState(settings, m, reports, GradingService(reports, settings.limits, found), jobs)
 
 
+class GradstabFlask(Flask):
+    """Flask with a soft deadline around each view (GRADSTAB_REQUEST_DEADLINE): past it the view stops
+    with DeadlineExceeded, a 503 problem+json, before gunicorn's worker timeout would kill the worker."""
+
+    def dispatch_request(self) -> Any:  # type: ignore[override]
+        settings: Settings = self.config["GRADSTAB_SETTINGS"]
+        with deadline(settings.server.request_deadline):
+            return super().dispatch_request()
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` overrides Flask settings; GRADSTAB_SETTINGS may hold a Settings
     (tests), else `Settings.from_env()` reads the environment."""
     config = dict(config or {})
     settings: Settings = config.pop("GRADSTAB_SETTINGS", None) or Settings.from_env()
-    app = Flask(__name__)
+    app = GradstabFlask(__name__)
     app.json = StrictJSONProvider(app)
     app.config.update(
         API_TITLE="Gradient stability service",
@@ -94,6 +106,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app, settings.rate_limit, settings.redis_url)
     metrics.count_by_key(app)
 
+    # Chunked bodies held to the same limit, and a refused body drained so the 413 reaches the client.
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.limits.max_body_bytes)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # Behind N trusted proxies: the client address, scheme and host are the ones the
         # outermost of them saw (rate limits per client address and logs depend on it).

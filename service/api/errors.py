@@ -17,10 +17,11 @@ from werkzeug.exceptions import HTTPException
 
 from schemas.errors import describe_invalid
 from schemas.jsonio import dumps_bytes
+from schemas.problem import PROBLEM_CONTENT_TYPE, problem_document
+from service.application.deadline import DeadlineExceeded
 from service.application.grading import NotFound
 from service.engine.errors import SpecError
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = logging.getLogger("service.api")
 
 # The metrics label for each HTTP status that routing or werkzeug raises by itself.
@@ -71,11 +72,23 @@ def not_found_problem(error: NotFound) -> ProblemError:
     return ProblemError(404, "not_found", error.detail, title="Not Found")
 
 
+def deadline_problem(error: DeadlineExceeded) -> ProblemError:
+    """The request's soft deadline (GRADSTAB_REQUEST_DEADLINE) passed: 503, counted; no Retry-After
+    (the same request would run as long again)."""
+    current_app.extensions["gradstab"].metrics.cut_off("soft")
+    detail = (
+        f"The request was stopped after {error.seconds:g} s (GRADSTAB_REQUEST_DEADLINE, below the worker "
+        "timeout GRADSTAB_TIMEOUT); submit the analysis as a job (POST /v1/jobs) or ask for less work."
+    )
+    return ProblemError(503, "deadline", detail, title="Request took too long")
+
+
 # Domain and application errors → problems: views raise nothing HTTP-specific for these.
 DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ProblemError]] = {
     ValidationError: lambda error: validation_problem(error.messages),
     SpecError: spec_problem,
     NotFound: not_found_problem,
+    DeadlineExceeded: deadline_problem,
 }
 
 
@@ -88,16 +101,9 @@ def problem_response(
     errors: list[dict[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": f"/problems/{kind}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.path,
-        "request_id": g.get("request_id", ""),
-    }
-    if errors:
-        body["errors"] = errors
+    body = problem_document(
+        status, title, detail, kind=kind, instance=request.path, request_id=g.get("request_id", ""), errors=errors
+    )
     resp = current_app.response_class(dumps_bytes(body) + b"\n", status=status)
     resp.content_type = PROBLEM_CONTENT_TYPE
     for key, value in (headers or {}).items():

@@ -23,7 +23,12 @@ from prometheus_client import (
 
 from .auth import caller_name, is_open_path
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 90, 120)
+
+
+def buckets_to(timeout_s: float) -> tuple[float, ...]:
+    """LATENCY_BUCKETS up to and including the request timeout, so no request falls only into +Inf."""
+    return tuple(sorted({b for b in LATENCY_BUCKETS if b < timeout_s} | {float(timeout_s)}))
 
 
 def multiprocess_dir() -> str | None:
@@ -31,7 +36,8 @@ def multiprocess_dir() -> str | None:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float = 120.0) -> None:
+        """`timeout_s`: the worker timeout (GRADSTAB_TIMEOUT), the top latency bucket."""
         self.multiprocess = multiprocess_dir() is not None
         # In multiprocess mode the samples live in files; this registry only owns the objects.
         self.registry = CollectorRegistry(auto_describe=True)
@@ -46,7 +52,7 @@ class Metrics:
             "gradstab_http_request_duration_seconds",
             "Request latency by endpoint and status.",
             ["endpoint", "method", "status"],
-            buckets=LATENCY_BUCKETS,
+            buckets=buckets_to(timeout_s),
             registry=reg,
         )
         self.analyses = Counter(
@@ -59,7 +65,7 @@ class Metrics:
             "gradstab_engine_duration_seconds",
             "Engine time per analysis (runtime.elapsed_ms).",
             ["dtype"],
-            buckets=LATENCY_BUCKETS,
+            buckets=buckets_to(timeout_s),
             registry=reg,
         )
         self.refusals = Counter(
@@ -87,6 +93,16 @@ class Metrics:
             ["backend", "result"],
             registry=reg,
         )
+
+        self.cut_off_requests = Counter(
+            "gradstab_requests_cut_off_total",
+            "Requests stopped at the soft deadline (stage=soft, 503) or by the worker timeout (stage=hard).",
+            ["stage"],
+            registry=reg,
+        )
+
+    def cut_off(self, stage: str) -> None:
+        self.cut_off_requests.labels(stage=stage).inc()
 
     def refused(self, reason: str) -> None:
         self.refusals.labels(reason=reason).inc()
