@@ -171,6 +171,10 @@ class ServerSettings:
     # worker sees every GPU and uses the first). With N > 0, worker k (gunicorn's age counter) gets
     # CUDA_VISIBLE_DEVICES=k mod N before it loads torch: its own CUDA context on one GPU.
     gpus: int = 0
+    # GRADSTAB_PROBE_PORT: a port on which the gunicorn master itself answers GET /livez (0: none). The
+    # app's /livez waits behind analyses when every sync worker is busy; the master's never does, and
+    # it answers 200 while it has live workers (its arbiter replaces any that hang past the timeout).
+    probe_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> ServerSettings:
@@ -204,6 +208,7 @@ class ServerSettings:
             log_level=_str(env, "GRADSTAB_LOG_LEVEL", cls.log_level).upper(),
             warm_up_timeout=_int(env, "GRADSTAB_WARM_UP_TIMEOUT", cls.warm_up_timeout),
             gpus=_int(env, "GRADSTAB_GPUS", cls.gpus),
+            probe_port=_int(env, "GRADSTAB_PROBE_PORT", cls.probe_port),
         )
 
 
@@ -238,6 +243,10 @@ class Settings:
     redis_url: str | None = None
     cache_size: int = 256
     cache_ttl_s: int = 7 * 24 * 3600
+    # GRADSTAB_REDIS_TIMEOUT: seconds a Redis call (rate limits, report cache) may take; GRADSTAB_REDIS_RETRY:
+    # seconds the report cache skips Redis after a failed call (service/application/breaker.py).
+    redis_timeout_s: float = 0.5
+    redis_retry_s: float = 30.0
     assignments_dir: str | None = None
     server: ServerSettings = field(default_factory=ServerSettings)  # gunicorn's (HOST, PORT, workers…)
     jobs: JobSettings = field(default_factory=JobSettings)  # REDIS_URL, GRADSTAB_JOB_* (service/jobs/settings.py)
@@ -258,6 +267,8 @@ class Settings:
             redis_url=_get(env, "REDIS_URL"),
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
+            redis_timeout_s=_float(env, "GRADSTAB_REDIS_TIMEOUT", cls.redis_timeout_s),
+            redis_retry_s=_float(env, "GRADSTAB_REDIS_RETRY", cls.redis_retry_s),
             assignments_dir=_get(env, "GRADSTAB_ASSIGNMENTS_DIR"),
             server=ServerSettings.from_env(env, cpus),
             jobs=JobSettings.from_env(env),

@@ -46,6 +46,7 @@ __all__ = [
     "preload_app",
     "proc_name",
     "timeout",
+    "when_ready",
     "worker_class",
     "worker_tmp_dir",
     "workers",
@@ -101,6 +102,15 @@ def on_starting(server: Any) -> None:
             "prometheus_multiproc_dir": str(_PROM_DIR),
         },
     )
+
+
+def when_ready(server: Any) -> None:
+    """The master's own /livez on GRADSTAB_PROBE_PORT (service/probe.py), never queued behind analyses."""
+    if _server.probe_port:
+        from service.probe import start_probe
+
+        start_probe(_server.host, _server.probe_port, lambda: len(server.WORKERS))
+        server.log.info("liveness probe listening", extra={"probe_port": _server.probe_port})
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -30,6 +30,7 @@ MAX_BODY = 5000
 TIMEOUT_S = 8
 DEADLINE_S = 3
 PROBLEM = "application/problem+json"
+PROBE_PORT = free_port()
 SPEC = {"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4}
 
 
@@ -44,6 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
         "GRADSTAB_REQUEST_DEADLINE": str(DEADLINE_S),
         "GRADSTAB_MAX_BODY_BYTES": str(MAX_BODY),
         "GRADSTAB_RATE_LIMIT": "off",
+        "GRADSTAB_PROBE_PORT": str(PROBE_PORT),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
     }
     cmd = [sys.executable, "-m", "gunicorn", "--config", "python:service.gunicorn_conf", "tests.slow_wsgi:app"]
@@ -191,3 +193,27 @@ def test_worker_timeout_still_ends_as_problem_json_with_the_request_id(server):
     while _cut_off(server, "hard") < 1 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _cut_off(server, "hard") == 1
+
+
+def test_master_liveness_answers_while_every_worker_is_busy(server):
+    """Both sync workers inside long requests: the app's /livez queues, the master's probe port does not."""
+    import threading
+
+    busy = [
+        threading.Thread(target=requests.get, args=(server.url + "/test/sleep?s=60",), kwargs={"timeout": 60})
+        for _ in range(2)
+    ]
+    for t in busy:
+        t.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    probe = requests.get(f"http://127.0.0.1:{PROBE_PORT}/livez", timeout=5)
+    probe_s = time.monotonic() - started
+    started = time.monotonic()
+    app_livez = requests.get(server.url + "/livez", timeout=30)
+    app_s = time.monotonic() - started
+    for t in busy:
+        t.join()
+    assert probe.status_code == 200 and probe.json()["workers"] == 2
+    assert probe_s < 0.5
+    assert app_livez.status_code == 200 and app_s > 1.0  # it waited for a worker: why the probe port exists

@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import service
 from service.application.assignments import load_directory
+from service.application.breaker import CircuitBreaker
 from service.application.cache import make_cache
 from service.application.deadline import deadline
 from service.application.grading import GradingService
@@ -51,7 +52,15 @@ RESOURCES: list[Callable[[Settings], Blueprint]] = [
 def _state(settings: Settings) -> ServiceState:
     """Metrics, the report service (cache, engine) and the grading service (assignments)."""
     m = metrics.Metrics(settings.server.timeout)
-    cache = make_cache(settings.redis_url, settings.cache_size, settings.cache_ttl_s)
+    breaker = CircuitBreaker(settings.redis_retry_s, on_change=lambda is_open: m.redis_circuit("cache", is_open))
+    cache = make_cache(
+        settings.redis_url,
+        settings.cache_size,
+        settings.cache_ttl_s,
+        timeout_s=settings.redis_timeout_s,
+        breaker=breaker,
+        on_skip=lambda: m.redis_skipped("cache"),
+    )
     reports = ReportService(settings.limits.auto_exact_gflop, cache, m.analysed, m.cache_lookup)
     found = {}
     if settings.assignments_dir:
@@ -103,7 +112,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     # API keys, then rate limits (whose key is the caller's name), then counts by key name.
     auth.init_app(app, auth.load_keys(settings.api_keys, settings.api_keys_file))
-    ratelimit.init_app(app, settings.rate_limit, settings.redis_url)
+    ratelimit.init_app(app, settings.rate_limit, settings.redis_url, settings.redis_timeout_s)
     metrics.count_by_key(app)
 
     # Chunked bodies held to the same limit, and a refused body drained so the 413 reaches the client.

@@ -16,6 +16,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -100,6 +101,26 @@ class Metrics:
             ["stage"],
             registry=reg,
         )
+
+        self.redis_open = Gauge(
+            "gradstab_redis_circuit_open",
+            "1 while a component skips Redis after a failed call (circuit breaker open), else 0; any worker.",
+            ["component"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.redis_skips = Counter(
+            "gradstab_redis_skipped_total",
+            "Redis calls skipped because the circuit breaker was open.",
+            ["component"],
+            registry=reg,
+        )
+
+    def redis_circuit(self, component: str, is_open: bool) -> None:
+        self.redis_open.labels(component=component).set(1 if is_open else 0)
+
+    def redis_skipped(self, component: str) -> None:
+        self.redis_skips.labels(component=component).inc()
 
     def cut_off(self, stage: str) -> None:
         self.cut_off_requests.labels(stage=stage).inc()

@@ -54,7 +54,7 @@ def _retry_after_only_where_it_means_something(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask, limit: str | None, redis_url: str | None) -> Limiter:
+def init_app(app: Flask, limit: str | None, redis_url: str | None, redis_timeout_s: float = 2.0) -> Limiter:
     """`limit` like "120/minute" or "10/second;1000/hour"; None switches limiting off.
 
     Counters are keyed "<RATELIMIT_KEY_PREFIX>/<key or ip>/<endpoint>" (prefix default gradstab)."""
@@ -63,7 +63,9 @@ def init_app(app: Flask, limit: str | None, redis_url: str | None) -> Limiter:
         default_limits=[limit] if limit else [],
         default_limits_exempt_when=_exempt,
         storage_uri=redis_url or "memory://",
-        storage_options={"socket_timeout": 2, "socket_connect_timeout": 2} if redis_url else {},
+        storage_options=(
+            {"socket_timeout": redis_timeout_s, "socket_connect_timeout": redis_timeout_s} if redis_url else {}
+        ),
         strategy="moving-window",  # no burst of 2× the limit at a window edge
         headers_enabled=True,
         key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab",

@@ -8,7 +8,9 @@ where they compute the same numbers. Values are the report's JSON dict, exactly 
 would receive. `service.application.reports.ReportService` is the one user.
 
 In-process LRU by default (bounded, per worker); Redis when REDIS_URL is set, shared by every
-worker and replica with a TTL. A Redis outage degrades to cache misses, never to errors.
+worker and replica with a TTL. A Redis outage degrades to cache misses, never to errors, and a hung
+one costs one socket timeout per GRADSTAB_REDIS_RETRY seconds, not one per call: after a failure
+the circuit breaker (breaker.py) skips Redis for that long.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from .breaker import CircuitBreaker
 
 log = logging.getLogger("service.cache")
 
@@ -78,26 +83,44 @@ class RedisCache:
 
     backend = "redis"
 
-    def __init__(self, url: str, ttl_s: int, prefix: str = KEY_PREFIX) -> None:
+    def __init__(
+        self,
+        url: str,
+        ttl_s: int,
+        prefix: str = KEY_PREFIX,
+        timeout_s: float = 2.0,
+        breaker: CircuitBreaker | None = None,
+        on_skip: Callable[[], None] | None = None,
+    ) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self.ttl_s = ttl_s
         self.prefix = prefix
+        self.breaker = breaker or CircuitBreaker()
+        self.on_skip = on_skip or (lambda: None)
+
+    def _call(self, fn: Callable[[], Any]) -> tuple[bool, Any]:
+        """(True, result), or (False, None) when the breaker skips Redis or the call fails."""
+        if not self.breaker.allow():
+            self.on_skip()
+            return False, None
+        try:
+            result = fn()
+        except Exception as exc:  # redis.RedisError and socket errors: a miss, not a failure
+            self.breaker.failure()
+            log.warning("report cache unavailable", extra={"error": str(exc)})
+            return False, None
+        self.breaker.success()
+        return True, result
 
     def get(self, key: str) -> dict[str, Any] | None:
-        try:
-            text = self.client.get(self.prefix + key)
-        except Exception as exc:  # redis.RedisError and socket errors: a miss, not a failure
-            log.warning("report cache unavailable", extra={"error": str(exc)})
-            return None
-        return json.loads(text) if text is not None else None
+        ok, text = self._call(lambda: self.client.get(self.prefix + key))
+        return json.loads(text) if ok and text is not None else None
 
     def set(self, key: str, report: dict[str, Any]) -> None:
-        try:
-            self.client.set(self.prefix + key, json.dumps(report, allow_nan=False), ex=self.ttl_s or None)
-        except Exception as exc:
-            log.warning("report cache unavailable", extra={"error": str(exc)})
+        text = json.dumps(report, allow_nan=False)
+        self._call(lambda: self.client.set(self.prefix + key, text, ex=self.ttl_s or None))
 
 
 @dataclass(frozen=True)
@@ -106,8 +129,18 @@ class CachedReport:
     hit: bool
 
 
-def make_cache(redis_url: str | None, max_entries: int, ttl_s: int) -> ReportCache:
-    """max_entries=0 switches caching off, Redis included; else Redis when a URL is given."""
+def make_cache(
+    redis_url: str | None,
+    max_entries: int,
+    ttl_s: int,
+    timeout_s: float = 2.0,
+    breaker: CircuitBreaker | None = None,
+    on_skip: Callable[[], None] | None = None,
+) -> ReportCache:
+    """max_entries=0 switches caching off, Redis included; else Redis when a URL is given (`timeout_s`
+    per call, `breaker` and `on_skip` as RedisCache takes them)."""
     if max_entries <= 0:
         return NoCache()
-    return RedisCache(redis_url, ttl_s) if redis_url else LRUCache(max_entries)
+    if redis_url:
+        return RedisCache(redis_url, ttl_s, timeout_s=timeout_s, breaker=breaker, on_skip=on_skip)
+    return LRUCache(max_entries)
