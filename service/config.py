@@ -241,6 +241,8 @@ class Settings:
     api_keys_file: str = ""
     rate_limit: str | None = DEFAULT_RATE_LIMIT
     redis_url: str | None = None
+    # GRADSTAB_AUTH_FAIL_LIMIT: failed authentications (401) per client address before it gets 429 ("off": none).
+    auth_fail_limit: str | None = "10/minute"
     cache_size: int = 256
     cache_ttl_s: int = 7 * 24 * 3600
     # GRADSTAB_REDIS_TIMEOUT: seconds a Redis call (rate limits, report cache) may take; GRADSTAB_REDIS_RETRY:
@@ -255,6 +257,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> Settings:
         env = os.environ if environ is None else environ
         rate_limit = _str(env, "GRADSTAB_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+        auth_fail_limit = _str(env, "GRADSTAB_AUTH_FAIL_LIMIT", "10/minute")
         return cls(
             limits=_limits(env),
             max_json_depth=_int(env, "GRADSTAB_MAX_JSON_DEPTH", cls.max_json_depth, minimum=3),
@@ -265,6 +268,7 @@ class Settings:
             api_keys_file=_str(env, "GRADSTAB_API_KEYS_FILE", ""),
             rate_limit=None if rate_limit.lower() in ("off", "none", "0") else rate_limit,
             redis_url=_get(env, "REDIS_URL"),
+            auth_fail_limit=None if auth_fail_limit.lower() in ("off", "none", "0") else auth_fail_limit,
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
             redis_timeout_s=_float(env, "GRADSTAB_REDIS_TIMEOUT", cls.redis_timeout_s),

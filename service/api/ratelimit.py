@@ -4,17 +4,33 @@ In-process counters by default (per worker: fine for one process, approximate ac
 workers); with REDIS_URL the counters live in Redis, so a limit holds across workers and
 replicas. A breach is a 429 problem+json with Retry-After, and the client knows which key hit
 which limit. Probes, /metrics and the API description are never limited.
+
+One budget per key across every endpoint (Flask-Limiter's application limits: a key at its limit on
+/v1/analyses is at its limit on /v1/grade too). Failed authentications are limited as well, per client
+address (GRADSTAB_AUTH_FAIL_LIMIT): past it the address gets 429 before its key is even looked at, so
+guessing keys costs time.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 from .auth import is_open_path
 from .errors import problem_response
+
+log = logging.getLogger("service.ratelimit")
+
+
+def storage_options(redis_url: str | None, redis_timeout_s: float) -> dict[str, Any]:
+    return {"socket_timeout": redis_timeout_s, "socket_connect_timeout": redis_timeout_s} if redis_url else {}
 
 
 def rate_key() -> str:
@@ -57,15 +73,14 @@ def _retry_after_only_where_it_means_something(response: Response) -> Response:
 def init_app(app: Flask, limit: str | None, redis_url: str | None, redis_timeout_s: float = 2.0) -> Limiter:
     """`limit` like "120/minute" or "10/second;1000/hour"; None switches limiting off.
 
-    Counters are keyed "<RATELIMIT_KEY_PREFIX>/<key or ip>/<endpoint>" (prefix default gradstab)."""
+    Counters are keyed "<RATELIMIT_KEY_PREFIX>/<key or ip>" (prefix default gradstab), one per caller."""
     limiter = Limiter(
         rate_key,
-        default_limits=[limit] if limit else [],
-        default_limits_exempt_when=_exempt,
+        # application limits: one counter per key shared by every endpoint (default limits count per route)
+        application_limits=[limit] if limit else [],
+        application_limits_exempt_when=_exempt,
         storage_uri=redis_url or "memory://",
-        storage_options=(
-            {"socket_timeout": redis_timeout_s, "socket_connect_timeout": redis_timeout_s} if redis_url else {}
-        ),
+        storage_options=storage_options(redis_url, redis_timeout_s),
         strategy="moving-window",  # no burst of 2× the limit at a window edge
         headers_enabled=True,
         key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab",
@@ -78,3 +93,48 @@ def init_app(app: Flask, limit: str | None, redis_url: str | None, redis_timeout
     app.extensions["gradstab_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many)
     return limiter
+
+
+def guard_failed_auth(app: Flask, limit: str | None, redis_url: str | None, redis_timeout_s: float = 2.0) -> None:
+    """At most `limit` failed authentications (401) per client address; past it, 429 before the key is
+    checked. Call before auth.init_app, so this check runs before authentication. A storage that fails
+    (Redis down) blocks no one."""
+    if not limit:
+        return
+    item = parse(limit)
+    storage = storage_from_string(redis_url or "memory://", **storage_options(redis_url, redis_timeout_s))
+    window = MovingWindowRateLimiter(storage)
+    prefix = app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
+
+    def identity() -> tuple[str, str, str]:
+        return prefix, "auth-fail", request.remote_addr or "unknown"
+
+    @app.before_request
+    def refuse_guessers() -> Response | None:
+        if is_open_path(request.path) or request.method == "OPTIONS":
+            return None
+        try:
+            if window.test(item, *identity()):
+                return None
+            reset = window.get_window_stats(item, *identity()).reset_time
+        except Exception as exc:
+            log.warning("auth-failure limit storage unavailable", extra={"error": str(exc)})
+            return None
+        retry_after = max(1, int(reset - time.time()))
+        current_app.extensions["gradstab"].metrics.refused("auth_rate_limited")
+        return problem_response(
+            429,
+            "Too Many Requests",
+            f"Too many failed authentications from client {identity()[2]} ({item}); retry after {retry_after} s.",
+            kind="rate_limited",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    @app.after_request
+    def count_failures(response: Response) -> Response:
+        if response.status_code == 401:
+            try:
+                window.hit(item, *identity())
+            except Exception as exc:
+                log.warning("auth-failure limit storage unavailable", extra={"error": str(exc)})
+        return response

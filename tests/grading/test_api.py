@@ -166,3 +166,24 @@ def test_retry_after_only_on_429() -> None:
     assert "Retry-After" not in ok.headers and "Retry-After" not in too_large.headers
     assert int(limited.headers["Retry-After"]) >= 1
     assert ok.headers["X-RateLimit-Limit"] == "2"  # the informational headers stay
+
+
+def test_one_rate_limit_budget_per_key_across_endpoints() -> None:
+    """The README says per key; Flask-Limiter's default limits counted per key *and* per endpoint."""
+    client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_RATE_LIMIT="3/minute").test_client()
+    assert post(client, "/v1/analyses", SPEC).status_code == 200
+    assert client.get("/v1/assignments", headers=bearer(INSTRUCTOR_KEY)).status_code == 200
+    assert client.get("/v1/capabilities", headers=bearer(INSTRUCTOR_KEY)).status_code == 200
+    limited = post(client, "/v1/grade", grade_body())
+    assert limited.status_code == 429 and "API key prof" in limited.get_json()["detail"]
+    assert client.get("/v1/assignments", headers=bearer(STUDENT_KEY)).status_code == 200  # another key's budget
+
+
+def test_failed_authentications_are_rate_limited_per_address() -> None:
+    client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_AUTH_FAIL_LIMIT="3/minute").test_client()
+    guesses = [post(client, "/v1/analyses", SPEC, key=f"guess-{i:016d}").status_code for i in range(4)]
+    assert guesses == [401, 401, 401, 429]
+    blocked = post(client, "/v1/analyses", SPEC)  # even the right key: the address is blocked for now
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+    assert "failed authentications" in blocked.get_json()["detail"]
+    assert client.get("/livez").status_code == 200
