@@ -247,6 +247,9 @@ class Settings:
     cache_ttl_s: int = 7 * 24 * 3600
     # GRADSTAB_REDIS_TIMEOUT: seconds a Redis call (rate limits, report cache) may take; GRADSTAB_REDIS_RETRY:
     # seconds the report cache skips Redis after a failed call (service/application/breaker.py).
+    # GRADSTAB_RATELIMIT_DB: SQLite file of the rate-limit counters without REDIS_URL, shared by one server's
+    # workers (service/api/ratelimit_sqlite.py); the gunicorn master sets a fresh one per run. None: in memory.
+    ratelimit_db: str | None = None
     redis_timeout_s: float = 0.5
     redis_retry_s: float = 30.0
     assignments_dir: str | None = None
@@ -271,6 +274,7 @@ class Settings:
             auth_fail_limit=None if auth_fail_limit.lower() in ("off", "none", "0") else auth_fail_limit,
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
+            ratelimit_db=_get(env, "GRADSTAB_RATELIMIT_DB"),
             redis_timeout_s=_float(env, "GRADSTAB_REDIS_TIMEOUT", cls.redis_timeout_s),
             redis_retry_s=_float(env, "GRADSTAB_REDIS_RETRY", cls.redis_retry_s),
             assignments_dir=_get(env, "GRADSTAB_ASSIGNMENTS_DIR"),

@@ -87,6 +87,13 @@ if _PROM_OWNED:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gradstab-prometheus-")
 _PROM_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
+# Rate-limit counters without Redis: one SQLite file all workers share (service/api/ratelimit_sqlite.py),
+# so a recycled worker does not reset them. A file we create is fresh per run and removed at exit.
+_RATELIMIT_OWNED = "GRADSTAB_RATELIMIT_DB" not in os.environ
+if _RATELIMIT_OWNED:
+    _RATELIMIT_DIR = tempfile.mkdtemp(prefix="gradstab-ratelimit-")
+    os.environ["GRADSTAB_RATELIMIT_DB"] = os.path.join(_RATELIMIT_DIR, "limits.sqlite3")
+
 
 def on_starting(server: Any) -> None:
     """Drop samples a previous run left behind (they would be added to this run's)."""
@@ -147,3 +154,5 @@ def child_exit(server: Any, worker: Any) -> None:
 def on_exit(server: Any) -> None:
     if _PROM_OWNED:
         shutil.rmtree(_PROM_DIR, ignore_errors=True)
+    if _RATELIMIT_OWNED:
+        shutil.rmtree(_RATELIMIT_DIR, ignore_errors=True)

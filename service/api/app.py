@@ -111,9 +111,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(make_blueprint(settings))
     app.register_blueprint(docs.bp)
     # API keys, then rate limits (whose key is the caller's name), then counts by key name.
-    ratelimit.guard_failed_auth(app, settings.auth_fail_limit, settings.redis_url, settings.redis_timeout_s)
+    ratelimit.guard_failed_auth(
+        app, settings.auth_fail_limit, settings.redis_url, settings.redis_timeout_s, settings.ratelimit_db
+    )
     auth.init_app(app, auth.load_keys(settings.api_keys, settings.api_keys_file))
-    ratelimit.init_app(app, settings.rate_limit, settings.redis_url, settings.redis_timeout_s)
+    ratelimit.init_app(app, settings.rate_limit, settings.redis_url, settings.redis_timeout_s, settings.ratelimit_db)
     metrics.count_by_key(app)
 
     # Chunked bodies held to the same limit, and a refused body drained so the 413 reaches the client.

@@ -1,9 +1,10 @@
 """Rate limits per API key (per client address when the service is open), with Flask-Limiter.
 
-In-process counters by default (per worker: fine for one process, approximate across gunicorn
-workers); with REDIS_URL the counters live in Redis, so a limit holds across workers and
-replicas. A breach is a 429 problem+json with Retry-After, and the client knows which key hit
-which limit. Probes, /metrics and the API description are never limited.
+Counters: with REDIS_URL in Redis, so a limit holds across workers and replicas; else, under
+gunicorn, in one SQLite file the server's workers share (GRADSTAB_RATELIMIT_DB, ratelimit_sqlite.py),
+so a limit survives a recycled worker; else (the test client, one process) in memory. A breach is a
+429 problem+json with Retry-After, and the client knows which key hit which limit. Probes, /metrics
+and the API description are never limited.
 
 One budget per key across every endpoint (Flask-Limiter's application limits: a key at its limit on
 /v1/analyses is at its limit on /v1/grade too). Failed authentications are limited as well, per client
@@ -23,6 +24,7 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from . import ratelimit_sqlite
 from .auth import is_open_path
 from .errors import problem_response
 
@@ -31,6 +33,13 @@ log = logging.getLogger("service.ratelimit")
 
 def storage_options(redis_url: str | None, redis_timeout_s: float) -> dict[str, Any]:
     return {"socket_timeout": redis_timeout_s, "socket_connect_timeout": redis_timeout_s} if redis_url else {}
+
+
+def storage_uri(redis_url: str | None, db_path: str | None) -> str:
+    """Redis, else the shared SQLite file, else memory (see the module docstring)."""
+    if redis_url:
+        return redis_url
+    return f"{ratelimit_sqlite.SCHEME}://{db_path}" if db_path else "memory://"
 
 
 def rate_key() -> str:
@@ -70,7 +79,9 @@ def _retry_after_only_where_it_means_something(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask, limit: str | None, redis_url: str | None, redis_timeout_s: float = 2.0) -> Limiter:
+def init_app(
+    app: Flask, limit: str | None, redis_url: str | None, redis_timeout_s: float = 2.0, db_path: str | None = None
+) -> Limiter:
     """`limit` like "120/minute" or "10/second;1000/hour"; None switches limiting off.
 
     Counters are keyed "<RATELIMIT_KEY_PREFIX>/<key or ip>" (prefix default gradstab), one per caller."""
@@ -79,7 +90,7 @@ def init_app(app: Flask, limit: str | None, redis_url: str | None, redis_timeout
         # application limits: one counter per key shared by every endpoint (default limits count per route)
         application_limits=[limit] if limit else [],
         application_limits_exempt_when=_exempt,
-        storage_uri=redis_url or "memory://",
+        storage_uri=storage_uri(redis_url, db_path),
         storage_options=storage_options(redis_url, redis_timeout_s),
         strategy="moving-window",  # no burst of 2× the limit at a window edge
         headers_enabled=True,
@@ -95,14 +106,16 @@ def init_app(app: Flask, limit: str | None, redis_url: str | None, redis_timeout
     return limiter
 
 
-def guard_failed_auth(app: Flask, limit: str | None, redis_url: str | None, redis_timeout_s: float = 2.0) -> None:
+def guard_failed_auth(
+    app: Flask, limit: str | None, redis_url: str | None, redis_timeout_s: float = 2.0, db_path: str | None = None
+) -> None:
     """At most `limit` failed authentications (401) per client address; past it, 429 before the key is
     checked. Call before auth.init_app, so this check runs before authentication. A storage that fails
     (Redis down) blocks no one."""
     if not limit:
         return
     item = parse(limit)
-    storage = storage_from_string(redis_url or "memory://", **storage_options(redis_url, redis_timeout_s))
+    storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
     window = MovingWindowRateLimiter(storage)
     prefix = app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
 
