@@ -187,3 +187,15 @@ def test_failed_authentications_are_rate_limited_per_address() -> None:
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
     assert "failed authentications" in blocked.get_json()["detail"]
     assert client.get("/livez").status_code == 200
+
+
+def test_x_cache_does_not_reveal_another_keys_submission() -> None:
+    client = make_app(GRADSTAB_API_KEYS=KEYS).test_client()
+    spec = SPEC | {"seed": 4242}
+    first = post(client, "/v1/analyses", spec, key=STUDENT_KEY)
+    other = post(client, "/v1/analyses", spec)  # another key, the same spec: served from the cache
+    again = post(client, "/v1/analyses", spec, key=STUDENT_KEY)
+    assert (first.headers["X-Cache"], other.headers["X-Cache"], again.headers["X-Cache"]) == ("miss", "miss", "hit")
+    assert other.get_json()["cache"] == {"hit": False}
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'gradstab_report_cache_total{backend="memory",result="hit"} 2.0' in metrics
