@@ -146,9 +146,10 @@ def post_worker_init(worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
+    """A worker ended (recycled, killed, timed out): fold its metric files into the archives."""
+    from service.metrics_files import archive_dead_worker
 
-    multiprocess.mark_process_dead(worker.pid)
+    archive_dead_worker(_PROM_DIR, worker.pid)
 
 
 def on_exit(server: Any) -> None:
