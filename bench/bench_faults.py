@@ -12,7 +12,7 @@ Scenarios, each its own server (2 sync workers, 1 torch thread each, no report c
 Per scenario: requests sent, answered, lost (no HTTP answer), 5xx, latency p50/p99 of the posts, and
 /livez p50/p99/max for the app port and the probe port (a probe that times out counts as its timeout).
 
-    .venv/bin/python bench/bench_faults.py [--seconds 20] [--clients 3]
+    .venv/bin/python bench/bench_faults.py [--seconds 20] [--clients 3] [--only mixed kill slow redis]
 """
 
 from __future__ import annotations
@@ -184,10 +184,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=["mixed", "kill", "slow", "redis"])
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-faults-"))
 
-    for name in ("mixed", "kill", "slow", "redis"):
+    for name in args.only:
         extra: dict[str, str] = {}
         hung = None
         if name == "redis":

@@ -111,10 +111,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(make_blueprint(settings))
     app.register_blueprint(docs.bp)
     # API keys, then rate limits (whose key is the caller's name), then counts by key name.
-    ratelimit.guard_failed_auth(
-        app, settings.auth_fail_limit, settings.redis_url, settings.redis_timeout_s, settings.ratelimit_db
-    )
-    auth.init_app(app, auth.load_keys(settings.api_keys, settings.api_keys_file))
+    keys = auth.load_keys(settings.api_keys, settings.api_keys_file)
+    if keys:  # an open service never answers 401
+        auth_breaker = CircuitBreaker(
+            settings.redis_retry_s, on_change=lambda is_open: st.metrics.redis_circuit("auth", is_open)
+        )
+        ratelimit.guard_failed_auth(
+            app,
+            settings.auth_fail_limit,
+            settings.redis_url,
+            settings.redis_timeout_s,
+            settings.ratelimit_db,
+            auth_breaker,
+        )
+    auth.init_app(app, keys)
     ratelimit.init_app(app, settings.rate_limit, settings.redis_url, settings.redis_timeout_s, settings.ratelimit_db)
     metrics.count_by_key(app)
 

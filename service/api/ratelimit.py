@@ -24,6 +24,8 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from service.application.breaker import CircuitBreaker
+
 from . import ratelimit_sqlite
 from .auth import is_open_path
 from .errors import problem_response
@@ -107,13 +109,20 @@ def init_app(
 
 
 def guard_failed_auth(
-    app: Flask, limit: str | None, redis_url: str | None, redis_timeout_s: float = 2.0, db_path: str | None = None
+    app: Flask,
+    limit: str | None,
+    redis_url: str | None,
+    redis_timeout_s: float = 2.0,
+    db_path: str | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> None:
     """At most `limit` failed authentications (401) per client address; past it, 429 before the key is
-    checked. Call before auth.init_app, so this check runs before authentication. A storage that fails
-    (Redis down) blocks no one."""
+    checked. Call before auth.init_app, so this check runs before authentication, and only with API keys
+    (an open service never answers 401). A storage that fails (Redis down) blocks no one, and after a
+    failure `breaker` skips it for a while (a hung Redis must not cost every request a timeout)."""
     if not limit:
         return
+    breaker = breaker or CircuitBreaker()
     item = parse(limit)
     storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
     window = MovingWindowRateLimiter(storage)
@@ -124,15 +133,18 @@ def guard_failed_auth(
 
     @app.before_request
     def refuse_guessers() -> Response | None:
-        if is_open_path(request.path) or request.method == "OPTIONS":
+        if is_open_path(request.path) or request.method == "OPTIONS" or not breaker.allow():
             return None
         try:
             if window.test(item, *identity()):
+                breaker.success()
                 return None
             reset = window.get_window_stats(item, *identity()).reset_time
         except Exception as exc:
+            breaker.failure()
             log.warning("auth-failure limit storage unavailable", extra={"error": str(exc)})
             return None
+        breaker.success()
         retry_after = max(1, int(reset - time.time()))
         current_app.extensions["gradstab"].metrics.refused("auth_rate_limited")
         return problem_response(
@@ -145,9 +157,11 @@ def guard_failed_auth(
 
     @app.after_request
     def count_failures(response: Response) -> Response:
-        if response.status_code == 401:
+        if response.status_code == 401 and breaker.allow():
             try:
                 window.hit(item, *identity())
+                breaker.success()
             except Exception as exc:
+                breaker.failure()
                 log.warning("auth-failure limit storage unavailable", extra={"error": str(exc)})
         return response

@@ -55,14 +55,17 @@ def test_breaker_closes_after_a_success():
 
 
 def test_requests_with_a_hung_redis_pay_one_timeout_not_one_per_call(hung_redis):
-    from tests.grading.apps import SPEC, make_app
+    from tests.grading.apps import INSTRUCTOR_KEY, KEYS, SPEC, bearer, make_app
 
-    app = make_app(REDIS_URL=hung_redis, GRADSTAB_REDIS_TIMEOUT="0.3", GRADSTAB_RATE_LIMIT="100/minute")
+    app = make_app(
+        REDIS_URL=hung_redis, GRADSTAB_REDIS_TIMEOUT="0.3", GRADSTAB_RATE_LIMIT="100/minute", GRADSTAB_API_KEYS=KEYS
+    )
     client = app.test_client()
     times = []
     for seed in range(6):
         started = time.monotonic()
-        resp = client.post("/v1/analyses", data=json.dumps(SPEC | {"seed": seed}), content_type="application/json")
+        body = json.dumps(SPEC | {"seed": seed})
+        resp = client.post("/v1/analyses", data=body, content_type="application/json", headers=bearer(INSTRUCTOR_KEY))
         times.append(time.monotonic() - started)
         assert resp.status_code == 200, resp.get_data(as_text=True)
     # Before: every lookup and every store waited out the socket timeout (2 s each, 6-8 s a request).
