@@ -217,3 +217,16 @@ def test_master_liveness_answers_while_every_worker_is_busy(server):
     assert probe.status_code == 200 and probe.json()["workers"] == 2
     assert probe_s < 0.5
     assert app_livez.status_code == 200 and app_s > 1.0  # it waited for a worker: why the probe port exists
+
+
+def test_an_abandoned_request_stops_when_its_client_goes(server):
+    """The client hangs up 0.5 s into a 60 s request: the work stops within about a second (counted as
+    client_gone), instead of holding the worker until the deadline."""
+    before = _cut_off(server, "client_gone")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /test/sleep?s=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)
+    deadline = time.monotonic() + DEADLINE_S - 0.5  # well before the soft deadline would end it
+    while _cut_off(server, "client_gone") == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _cut_off(server, "client_gone") == before + 1

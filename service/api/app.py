@@ -8,10 +8,11 @@ limits) is wired in `create_app`, in the order the request hooks must run.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import service
@@ -80,8 +81,20 @@ class GradstabFlask(Flask):
 
     def dispatch_request(self) -> Any:  # type: ignore[override]
         settings: Settings = self.config["GRADSTAB_SETTINGS"]
-        with deadline(settings.server.request_deadline):
+        sock = request.environ.get("gunicorn.socket")
+        with deadline(settings.server.request_deadline, client_gone=(lambda: peer_closed(sock)) if sock else None):
             return super().dispatch_request()
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """True when the client has closed the connection: a non-blocking peek reads end-of-file. (The request
+    body has been read by then; anything still unread means the client is there.)"""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset: gone as well
+        return True
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from schemas.errors import describe_invalid
 from schemas.jsonio import dumps_bytes
 from schemas.problem import PROBLEM_CONTENT_TYPE, problem_document
-from service.application.deadline import DeadlineExceeded
+from service.application.deadline import ClientGone, DeadlineExceeded
 from service.application.grading import NotFound
 from service.engine.errors import SpecError
 
@@ -83,12 +83,19 @@ def deadline_problem(error: DeadlineExceeded) -> ProblemError:
     return ProblemError(503, "deadline", detail, title="Request took too long")
 
 
+def client_gone_problem(error: ClientGone) -> ProblemError:
+    """Nobody reads this answer; it ends the request, is logged and counted (nginx's 499 for the same)."""
+    current_app.extensions["gradstab"].metrics.cut_off("client_gone")
+    return ProblemError(499, "client_gone", "The client closed the connection; the work was stopped.")
+
+
 # Domain and application errors → problems: views raise nothing HTTP-specific for these.
 DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ProblemError]] = {
     ValidationError: lambda error: validation_problem(error.messages),
     SpecError: spec_problem,
     NotFound: not_found_problem,
     DeadlineExceeded: deadline_problem,
+    ClientGone: client_gone_problem,
 }
 
 

@@ -11,15 +11,25 @@ thread between bytecodes, so this only arms in the main thread (gunicorn's sync 
 test clients' or job pools' threads), and an engine call stuck inside one long C operation is
 stopped when that operation returns (the cost limits keep each one far below the timeout); past
 that the worker timeout is the backstop (service/gunicorn_worker.py).
+
+The same tick asks, once a second, whether the client is still there (`client_gone`; the HTTP layer
+peeks at the connection): an analysis whose client has closed the connection stops with `ClientGone`
+instead of running on for nobody. Limits: a sync worker only learns of it at the next tick, and a client
+that half-closes its side after sending (rare for HTTP clients; nginx does not) looks gone too.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its request was still being worked on."""
 
 
 class DeadlineExceeded(Exception):
@@ -30,18 +40,27 @@ class DeadlineExceeded(Exception):
         self.seconds = seconds
 
 
+POLL_S = 1.0  # how often `client_gone` is asked
+
+
 @contextmanager
-def deadline(seconds: float | None) -> Iterator[None]:
-    """Raise DeadlineExceeded in this thread after `seconds` (None or ≤ 0, or not the main thread: no deadline)."""
+def deadline(seconds: float | None, client_gone: Callable[[], bool] | None = None) -> Iterator[None]:
+    """Raise DeadlineExceeded in this thread after `seconds`, or ClientGone as soon as `client_gone()`
+    (asked every POLL_S seconds) is true. None or ≤ 0 seconds, or not the main thread: neither."""
     if not seconds or seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
+    ends = time.monotonic() + seconds
 
-    def expire(signum: int, frame: Any) -> None:
-        raise DeadlineExceeded(seconds)
+    def tick(signum: int, frame: Any) -> None:
+        if time.monotonic() >= ends:
+            raise DeadlineExceeded(seconds)
+        if client_gone is not None and client_gone():
+            raise ClientGone()
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGALRM, tick)
+    first = min(seconds, POLL_S) if client_gone is not None else seconds
+    signal.setitimer(signal.ITIMER_REAL, first, POLL_S)
     try:
         yield
     finally:
