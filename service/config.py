@@ -245,6 +245,8 @@ class Settings:
     auth_fail_limit: str | None = "10/minute"
     cache_size: int = 256
     cache_ttl_s: int = 7 * 24 * 3600
+    # GRADSTAB_CACHE_MAX_MIB: the in-process report cache's size in MiB of report JSON per worker.
+    cache_max_mib: int = 64
     # GRADSTAB_REDIS_TIMEOUT: seconds a Redis call (rate limits, report cache) may take; GRADSTAB_REDIS_RETRY:
     # seconds the report cache skips Redis after a failed call (service/application/breaker.py).
     # GRADSTAB_RATELIMIT_DB: SQLite file of the rate-limit counters without REDIS_URL, shared by one server's
@@ -274,6 +276,7 @@ class Settings:
             auth_fail_limit=None if auth_fail_limit.lower() in ("off", "none", "0") else auth_fail_limit,
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
+            cache_max_mib=_int(env, "GRADSTAB_CACHE_MAX_MIB", cls.cache_max_mib, minimum=1),
             ratelimit_db=_get(env, "GRADSTAB_RATELIMIT_DB"),
             redis_timeout_s=_float(env, "GRADSTAB_REDIS_TIMEOUT", cls.redis_timeout_s),
             redis_retry_s=_float(env, "GRADSTAB_REDIS_RETRY", cls.redis_retry_s),

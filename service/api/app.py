@@ -58,6 +58,7 @@ def _state(settings: Settings) -> ServiceState:
         settings.redis_url,
         settings.cache_size,
         settings.cache_ttl_s,
+        max_bytes=settings.cache_max_mib * 2**20,
         timeout_s=settings.redis_timeout_s,
         breaker=breaker,
         on_skip=lambda: m.redis_skipped("cache"),

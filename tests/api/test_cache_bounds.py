@@ -1,4 +1,5 @@
-"""A hung Redis (it accepts connections and never answers) must not stall every request (issue 13, item 19)."""
+"""The report cache under stress: a hung Redis (accepts, never answers) must not stall every request
+(issue 13, item 19), and the in-process cache is bounded in bytes (item 20)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,15 @@ def test_requests_with_a_hung_redis_pay_one_timeout_not_one_per_call(hung_redis)
     text = client.get("/metrics").get_data(as_text=True)
     assert 'gradstab_redis_circuit_open{component="cache"} 1.0' in text
     assert 'gradstab_redis_skipped_total{component="cache"}' in text
+
+
+def test_in_process_cache_is_bounded_in_bytes():
+    """Issue 13, item 20: sized in entries only, 256 depth-2000 reports were ~700 MiB per worker."""
+    from service.application.cache import LRUCache
+
+    cache = LRUCache(max_entries=100, max_bytes=10_000)
+    for i in range(10):
+        cache.set(f"k{i}", {"pad": "x" * 3000})
+    assert cache.bytes <= 10_000 and cache.get("k9") is not None and cache.get("k0") is None
+    cache.set("huge", {"pad": "x" * 20_000})  # larger than the whole budget: not kept, nothing evicted for it
+    assert cache.get("huge") is None and cache.get("k9") is not None
