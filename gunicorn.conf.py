@@ -14,4 +14,5 @@ from service.gunicorn_conf import (  # noqa: F401  (server hooks gunicorn looks 
     on_starting,
     post_fork,
     post_worker_init,
+    when_ready,
 )

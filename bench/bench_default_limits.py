@@ -61,9 +61,9 @@ def main() -> None:
         report = analyze(spec)
         seconds = time.perf_counter() - start
         print(
-            f"{layers} B={spec.batch_size}: admitted ({cost.gflop:.0f} GFLOP estimated), {report.runtime.jacobian_method} "
-            f"in {report.runtime.jacobian_precision}: {seconds:.2f} s = {seconds / fb:.1f}x one forward+backward "
-            f"({fb * 1e3:.0f} ms); verdict {report.diagnosis.verdict}"
+            f"{layers} B={spec.batch_size}: admitted ({cost.gflop:.0f} GFLOP estimated), "
+            f"{report.runtime.jacobian_method} in {report.runtime.jacobian_precision}: {seconds:.2f} s = "
+            f"{seconds / fb:.1f}x one forward+backward ({fb * 1e3:.0f} ms); verdict {report.diagnosis.verdict}"
         )
 
 

@@ -14,6 +14,17 @@ from .limits import OVER_LIMIT
 
 Path = tuple[str | int, ...]
 
+# An error repeats at most this much of what the client sent: a field name or message is cut to
+# MAX_ECHO_CHARS characters, and at most MAX_FIELD_ERRORS entries are listed (the last one says
+# how many more there were). A 900 KB value or 60,000 unknown keys must not come back in full.
+MAX_ECHO_CHARS = 200
+MAX_FIELD_ERRORS = 20
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """`text` cut to `limit` characters, saying how many were left out."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
+
 
 class FieldErrorSchema(Schema):
     field = fields.String(
@@ -57,8 +68,19 @@ def _walk(messages: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
 
 
 def field_errors(messages: Any) -> list[dict[str, str]]:
-    """[{"field": "jacobian.probes", "message": ...}] ('body' where no field is named): the API's `errors`."""
-    return [{"field": ".".join(str(p) for p in path) or "body", "message": m} for path, m in _walk(messages)]
+    """[{"field": "jacobian.probes", "message": ...}] ('body' where no field is named): the API's `errors`.
+
+    Names and messages are clipped, and past MAX_FIELD_ERRORS entries one last entry counts the rest."""
+    out: list[dict[str, str]] = []
+    extra = 0
+    for path, message in _walk(messages):
+        if len(out) >= MAX_FIELD_ERRORS:
+            extra += 1
+            continue
+        out.append({"field": clip(".".join(str(p) for p in path) or "body"), "message": clip(message)})
+    if extra:
+        out.append({"field": "body", "message": f"{extra} more errors not listed (at most {MAX_FIELD_ERRORS} are)."})
+    return out
 
 
 def error_lines(messages: Any) -> list[str]:
@@ -90,7 +112,8 @@ def describe_invalid(messages: Any) -> Invalid:
             f"{e['field']}: {e['message']}" for e in errors
         )
         return Invalid("limit", "Over a limit", detail, errors)
-    names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    names = ", ".join(dict.fromkeys(e["field"] for e in errors[:MAX_FIELD_ERRORS]))
+    more = " and more (see errors)" if len(errors) > MAX_FIELD_ERRORS else ""
     if errors and all(e["field"] == "rubric" or e["field"].startswith("rubric.") for e in errors):
-        return Invalid("invalid_rubric", "Invalid rubric", f"Invalid rubric fields: {names}.", errors)
-    return Invalid("validation", "Invalid spec", f"Invalid fields: {names}.", errors)
+        return Invalid("invalid_rubric", "Invalid rubric", f"Invalid rubric fields: {names}{more}.", errors)
+    return Invalid("validation", "Invalid spec", f"Invalid fields: {names}{more}.", errors)

@@ -56,6 +56,17 @@ def dumps_bytes(obj: Any) -> bytes:
     return _stdlib_dumps(obj).encode("utf-8") if out is None else out
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are unique; a repeated key is refused (json would keep the last silently)."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            shown = key if len(key) <= 100 else f"{key[:100]}…"
+            raise BodyError("duplicate_key", f"Duplicate key {shown!r} in a JSON object; send each key once.")
+        obj[key] = value
+    return obj
+
+
 def _no_constants(name: str) -> Any:
     raise BodyError("bad_json", f"{name} is not valid JSON; send a finite number or null.")
 
@@ -73,7 +84,7 @@ def _depth(value: Any) -> int:
 
 
 def loads_body(raw: bytes, max_depth: int) -> Any:
-    """Decode a request body: UTF-8 only, no NaN/Infinity, nesting at most `max_depth`."""
+    """Decode a request body: UTF-8 only, no NaN/Infinity, no repeated keys, nesting at most `max_depth`."""
     if not raw.strip():
         raise BodyError("empty_body", "The request body is empty; send a JSON model spec.")
     try:
@@ -81,7 +92,7 @@ def loads_body(raw: bytes, max_depth: int) -> Any:
     except UnicodeDecodeError as exc:
         raise BodyError("bad_encoding", f"The body is not valid UTF-8 (byte {exc.start}); send UTF-8 JSON.") from exc
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
     except BodyError:
         raise
     except RecursionError as exc:

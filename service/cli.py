@@ -68,7 +68,10 @@ def serve_command(extra: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from service import __version__
+
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gradstab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     analyze = sub.add_parser("analyze", help="analyse one spec and print the report as JSON")
     analyze.add_argument("spec", help="a JSON spec file, or - for stdin")

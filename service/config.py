@@ -154,6 +154,10 @@ class ServerSettings:
     workers: int = 1  # WEB_CONCURRENCY or GRADSTAB_WORKERS; default min(cores, 4)
     torch_threads: int = 1  # GRADSTAB_TORCH_THREADS; default cores // workers
     timeout: int = 120  # GRADSTAB_TIMEOUT: above the largest analysis the limits allow
+    # GRADSTAB_REQUEST_DEADLINE: seconds after which a request's work stops with a 503 problem+json
+    # (service/application/deadline.py), before the worker timeout kills the worker; 0: none.
+    # Default: GRADSTAB_TIMEOUT less a tenth (at least 5 s).
+    request_deadline: float = 108.0
     graceful_timeout: int = 30  # GRADSTAB_GRACEFUL_TIMEOUT
     keepalive: int = 5  # GRADSTAB_KEEPALIVE
     max_requests: int = 1000  # GRADSTAB_MAX_REQUESTS (0: never recycle workers)
@@ -168,6 +172,10 @@ class ServerSettings:
     # worker sees every GPU and uses the first). With N > 0, worker k (gunicorn's age counter) gets
     # CUDA_VISIBLE_DEVICES=k mod N before it loads torch: its own CUDA context on one GPU.
     gpus: int = 0
+    # GRADSTAB_PROBE_PORT: a port on which the gunicorn master itself answers GET /livez (0: none). The
+    # app's /livez waits behind analyses when every sync worker is busy; the master's never does, and
+    # it answers 200 while it has live workers (its arbiter replaces any that hang past the timeout).
+    probe_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> ServerSettings:
@@ -182,12 +190,17 @@ class ServerSettings:
         else:
             workers = max(1, min(cores, 4))
         threads = _int(env, "GRADSTAB_TORCH_THREADS", max(1, cores // workers), minimum=1)
+        timeout = _int(env, "GRADSTAB_TIMEOUT", cls.timeout, minimum=1)
+        request_deadline = _float(env, "GRADSTAB_REQUEST_DEADLINE", max(0.5, timeout - max(5, timeout / 10)))
+        if request_deadline >= timeout:
+            raise ValueError(f"GRADSTAB_REQUEST_DEADLINE={request_deadline:g} must be below GRADSTAB_TIMEOUT={timeout}")
         return cls(
             host=_str(env, "HOST", cls.host),
             port=_int(env, "PORT", cls.port, minimum=0),
             workers=workers,
             torch_threads=threads,
-            timeout=_int(env, "GRADSTAB_TIMEOUT", cls.timeout, minimum=1),
+            timeout=timeout,
+            request_deadline=max(0.0, request_deadline),
             graceful_timeout=_int(env, "GRADSTAB_GRACEFUL_TIMEOUT", cls.graceful_timeout),
             keepalive=_int(env, "GRADSTAB_KEEPALIVE", cls.keepalive),
             max_requests=_int(env, "GRADSTAB_MAX_REQUESTS", cls.max_requests),
@@ -196,6 +209,7 @@ class ServerSettings:
             log_level=_str(env, "GRADSTAB_LOG_LEVEL", cls.log_level).upper(),
             warm_up_timeout=_int(env, "GRADSTAB_WARM_UP_TIMEOUT", cls.warm_up_timeout),
             gpus=_int(env, "GRADSTAB_GPUS", cls.gpus),
+            probe_port=_int(env, "GRADSTAB_PROBE_PORT", cls.probe_port),
         )
 
 
@@ -229,8 +243,19 @@ class Settings:
     rate_limit: str | None = DEFAULT_RATE_LIMIT
     course_rate_limit: str | None = DEFAULT_COURSE_RATE_LIMIT  # GRADSTAB_COURSE_RATE_LIMIT
     redis_url: str | None = None
+    # GRADSTAB_AUTH_FAIL_LIMIT: failed authentications (401) per client address before it gets 429 ("off": none).
+    auth_fail_limit: str | None = "10/minute"
     cache_size: int = 256
     cache_ttl_s: int = 7 * 24 * 3600
+    # GRADSTAB_CACHE_MAX_MIB: the in-process report cache's size in MiB of report JSON per worker.
+    cache_max_mib: int = 64
+    # GRADSTAB_REDIS_TIMEOUT: seconds a Redis call (rate limits, report cache) may take; GRADSTAB_REDIS_RETRY:
+    # seconds the report cache skips Redis after a failed call (service/application/breaker.py).
+    # GRADSTAB_RATELIMIT_DB: SQLite file of the rate-limit counters without REDIS_URL, shared by one server's
+    # workers (service/api/ratelimit_sqlite.py); the gunicorn master sets a fresh one per run. None: in memory.
+    ratelimit_db: str | None = None
+    redis_timeout_s: float = 0.5
+    redis_retry_s: float = 30.0
     assignments_dir: str | None = None
     server: ServerSettings = field(default_factory=ServerSettings)  # gunicorn's (HOST, PORT, workers…)
     jobs: JobSettings = field(default_factory=JobSettings)  # REDIS_URL, GRADSTAB_JOB_* (service/jobs/settings.py)
@@ -240,6 +265,7 @@ class Settings:
         env = os.environ if environ is None else environ
         rate_limit = _str(env, "GRADSTAB_RATE_LIMIT", DEFAULT_RATE_LIMIT)
         course_rate_limit = _str(env, "GRADSTAB_COURSE_RATE_LIMIT", DEFAULT_COURSE_RATE_LIMIT)
+        auth_fail_limit = _str(env, "GRADSTAB_AUTH_FAIL_LIMIT", "10/minute")
         return cls(
             limits=_limits(env),
             max_json_depth=_int(env, "GRADSTAB_MAX_JSON_DEPTH", cls.max_json_depth, minimum=3),
@@ -251,8 +277,13 @@ class Settings:
             rate_limit=None if rate_limit.lower() in ("off", "none", "0") else rate_limit,
             course_rate_limit=None if course_rate_limit.lower() in ("off", "none", "0") else course_rate_limit,
             redis_url=_get(env, "REDIS_URL"),
+            auth_fail_limit=None if auth_fail_limit.lower() in ("off", "none", "0") else auth_fail_limit,
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
+            cache_max_mib=_int(env, "GRADSTAB_CACHE_MAX_MIB", cls.cache_max_mib, minimum=1),
+            ratelimit_db=_get(env, "GRADSTAB_RATELIMIT_DB"),
+            redis_timeout_s=_float(env, "GRADSTAB_REDIS_TIMEOUT", cls.redis_timeout_s),
+            redis_retry_s=_float(env, "GRADSTAB_REDIS_RETRY", cls.redis_retry_s),
             assignments_dir=_get(env, "GRADSTAB_ASSIGNMENTS_DIR"),
             server=ServerSettings.from_env(env, cpus),
             jobs=JobSettings.from_env(env),

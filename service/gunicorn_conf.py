@@ -46,6 +46,7 @@ __all__ = [
     "preload_app",
     "proc_name",
     "timeout",
+    "when_ready",
     "worker_class",
     "worker_tmp_dir",
     "workers",
@@ -57,7 +58,9 @@ _server = ServerSettings.from_env()
 wsgi_app = "service.wsgi:app"
 bind = [f"[{_server.host}]:{_server.port}" if ":" in _server.host else f"{_server.host}:{_server.port}"]
 workers = _server.workers
-worker_class = "sync"  # CPU-bound requests: one at a time per worker, torch threads inside it
+# CPU-bound requests: one at a time per worker, torch threads inside it. gunicorn's sync worker, with
+# the answers it writes itself (bad request lines and headers, 414, 431, the worker timeout) as problem+json.
+worker_class = "service.gunicorn_worker.ProblemWorker"
 timeout = _server.timeout
 graceful_timeout = _server.graceful_timeout
 keepalive = _server.keepalive
@@ -84,6 +87,13 @@ if _PROM_OWNED:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gradstab-prometheus-")
 _PROM_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
+# Rate-limit counters without Redis: one SQLite file all workers share (service/api/ratelimit_sqlite.py),
+# so a recycled worker does not reset them. A file we create is fresh per run and removed at exit.
+_RATELIMIT_OWNED = "GRADSTAB_RATELIMIT_DB" not in os.environ
+if _RATELIMIT_OWNED:
+    _RATELIMIT_DIR = tempfile.mkdtemp(prefix="gradstab-ratelimit-")
+    os.environ["GRADSTAB_RATELIMIT_DB"] = os.path.join(_RATELIMIT_DIR, "limits.sqlite3")
+
 
 def on_starting(server: Any) -> None:
     """Drop samples a previous run left behind (they would be added to this run's)."""
@@ -99,6 +109,15 @@ def on_starting(server: Any) -> None:
             "prometheus_multiproc_dir": str(_PROM_DIR),
         },
     )
+
+
+def when_ready(server: Any) -> None:
+    """The master's own /livez on GRADSTAB_PROBE_PORT (service/probe.py), never queued behind analyses."""
+    if _server.probe_port:
+        from service.probe import start_probe
+
+        start_probe(_server.host, _server.probe_port, lambda: len(server.WORKERS))
+        server.log.info("liveness probe listening", extra={"probe_port": _server.probe_port})
 
 
 def post_fork(server: Any, worker: Any) -> None:
@@ -127,11 +146,14 @@ def post_worker_init(worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
+    """A worker ended (recycled, killed, timed out): fold its metric files into the archives."""
+    from service.metrics_files import archive_dead_worker
 
-    multiprocess.mark_process_dead(worker.pid)
+    archive_dead_worker(_PROM_DIR, worker.pid)
 
 
 def on_exit(server: Any) -> None:
     if _PROM_OWNED:
         shutil.rmtree(_PROM_DIR, ignore_errors=True)
+    if _RATELIMIT_OWNED:
+        shutil.rmtree(_RATELIMIT_DIR, ignore_errors=True)

@@ -1,22 +1,35 @@
-"""A WSGI app for tests/grading/test_examples_deadline.py: a real gunicorn server that is slow.
+"""A WSGI module for tests/test_server_hostile.py: the service's app plus two routes that take long.
 
-`GET /readyz` answers at once (so the test can wait for it); every other request sleeps
-GRADSTAB_TEST_SLOW_S seconds (default 60) before answering 504, as an overloaded service behind a
-proxy would. Nothing here imports torch or Flask: the server starts in a second.
+`/test/sleep?s=N` sleeps in Python (the soft deadline stops it); `/test/block?s=N` sleeps with SIGALRM
+blocked, as a long C operation would hold off the soft deadline, so only gunicorn's worker timeout ends
+it. Both are added here, never in the service.
 """
 
 from __future__ import annotations
 
-import os
+import signal
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+
+from flask import request
+
+from service.api.app import create_app
+
+app = create_app()
 
 
-def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    if environ.get("PATH_INFO") != "/readyz":
-        time.sleep(float(os.environ.get("GRADSTAB_TEST_SLOW_S", "60")))
-        start_response("504 Gateway Timeout", [("Content-Type", "application/problem+json")])
-        return [b'{"title": "Gateway Timeout", "status": 504}']
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [b'{"status": "ready"}']
+@app.get("/test/sleep")
+def sleep() -> dict[str, float]:
+    seconds = float(request.args.get("s", "1"))
+    time.sleep(seconds)
+    return {"slept": seconds}
+
+
+@app.get("/test/block")
+def block() -> dict[str, float]:
+    seconds = float(request.args.get("s", "1"))
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        time.sleep(seconds)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+    return {"slept": seconds}

@@ -78,3 +78,15 @@ def test_bad_spec_exits_nonzero_naming_the_field(body, needle):
 def test_missing_file():
     cli = _run("analyze", "/nonexistent/spec.json")
     assert cli.returncode == 2 and "cannot read" in cli.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [[sys.executable, "-m", "service"], [str(Path(sys.executable).parent / "gradstab")]]
+)
+def test_version_prints_the_version_and_exits_0(command):
+    """`--version` used to exit 2 (argparse: a subcommand is required)."""
+    import service
+
+    out = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"gradstab {service.__version__}"

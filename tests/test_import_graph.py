@@ -109,7 +109,10 @@ def test_no_import_cycles():
 
 # Layers, top to bottom. A module may import its own layer and the layers below, never above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("entry points", ("service.__main__", "service.cli", "service.wsgi", "service.gunicorn_conf")),
+    (
+        "entry points",
+        ("service.__main__", "service.cli", "service.wsgi", "service.gunicorn_conf", "service.gunicorn_worker"),
+    ),
     ("http", ("service.api",)),
     ("application", ("service.application", "service.jobs")),
     ("wire", ("schemas",)),

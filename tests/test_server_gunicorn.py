@@ -90,7 +90,7 @@ def test_analyses_metrics_and_clean_shutdown(server: ServerHandle):
 
 # --------------------------------------------------------------------------- config outside a checkout
 
-HOOKS = ("on_starting", "post_fork", "post_worker_init", "child_exit", "on_exit")
+HOOKS = ("on_starting", "when_ready", "post_fork", "post_worker_init", "child_exit", "on_exit")
 _LOAD_CONFIG = """
 import json, sys
 from gunicorn.app.base import Application

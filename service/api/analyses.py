@@ -14,12 +14,18 @@ from service.application.cache import CachedReport
 from service.config import Settings
 from service.engine.spec import ModelSpec
 
+from .cache_hint import hit_for_caller
 from .negotiation import JSON, OPENAPI_DOC, negotiate, picture_response
 from .smorest import Blueprint
 from .state import state
 
 log = logging.getLogger("service.api")
-X_CACHE = {"X-Cache": {"description": "hit or miss: whether the report cache had it.", "schema": {"type": "string"}}}
+X_CACHE = {
+    "X-Cache": {
+        "description": "hit or miss: whether the report cache had it from an earlier request of the same caller.",
+        "schema": {"type": "string"},
+    }
+}
 
 
 def report_response(cached: CachedReport) -> Response:
@@ -27,9 +33,10 @@ def report_response(cached: CachedReport) -> Response:
 
     The report is already in wire form (dumped once, by the report service); a finished Response
     makes flask-smorest pass it through instead of dumping it a second time."""
-    body = {**cached.report, "cache": {"hit": cached.hit}}
+    hit = hit_for_caller(cached.report["id"], cached.hit)
+    body = {**cached.report, "cache": {"hit": hit}}
     response = current_app.response_class(dumps_bytes(body) + b"\n", mimetype="application/json")
-    response.headers["X-Cache"] = "hit" if cached.hit else "miss"
+    response.headers["X-Cache"] = "hit" if hit else "miss"
     return response
 
 

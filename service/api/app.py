@@ -8,15 +8,18 @@ limits) is wired in `create_app`, in the order the request hooks must run.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import service
 from service.application.assignments import load_directory
+from service.application.breaker import CircuitBreaker
 from service.application.cache import make_cache
+from service.application.deadline import deadline
 from service.application.grading import GradingService
 from service.application.reports import ReportService
 from service.config import Settings
@@ -36,6 +39,7 @@ from . import (
     ratelimit,
     request_id,
 )
+from .bodylimit import BodyLimit
 from .jsonio import StrictJSONProvider
 from .smorest import Api, Blueprint
 from .state import ServiceState
@@ -61,8 +65,17 @@ RESOURCES: list[Callable[[Settings], Blueprint]] = [
 
 def _state(settings: Settings) -> ServiceState:
     """Metrics, the report service (cache, engine) and the grading service (assignments)."""
-    m = metrics.Metrics()
-    cache = make_cache(settings.redis_url, settings.cache_size, settings.cache_ttl_s)
+    m = metrics.Metrics(settings.server.timeout)
+    breaker = CircuitBreaker(settings.redis_retry_s, on_change=lambda is_open: m.redis_circuit("cache", is_open))
+    cache = make_cache(
+        settings.redis_url,
+        settings.cache_size,
+        settings.cache_ttl_s,
+        max_bytes=settings.cache_max_mib * 2**20,
+        timeout_s=settings.redis_timeout_s,
+        breaker=breaker,
+        on_skip=lambda: m.redis_skipped("cache"),
+    )
     reports = ReportService(settings.limits.auto_exact_gflop, cache, m.analysed, m.cache_lookup)
     found = {}
     if settings.assignments_dir:
@@ -76,12 +89,34 @@ def _state(settings: Settings) -> ServiceState:
     return ServiceState(settings, m, reports, GradingService(reports, settings.limits, found), jobs)
 
 
+class GradstabFlask(Flask):
+    """Flask with a soft deadline around each view (GRADSTAB_REQUEST_DEADLINE): past it the view stops
+    with DeadlineExceeded, a 503 problem+json, before gunicorn's worker timeout would kill the worker."""
+
+    def dispatch_request(self) -> Any:  # type: ignore[override]
+        settings: Settings = self.config["GRADSTAB_SETTINGS"]
+        sock = request.environ.get("gunicorn.socket")
+        with deadline(settings.server.request_deadline, client_gone=(lambda: peer_closed(sock)) if sock else None):
+            return super().dispatch_request()
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """True when the client has closed the connection: a non-blocking peek reads end-of-file. (The request
+    body has been read by then; anything still unread means the client is there.)"""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset: gone as well
+        return True
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` overrides Flask settings; GRADSTAB_SETTINGS may hold a Settings
     (tests), else `Settings.from_env()` reads the environment."""
     config = dict(config or {})
     settings: Settings = config.pop("GRADSTAB_SETTINGS", None) or Settings.from_env()
-    app = Flask(__name__)
+    app = GradstabFlask(__name__)
     app.json = StrictJSONProvider(app)
     app.config.update(
         API_TITLE="Gradient stability service",
@@ -104,10 +139,32 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     app.register_blueprint(problems.bp)
     # API keys, then rate limits (whose key is the caller's name), then counts by key name.
-    auth.init_app(app, auth.load_keys(settings.api_keys, settings.api_keys_file))
-    ratelimit.init_app(app, settings.rate_limit, settings.redis_url, settings.course_rate_limit)
+    keys = auth.load_keys(settings.api_keys, settings.api_keys_file)
+    if keys:  # an open service never answers 401
+        auth_breaker = CircuitBreaker(
+            settings.redis_retry_s, on_change=lambda is_open: st.metrics.redis_circuit("auth", is_open)
+        )
+        ratelimit.guard_failed_auth(
+            app,
+            settings.auth_fail_limit,
+            settings.redis_url,
+            settings.redis_timeout_s,
+            settings.ratelimit_db,
+            auth_breaker,
+        )
+    auth.init_app(app, keys)
+    ratelimit.init_app(
+        app,
+        settings.rate_limit,
+        settings.redis_url,
+        settings.redis_timeout_s,
+        settings.ratelimit_db,
+        settings.course_rate_limit,
+    )
     metrics.count_by_key(app)
 
+    # Chunked bodies held to the same limit, and a refused body drained so the 413 reaches the client.
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.limits.max_body_bytes)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # Behind N trusted proxies: the client address, scheme and host are the ones the
         # outermost of them saw (rate limits per client address and logs depend on it).

@@ -17,12 +17,13 @@ from werkzeug.exceptions import HTTPException
 
 from schemas.errors import describe_invalid
 from schemas.jsonio import dumps_bytes
+from schemas.problem import PROBLEM_CONTENT_TYPE, problem_document
+from service.application.deadline import ClientGone, DeadlineExceeded
 from service.application.grading import NotFound
 from service.engine.errors import SpecError
 
 from .problems import problem_type, type_uri
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = logging.getLogger("service.api")
 
 # The metrics label for each HTTP status that routing or werkzeug raises by itself.
@@ -73,11 +74,30 @@ def not_found_problem(error: NotFound) -> ProblemError:
     return ProblemError(404, "not_found", error.detail, title="Not Found")
 
 
+def deadline_problem(error: DeadlineExceeded) -> ProblemError:
+    """The request's soft deadline (GRADSTAB_REQUEST_DEADLINE) passed: 503, counted; no Retry-After
+    (the same request would run as long again)."""
+    current_app.extensions["gradstab"].metrics.cut_off("soft")
+    detail = (
+        f"The request was stopped after {error.seconds:g} s (GRADSTAB_REQUEST_DEADLINE, below the worker "
+        "timeout GRADSTAB_TIMEOUT); submit the analysis as a job (POST /v1/jobs) or ask for less work."
+    )
+    return ProblemError(503, "deadline", detail, title="Request took too long")
+
+
+def client_gone_problem(error: ClientGone) -> ProblemError:
+    """Nobody reads this answer; it ends the request, is logged and counted (nginx's 499 for the same)."""
+    current_app.extensions["gradstab"].metrics.cut_off("client_gone")
+    return ProblemError(499, "client_gone", "The client closed the connection; the work was stopped.")
+
+
 # Domain and application errors → problems: views raise nothing HTTP-specific for these.
 DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ProblemError]] = {
     ValidationError: lambda error: validation_problem(error.messages),
     SpecError: spec_problem,
     NotFound: not_found_problem,
+    DeadlineExceeded: deadline_problem,
+    ClientGone: client_gone_problem,
 }
 
 
@@ -90,17 +110,11 @@ def problem_response(
     errors: list[dict[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    known = problem_type(kind)  # one title per type (RFC 9457); the type URI resolves to its page
-    body: dict[str, Any] = {
-        "type": type_uri(kind),
-        "title": known.title if known else title,
-        "status": status,
-        "detail": detail,
-        "instance": request.path,
-        "request_id": g.get("request_id", ""),
-    }
-    if errors:
-        body["errors"] = errors
+    body = problem_document(
+        status, title, detail, kind=kind, instance=request.path, request_id=g.get("request_id", ""), errors=errors
+    )
+    known = problem_type(kind)  # one title per type (RFC 9457); the absolute type URI resolves to its page
+    body["type"], body["title"] = type_uri(kind), known.title if known else title
     resp = current_app.response_class(dumps_bytes(body) + b"\n", status=status)
     resp.content_type = PROBLEM_CONTENT_TYPE
     for key, value in (headers or {}).items():

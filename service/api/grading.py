@@ -15,6 +15,7 @@ from service.config import Settings
 from service.grading.model import Assignment, GradeRequest
 
 from .auth import caller_name, require_role
+from .cache_hint import hit_for_caller
 from .smorest import Blueprint
 from .state import state
 
@@ -54,7 +55,9 @@ def respond(request: GradeRequest, assignment: Assignment | None, for_student: b
             "cache_hit": result.cache_hit,
         },
     )
-    headers = {} if graded.cache_hit is None else {"X-Cache": "hit" if graded.cache_hit else "miss"}
+    headers = {}
+    if graded.cache_hit is not None and result.report_id:
+        headers["X-Cache"] = "hit" if hit_for_caller(result.report_id, graded.cache_hit) else "miss"
     return graded.body, 200, headers
 
 

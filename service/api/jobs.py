@@ -19,9 +19,17 @@ from service.jobs.service import JobService, as_dict
 
 from . import auth
 from .errors import ProblemError, handle_http_exception
+from .negotiation import HTML, JSON, PNG, SVG, negotiate, picture_response, sweep_picture_response
 from .smorest import Blueprint
 from .state import state
 
+_TEXT = {"type": "string"}
+JOB_MEDIA = {
+    JSON: {"schema": {"$ref": "#/components/schemas/Job"}},
+    HTML: {"schema": _TEXT},
+    SVG: {"schema": _TEXT},
+    PNG: {"schema": {**_TEXT, "format": "binary"}},
+}
 SWEEP_EXAMPLE = {
     "base": {"layers": {"depth": 10, "width": 128}, "activation": "relu"},
     "grid": {"init": ["kaiming_normal", "xavier_normal"], "layers.depth": [10, 50]},
@@ -107,12 +115,35 @@ def blueprint(app_settings: Settings) -> Blueprint:
     @blp.response(200, JobSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @blp.alt_response(406, response="NOT_ACCEPTABLE")
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The job: JSON by default; for a sweep, Accept text/html gives its phase-diagram page "
+                "and image/svg+xml or image/png the verdict heatmap; for an analysis job, its report's page or plot.",
+                "content": {**JOB_MEDIA},
+            }
+        }
+    )
     def get_job(job_id: str) -> Any:
-        """A job's status, progress and (partial, for a sweep) result."""
+        """A job's status, progress and (partial, for a sweep) result.
+
+        JSON by default; a sweep with Accept text/html answers its phase diagrams page, image/svg+xml or
+        image/png the verdict heatmap (with the χ = 1 line), from the points done so far; an analysis job
+        its report's page or plot."""
+        media = negotiate()
         job = jobs().get(job_id)
         if job is None:
             raise _not_found(job_id)
-        return as_dict(job)
+        body = as_dict(job)
+        if media == JSON:
+            return body
+        result = body.get("result") or {}
+        if body.get("kind") == "sweep":
+            return sweep_picture_response(result, media)
+        if not result:
+            raise ProblemError(409, "no_points_yet", "The analysis has not finished yet; ask again later.")
+        return picture_response(result, media)
 
     @blp.route("/jobs/<string:job_id>", methods=["DELETE"])
     @blp.response(200, JobSchema)

@@ -8,6 +8,8 @@ every worker writes its samples to files there and /metrics merges them; without
 from __future__ import annotations
 
 import os
+import platform
+import resource
 import time
 from typing import Any
 
@@ -16,14 +18,35 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 
+import service
+
 from .auth import caller_name, is_open_path
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 90, 120)
+
+
+def buckets_to(timeout_s: float) -> tuple[float, ...]:
+    """LATENCY_BUCKETS up to and including the request timeout, so no request falls only into +Inf."""
+    return tuple(sorted({b for b in LATENCY_BUCKETS if b < timeout_s} | {float(timeout_s)}))
+
+
+def build_labels() -> dict[str, str]:
+    import torch
+
+    from service.engine.analysis import ENGINE_VERSION
+
+    return {
+        "version": service.__version__,
+        "engine_version": ENGINE_VERSION,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
 
 
 def multiprocess_dir() -> str | None:
@@ -31,7 +54,8 @@ def multiprocess_dir() -> str | None:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float = 120.0) -> None:
+        """`timeout_s`: the worker timeout (GRADSTAB_TIMEOUT), the top latency bucket."""
         self.multiprocess = multiprocess_dir() is not None
         # In multiprocess mode the samples live in files; this registry only owns the objects.
         self.registry = CollectorRegistry(auto_describe=True)
@@ -46,7 +70,7 @@ class Metrics:
             "gradstab_http_request_duration_seconds",
             "Request latency by endpoint and status.",
             ["endpoint", "method", "status"],
-            buckets=LATENCY_BUCKETS,
+            buckets=buckets_to(timeout_s),
             registry=reg,
         )
         self.analyses = Counter(
@@ -59,7 +83,7 @@ class Metrics:
             "gradstab_engine_duration_seconds",
             "Engine time per analysis (runtime.elapsed_ms).",
             ["dtype"],
-            buckets=LATENCY_BUCKETS,
+            buckets=buckets_to(timeout_s),
             registry=reg,
         )
         self.refusals = Counter(
@@ -87,6 +111,76 @@ class Metrics:
             ["backend", "result"],
             registry=reg,
         )
+
+        self.cut_off_requests = Counter(
+            "gradstab_requests_cut_off_total",
+            "Requests stopped at the soft deadline (stage=soft, 503) or by the worker timeout (stage=hard).",
+            ["stage"],
+            registry=reg,
+        )
+
+        self.redis_open = Gauge(
+            "gradstab_redis_circuit_open",
+            "1 while a component skips Redis after a failed call (circuit breaker open), else 0; any worker.",
+            ["component"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.redis_skips = Counter(
+            "gradstab_redis_skipped_total",
+            "Redis calls skipped because the circuit breaker was open.",
+            ["component"],
+            registry=reg,
+        )
+
+        # Build information (constant 1) and this worker's memory, per live worker (pid label).
+        self.build_info = Gauge(
+            "gradstab_build_info",
+            "Versions of the running service (value 1).",
+            ["version", "engine_version", "python", "torch"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(**build_labels()).set(1)
+        self.rss = Gauge(
+            "gradstab_process_resident_memory_bytes",
+            "Resident memory of each live worker, after its latest request.",
+            registry=reg,
+            multiprocess_mode="liveall",
+        )
+        self.max_rss = Gauge(
+            "gradstab_process_max_resident_memory_bytes",
+            "Peak resident memory of each live worker since it started.",
+            registry=reg,
+            multiprocess_mode="liveall",
+        )
+        self.cpu = Gauge(
+            "gradstab_process_cpu_seconds",
+            "CPU time (user + system) of each live worker since it started.",
+            registry=reg,
+            multiprocess_mode="liveall",
+        )
+        self.sample_process()
+
+    def sample_process(self) -> None:
+        """This process's memory and CPU (cheap: /proc and getrusage), after each request."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.max_rss.set(usage.ru_maxrss * 1024)  # kilobytes on Linux
+        self.cpu.set(usage.ru_utime + usage.ru_stime)
+        try:
+            with open("/proc/self/statm", encoding="ascii") as f:
+                self.rss.set(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, IndexError):
+            self.rss.set(usage.ru_maxrss * 1024)
+
+    def redis_circuit(self, component: str, is_open: bool) -> None:
+        self.redis_open.labels(component=component).set(1 if is_open else 0)
+
+    def redis_skipped(self, component: str) -> None:
+        self.redis_skips.labels(component=component).inc()
+
+    def cut_off(self, stage: str) -> None:
+        self.cut_off_requests.labels(stage=stage).inc()
 
     def refused(self, reason: str) -> None:
         self.refusals.labels(reason=reason).inc()
@@ -129,6 +223,7 @@ def _observe(response: Response) -> Response:
         labels = {"endpoint": _endpoint_label(), "method": request.method, "status": str(response.status_code)}
         m.requests.labels(**labels).inc()
         m.latency.labels(**labels).observe(time.perf_counter() - started)
+        m.sample_process()
     return response
 
 

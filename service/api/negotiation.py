@@ -70,3 +70,25 @@ def picture_response(report: Mapping[str, Any], media: str) -> Response:
     response = current_app.response_class(body, mimetype=mimetype)
     response.vary.add("Accept")
     return response
+
+
+def sweep_picture_response(result: Mapping[str, Any], media: str) -> Response:
+    """A sweep's phase diagrams: the HTML page (verdict and log10 growth, χ = 1, the points), or the verdict
+    heatmap as SVG/PNG. From the points done so far; 409 while there are none."""
+    if not result.get("points"):
+        raise ProblemError(409, "no_points_yet", "The sweep has no finished point yet; ask again later.")
+    if media == HTML:
+        from service.plots.html import sweep_page
+
+        body: str | bytes = sweep_page(result)
+        mimetype = "text/html"
+    else:
+        from service.plots.phase import phase_figures
+        from service.plots.render import render_png, render_svg
+
+        figure = phase_figures(result, "verdict")[0]
+        body = render_svg(figure) if media == SVG else render_png(figure)
+        mimetype = media
+    response = current_app.response_class(body, mimetype=mimetype)
+    response.vary.add("Accept")
+    return response

@@ -44,6 +44,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "method_not_allowed": ProblemType(
         405, "Method Not Allowed", "The path exists; the Allow header lists its methods."
     ),
+    "no_points_yet": ProblemType(
+        409, "Nothing to draw yet", "The job has no finished point (or result) to draw yet; ask again later."
+    ),
     "not_acceptable": ProblemType(
         406, "Not Acceptable", "None of the media types in Accept can be produced; the detail lists those that can."
     ),

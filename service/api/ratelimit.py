@@ -1,9 +1,10 @@
 """Rate limits per API key (per client address when the service is open), with Flask-Limiter.
 
-In-process counters by default (per worker: fine for one process, approximate across gunicorn
-workers); with REDIS_URL the counters live in Redis, so a limit holds across workers and
-replicas. A breach is a 429 problem+json with Retry-After, and the client knows which key hit
-which limit. Probes, /metrics and the API description are never limited.
+Counters: with REDIS_URL in Redis, so a limit holds across workers and replicas; else, under
+gunicorn, in one SQLite file the server's workers share (GRADSTAB_RATELIMIT_DB, ratelimit_sqlite.py),
+so a limit survives a recycled worker; else (the test client, one process) in memory. A breach is a
+429 problem+json with Retry-After, and the client knows which key hit which limit. Probes, /metrics
+and the API description are never limited.
 
 Students of one course: an instructor key (the course autograder's) that names the student in
 `X-Gradstab-Student` (the platform's user or submission id) gets one GRADSTAB_RATE_LIMIT bucket per
@@ -11,21 +12,46 @@ student, so a class submitting at a deadline does not starve itself, under a cei
 GRADSTAB_COURSE_RATE_LIMIT for the key as a whole, so a leaked key cannot mint unlimited buckets.
 Student keys and anonymous callers cannot pick a bucket: the header is ignored for them. Bucket
 names hold a hash of the student id, never the id itself (it may be an e-mail address).
+
+One budget per caller (key, or student of an instructor key) across every endpoint (Flask-Limiter's
+application limits: a key at its limit on /v1/analyses is at its limit on /v1/grade too). Failed
+authentications are limited as well, per client address (GRADSTAB_AUTH_FAIL_LIMIT): past it the address
+gets 429 before its key is even looked at, so guessing keys costs time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
+from service.application.breaker import CircuitBreaker
+
+from . import ratelimit_sqlite
 from .auth import is_open_path
 from .errors import problem_response
 
+log = logging.getLogger("service.ratelimit")
 STUDENT_HEADER = "X-Gradstab-Student"
 COURSE_SCOPE = "course"
+
+
+def storage_options(redis_url: str | None, redis_timeout_s: float) -> dict[str, Any]:
+    return {"socket_timeout": redis_timeout_s, "socket_connect_timeout": redis_timeout_s} if redis_url else {}
+
+
+def storage_uri(redis_url: str | None, db_path: str | None) -> str:
+    """Redis, else the shared SQLite file, else memory (see the module docstring)."""
+    if redis_url:
+        return redis_url
+    return f"{ratelimit_sqlite.SCHEME}://{db_path}" if db_path else "memory://"
 
 
 def student_bucket() -> str | None:
@@ -70,26 +96,51 @@ def _too_many(error: RateLimitExceeded) -> Response:
     )
 
 
-def init_app(app: Flask, limit: str | None, redis_url: str | None, course_limit: str | None = None) -> Limiter:
+# Statuses where "try again after N seconds" means something (RFC 9110 §10.2.3).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def _retry_after_only_where_it_means_something(response: Response) -> Response:
+    """Flask-Limiter puts Retry-After on every response it counts, 200s and 413s included (and urllib3
+    then retries a 413): keep it on 429 and 503 only. Registered before the limiter's own hook, so it
+    runs after it (Flask runs after_request hooks in reverse order)."""
+    if response.status_code not in RETRY_AFTER_STATUSES:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def init_app(
+    app: Flask,
+    limit: str | None,
+    redis_url: str | None,
+    redis_timeout_s: float = 2.0,
+    db_path: str | None = None,
+    course_limit: str | None = None,
+) -> Limiter:
     """`limit` like "120/minute" or "10/second;1000/hour"; None switches limiting off. `course_limit`:
     the ceiling of one key across all its students and endpoints (None: no ceiling).
 
-    Counters are keyed "<RATELIMIT_KEY_PREFIX>/<key or ip>/<endpoint>" (prefix default gradstab)."""
+    Counters are keyed "<RATELIMIT_KEY_PREFIX>/<key or ip>[/student:<hash>]" (prefix default gradstab)."""
+    # exempt_when per limit: the Limiter's application_limits_exempt_when covers only limits given as strings
+    limits = [ApplicationLimit(limit, key_function=rate_key, scope="caller", exempt_when=_exempt)] if limit else []
+    if limit and course_limit:
+        # The ceiling counts what got through (a student's refused retries do not eat the class's share).
+        limits.append(
+            ApplicationLimit(
+                course_limit,
+                key_function=course_key,
+                scope=COURSE_SCOPE,
+                deduct_when=lambda r: r.status_code != 429,
+                exempt_when=_exempt,
+            )
+        )
     limiter = Limiter(
         rate_key,
-        default_limits=[limit] if limit else [],
-        default_limits_exempt_when=_exempt,
-        # The ceiling counts what got through (a student's refused retries do not eat the class's share).
-        application_limits=[
-            ApplicationLimit(
-                course_limit, key_function=course_key, scope=COURSE_SCOPE, deduct_when=lambda r: r.status_code != 429
-            )
-        ]
-        if limit and course_limit
-        else [],
+        # application limits: one counter per caller shared by every endpoint (default limits count per route)
+        application_limits=limits,
         application_limits_exempt_when=_exempt,
-        storage_uri=redis_url or "memory://",
-        storage_options={"socket_timeout": 2, "socket_connect_timeout": 2} if redis_url else {},
+        storage_uri=storage_uri(redis_url, db_path),
+        storage_options=storage_options(redis_url, redis_timeout_s),
         strategy="moving-window",  # no burst of 2× the limit at a window edge
         headers_enabled=True,
         key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab",
@@ -97,7 +148,67 @@ def init_app(app: Flask, limit: str | None, redis_url: str | None, course_limit:
         # A Redis outage must not take the API down: fall back to per-process counters.
         in_memory_fallback_enabled=bool(redis_url),
     )
+    app.after_request(_retry_after_only_where_it_means_something)
     limiter.init_app(app)
     app.extensions["gradstab_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many)
     return limiter
+
+
+def guard_failed_auth(
+    app: Flask,
+    limit: str | None,
+    redis_url: str | None,
+    redis_timeout_s: float = 2.0,
+    db_path: str | None = None,
+    breaker: CircuitBreaker | None = None,
+) -> None:
+    """At most `limit` failed authentications (401) per client address; past it, 429 before the key is
+    checked. Call before auth.init_app, so this check runs before authentication, and only with API keys
+    (an open service never answers 401). A storage that fails (Redis down) blocks no one, and after a
+    failure `breaker` skips it for a while (a hung Redis must not cost every request a timeout)."""
+    if not limit:
+        return
+    breaker = breaker or CircuitBreaker()
+    item = parse(limit)
+    storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
+    window = MovingWindowRateLimiter(storage)
+    prefix = app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
+
+    def identity() -> tuple[str, str, str]:
+        return prefix, "auth-fail", request.remote_addr or "unknown"
+
+    @app.before_request
+    def refuse_guessers() -> Response | None:
+        if is_open_path(request.path) or request.method == "OPTIONS" or not breaker.allow():
+            return None
+        try:
+            if window.test(item, *identity()):
+                breaker.success()
+                return None
+            reset = window.get_window_stats(item, *identity()).reset_time
+        except Exception as exc:
+            breaker.failure()
+            log.warning("auth-failure limit storage unavailable", extra={"error": str(exc)})
+            return None
+        breaker.success()
+        retry_after = max(1, int(reset - time.time()))
+        current_app.extensions["gradstab"].metrics.refused("auth_rate_limited")
+        return problem_response(
+            429,
+            "Too Many Requests",
+            f"Too many failed authentications from client {identity()[2]} ({item}); retry after {retry_after} s.",
+            kind="rate_limited",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    @app.after_request
+    def count_failures(response: Response) -> Response:
+        if response.status_code == 401 and breaker.allow():
+            try:
+                window.hit(item, *identity())
+                breaker.success()
+            except Exception as exc:
+                breaker.failure()
+                log.warning("auth-failure limit storage unavailable", extra={"error": str(exc)})
+        return response

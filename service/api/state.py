@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
@@ -26,6 +27,8 @@ class ServiceState:
     warm_up_ms: float | None = None
     warm_up_error: str | None = None
     api: Any = None  # the flask-smorest Api (its spec feeds /docs)
+    # sha256 of (caller, report id) served by this worker: X-Cache says hit only to the same caller
+    cache_seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
 
 def state() -> ServiceState:

@@ -160,6 +160,42 @@ def test_json_suffix_media_types_are_accepted(client):
     assert resp.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"layers": [4, 8], "layers": [2, 2]}',
+        b'{"layers": [4, 8], "jacobian": {"method": "exact", "method": "estimate"}}',
+    ],
+)
+def test_duplicate_keys_are_400_naming_the_key(client, data):
+    """json keeps the last of two equal keys silently: a client would never learn which one counted."""
+    body = _problem(client.post("/v1/analyses", data=data, content_type="application/json"), 400, "duplicate_key")
+    assert "'layers'" in body["detail"] or "'method'" in body["detail"]
+
+
+def test_errors_do_not_echo_huge_values_or_every_unknown_key():
+    """A 900 KB value and 60,000 unknown keys once came back in full (0.9 MB and 3.2 MB errors)."""
+    from schemas.errors import MAX_ECHO_CHARS, MAX_FIELD_ERRORS
+
+    from .conftest import make_app
+
+    client = make_app(warm_up=False, max_body_bytes=5_000_000).test_client()
+    for body in (
+        {"layers": [4, 4], "activation": "x" * 900_000},
+        {"layers": [4, 4], **{f"k{i}": 1 for i in range(60_000)}},
+        {"layers": [4, 4], ("k" * 900_000): 1},
+    ):
+        resp = client.post("/v1/analyses", data=json.dumps(body), content_type="application/json")
+        problem = _problem(resp, 422, "validation")
+        assert len(resp.data) < 20_000
+        assert len(problem["errors"]) <= MAX_FIELD_ERRORS + 1
+        if len(body) > MAX_FIELD_ERRORS:
+            assert "59980 more errors not listed" in problem["errors"][-1]["message"]
+        assert all(
+            len(e["field"]) < MAX_ECHO_CHARS + 50 and len(e["message"]) < MAX_ECHO_CHARS + 50 for e in problem["errors"]
+        )
+
+
 def test_huge_body_is_413(client, app):
     limit = app.config["GRADSTAB_SETTINGS"].limits.max_body_bytes
     padding = " " * (limit + 1)

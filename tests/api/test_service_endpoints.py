@@ -134,3 +134,16 @@ def test_docs_console_is_served_from_local_assets(client):
         got = client.get("/docs/console/" + asset)
         assert got.status_code == 200 and len(got.get_data()) > 500, asset
     assert client.get("/docs/console/index.html").status_code == 404  # only the files the console needs
+
+
+def test_metrics_have_build_info_process_figures_and_buckets_up_to_the_timeout(client):
+    """Issue 13, item 11: the engine histogram stopped at 60 s under a 120 s timeout; no build or process figures."""
+    import service
+
+    client.post("/v1/analyses", json={"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4})
+    text = client.get("/metrics").get_data(as_text=True)
+    assert f'version="{service.__version__}"' in text and "gradstab_build_info{" in text
+    assert "gradstab_process_resident_memory_bytes " in text and "gradstab_process_max_resident_memory_bytes " in text
+    assert 'gradstab_engine_duration_seconds_bucket{dtype="float32",le="120.0"}' in text
+    http_buckets = [line for line in text.splitlines() if line.startswith("gradstab_http_request_duration_seconds_b")]
+    assert any('le="120.0"' in line for line in http_buckets)

@@ -77,8 +77,27 @@ def test_no_version_key_and_every_interpolation_has_a_default() -> None:
     assert not bare, f"variables without a default: {bare}"
 
 
-def test_default_profile_starts_only_the_api() -> None:
-    assert [k for k, v in SERVICES.items() if not v.get("profiles")] == ["api"]
+def test_default_profile_starts_the_api_behind_a_buffering_proxy() -> None:
+    """Issue 13, item 16: sync workers never face clients directly; nginx buffers and times out slow ones."""
+    assert [k for k, v in SERVICES.items() if not v.get("profiles")] == ["api", "front"]
+    front = SERVICES["front"]
+    assert front["ports"] == ["8000:8080"] and "ports" not in SERVICES["api"]
+    assert "./deploy/nginx-api.conf:/etc/nginx/nginx.conf:ro" in front["volumes"]
+    assert front["depends_on"]["api"]["condition"] == "service_healthy"
+    generated = NGINX_CONF.with_name("nginx-api.conf").read_text()
+    body = lambda text: text.split("worker_processes", 1)[1]  # noqa: E731 (past the header comment)
+    assert body(generated) == body(NGINX_CONF.read_text()).replace("server api-replica:8000", "server api:8000")
+
+
+def test_proxy_times_out_slow_clients_and_hides_metrics() -> None:
+    conf = _nginx()
+    for directive in ("client_header_timeout", "client_body_timeout"):
+        found = re.search(rf"\b{directive}\s+(\d+)s\s*;", conf)
+        assert found and int(found[1]) <= 10, directive
+    assert not re.search(r"proxy_request_buffering\s+off", conf)
+    metrics = re.search(r"location\s*=\s*/metrics\s*\{([^}]*)\}", conf)
+    assert metrics and "proxy_pass" not in metrics[1] and re.search(r"return\s+404", metrics[1])
+    assert re.search(r"error_page\s+413\s*=\s*@too_large", conf) and "application/problem+json" in conf
 
 
 def test_api_service_contract() -> None:
@@ -88,7 +107,6 @@ def test_api_service_contract() -> None:
     assert api["restart"] == "unless-stopped"
     limits = api["deploy"]["resources"]["limits"]
     assert float(limits["cpus"]) > 0 and _mib(limits["memory"]) > 0
-    assert api["ports"] == ["8000:8000"]
     assert api["environment"]["HOST"] == "0.0.0.0"
 
 
@@ -238,13 +256,15 @@ def test_scaled_replicas_share_redis() -> None:
 
 def test_replicas_trust_exactly_the_proxy_in_front() -> None:
     """Behind nginx the replicas believe one hop of X-Forwarded-*, so per-address rate limits see
-    the real clients; the directly published api believes none (a client could pick its bucket)."""
+    the real clients; so does the default api behind `front`; the code's default believes none (a
+    directly published server: a client could pick its bucket)."""
     from service.config import Settings
 
     scale = _profile("scale")
     replica = next(v for v in scale.values() if int(v.get("deploy", {}).get("replicas", 1)) > 1)
     assert Settings.from_env(replica["environment"]).trusted_proxies == 1
-    assert Settings.from_env(SERVICES["api"]["environment"]).trusted_proxies == Settings().trusted_proxies == 0
+    assert Settings.from_env(SERVICES["api"]["environment"]).trusted_proxies == 1
+    assert Settings().trusted_proxies == 0
     conf = _nginx()
     for header, value in (
         ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),  # appends the address nginx saw

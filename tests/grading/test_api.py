@@ -182,3 +182,49 @@ def test_one_rate_limit_bucket_per_student_under_a_course_ceiling(tmp_path: Path
     assert ceiling.status_code == 429 and "all its students together" in ceiling.get_json()["detail"]
     # A student key cannot choose its bucket: the header is ignored.
     assert [get(f"s{i}", STUDENT_KEY).status_code for i in range(3)] == [200, 200, 429]
+
+
+def test_retry_after_only_on_429() -> None:
+    """Flask-Limiter put Retry-After on every counted response (a 200, a 413: urllib3 then retried the 413)."""
+    app = make_app(GRADSTAB_RATE_LIMIT="2/minute")
+    client = app.test_client()
+    ok = post(client, "/v1/analyses", SPEC, key=None)
+    too_large = client.post("/v1/analyses", data=b" " * 2_000_000, content_type="application/json")
+    limited = post(client, "/v1/analyses", SPEC, key=None)
+    assert (ok.status_code, too_large.status_code, limited.status_code) == (200, 413, 429)
+    assert "Retry-After" not in ok.headers and "Retry-After" not in too_large.headers
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert ok.headers["X-RateLimit-Limit"] == "2"  # the informational headers stay
+
+
+def test_one_rate_limit_budget_per_key_across_endpoints() -> None:
+    """The README says per key; Flask-Limiter's default limits counted per key *and* per endpoint."""
+    client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_RATE_LIMIT="3/minute").test_client()
+    assert post(client, "/v1/analyses", SPEC).status_code == 200
+    assert client.get("/v1/assignments", headers=bearer(INSTRUCTOR_KEY)).status_code == 200
+    assert client.get("/v1/capabilities", headers=bearer(INSTRUCTOR_KEY)).status_code == 200
+    limited = post(client, "/v1/grade", grade_body())
+    assert limited.status_code == 429 and "API key prof" in limited.get_json()["detail"]
+    assert client.get("/v1/assignments", headers=bearer(STUDENT_KEY)).status_code == 200  # another key's budget
+
+
+def test_failed_authentications_are_rate_limited_per_address() -> None:
+    client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_AUTH_FAIL_LIMIT="3/minute").test_client()
+    guesses = [post(client, "/v1/analyses", SPEC, key=f"guess-{i:016d}").status_code for i in range(4)]
+    assert guesses == [401, 401, 401, 429]
+    blocked = post(client, "/v1/analyses", SPEC)  # even the right key: the address is blocked for now
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+    assert "failed authentications" in blocked.get_json()["detail"]
+    assert client.get("/livez").status_code == 200
+
+
+def test_x_cache_does_not_reveal_another_keys_submission() -> None:
+    client = make_app(GRADSTAB_API_KEYS=KEYS).test_client()
+    spec = SPEC | {"seed": 4242}
+    first = post(client, "/v1/analyses", spec, key=STUDENT_KEY)
+    other = post(client, "/v1/analyses", spec)  # another key, the same spec: served from the cache
+    again = post(client, "/v1/analyses", spec, key=STUDENT_KEY)
+    assert (first.headers["X-Cache"], other.headers["X-Cache"], again.headers["X-Cache"]) == ("miss", "miss", "hit")
+    assert other.get_json()["cache"] == {"hit": False}
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'gradstab_report_cache_total{backend="memory",result="hit"} 2.0' in metrics

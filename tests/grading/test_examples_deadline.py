@@ -39,7 +39,7 @@ def slow_server() -> Iterator[str]:
     env = os.environ | {"PORT": str(free_port()), "GRADSTAB_TEST_SLOW_S": "60"}
     port = env["PORT"]
     cmd = [sys.executable, "-m", "gunicorn", "-c", "/dev/null", "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", "8"]
-    cmd += ["--timeout", "300", "--graceful-timeout", "1", "tests.slow_wsgi:app"]
+    cmd += ["--timeout", "300", "--graceful-timeout", "1", "tests.slow_gateway_wsgi:app"]
     with running_server(cmd, env, cwd=ROOT, deadline_s=60) as handle:
         yield handle.url
 

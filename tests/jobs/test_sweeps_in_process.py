@@ -194,3 +194,23 @@ def test_openapi_describes_every_job_operation(client) -> None:
     assert {"202", "422", "503"} <= set(sweep["responses"])
     assert "Location" in sweep["responses"]["202"]["headers"]
     assert "Job" in doc["components"]["schemas"] and "SweepRequest" in doc["components"]["schemas"]
+
+
+def test_a_sweep_answers_its_phase_diagram(client) -> None:
+    """GET /v1/jobs/{id} with Accept: the page (verdict and growth heatmaps, χ = 1) or the verdict heatmap."""
+    import xml.etree.ElementTree as ET
+
+    location = client.post("/v1/sweeps", json=SWEEP_2X2).headers["Location"]
+    wait_for(client, location)
+    page = client.get(location, headers={"Accept": "text/html"})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert html.count("<svg") >= 2 and "xavier_normal" in html and "vanishing" in html
+    svg = client.get(location, headers={"Accept": "image/svg+xml"})
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    root = ET.fromstring(svg.get_data())
+    assert root.tag.endswith("svg") and root.find("{http://www.w3.org/2000/svg}title") is not None
+    png = client.get(location, headers={"Accept": "image/png"})
+    assert png.status_code == 200 and png.get_data().startswith(b"\x89PNG")
+    assert client.get(location, headers={"Accept": "text/csv"}).status_code == 406
+    assert client.get(location).get_json()["kind"] == "sweep"  # JSON stays the default
