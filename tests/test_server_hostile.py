@@ -199,6 +199,11 @@ def test_master_liveness_answers_while_every_worker_is_busy(server):
     """Both sync workers inside long requests: the app's /livez queues, the master's probe port does not."""
     import threading
 
+    # an earlier test's hard timeout may have cost a worker: wait until gunicorn has replaced it
+    deadline = time.monotonic() + 90
+    while requests.get(f"http://127.0.0.1:{PROBE_PORT}/livez", timeout=5).json()["workers"] < 2:
+        assert time.monotonic() < deadline, "gunicorn did not bring back its second worker"
+        time.sleep(0.5)
     busy = [
         threading.Thread(target=requests.get, args=(server.url + "/test/sleep?s=60",), kwargs={"timeout": 60})
         for _ in range(2)
