@@ -242,6 +242,8 @@ class Settings:
     api_keys_file: str = ""
     rate_limit: str | None = DEFAULT_RATE_LIMIT
     course_rate_limit: str | None = DEFAULT_COURSE_RATE_LIMIT  # GRADSTAB_COURSE_RATE_LIMIT
+    # GRADSTAB_WORK_LIMIT: estimated GFLOP of analyses (cache misses) per caller and window ("off": none).
+    work_limit: str | None = "20000/minute"
     redis_url: str | None = None
     # GRADSTAB_AUTH_FAIL_LIMIT: failed authentications (401) per client address before it gets 429 ("off": none).
     auth_fail_limit: str | None = "10/minute"
@@ -266,6 +268,7 @@ class Settings:
         rate_limit = _str(env, "GRADSTAB_RATE_LIMIT", DEFAULT_RATE_LIMIT)
         course_rate_limit = _str(env, "GRADSTAB_COURSE_RATE_LIMIT", DEFAULT_COURSE_RATE_LIMIT)
         auth_fail_limit = _str(env, "GRADSTAB_AUTH_FAIL_LIMIT", "10/minute")
+        work_limit = _str(env, "GRADSTAB_WORK_LIMIT", "20000/minute")
         return cls(
             limits=_limits(env),
             max_json_depth=_int(env, "GRADSTAB_MAX_JSON_DEPTH", cls.max_json_depth, minimum=3),
@@ -278,6 +281,7 @@ class Settings:
             course_rate_limit=None if course_rate_limit.lower() in ("off", "none", "0") else course_rate_limit,
             redis_url=_get(env, "REDIS_URL"),
             auth_fail_limit=None if auth_fail_limit.lower() in ("off", "none", "0") else auth_fail_limit,
+            work_limit=None if work_limit.lower() in ("off", "none", "0") else work_limit,
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
             cache_max_mib=_int(env, "GRADSTAB_CACHE_MAX_MIB", cls.cache_max_mib, minimum=1),

@@ -161,6 +161,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings.ratelimit_db,
         settings.course_rate_limit,
     )
+    # Cost, not only requests: each analysis that runs is charged its estimated GFLOP to the caller.
+    work_breaker = CircuitBreaker(
+        settings.redis_retry_s, on_change=lambda is_open: st.metrics.redis_circuit("work", is_open)
+    )
+    st.reports.admit = ratelimit.work_budget(
+        app, settings.work_limit, settings.redis_url, settings.redis_timeout_s, settings.ratelimit_db, work_breaker
+    )
     metrics.count_by_key(app)
 
     # Chunked bodies held to the same limit, and a refused body drained so the 413 reaches the client.

@@ -76,6 +76,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "rate_limited": ProblemType(
         429, "Too Many Requests", "The caller's rate limit is spent; retry after the Retry-After header's seconds."
     ),
+    "work_budget": ProblemType(
+        429,
+        "Work budget spent",
+        "The caller's estimated-work budget (GRADSTAB_WORK_LIMIT, GFLOP per window) cannot pay for this analysis "
+        "now; retry after the Retry-After header's seconds, or send a smaller spec. Cached reports cost nothing.",
+    ),
     "job_quota": ProblemType(
         429, "Job quota reached", "The caller has GRADSTAB_JOB_QUOTA unfinished jobs; wait for one or cancel one."
     ),

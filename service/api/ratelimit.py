@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from limits import parse
 from limits.storage import storage_from_string
@@ -212,3 +214,64 @@ def guard_failed_auth(
                 breaker.failure()
                 log.warning("auth-failure limit storage unavailable", extra={"error": str(exc)})
         return response
+
+
+class WorkBudgetExceeded(Exception):
+    """The caller's estimated-work budget (GRADSTAB_WORK_LIMIT) cannot pay for this analysis now."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.detail, self.retry_after = detail, retry_after
+
+
+def work_budget(
+    app: Flask,
+    limit: str | None,
+    redis_url: str | None,
+    redis_timeout_s: float = 2.0,
+    db_path: str | None = None,
+    breaker: CircuitBreaker | None = None,
+) -> Callable[[float], None]:
+    """An `admit(gflop)` for the report service: each analysis that runs (a cache miss) is charged its
+    estimated GFLOP against the caller's budget `limit` ("20000/minute": GFLOP per window, per key, or per
+    student of an instructor key), so a key cannot keep every worker busy with heavy specs at a request
+    rate its request limit allows. Over budget: 429 work_budget with Retry-After. A storage that fails
+    blocks no one (and `breaker` skips it for a while); outside a request (warm-up, jobs) nothing is charged."""
+    if not limit:
+        return lambda gflop: None
+    breaker = breaker or CircuitBreaker()
+    item = parse(limit)
+    storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
+    window = MovingWindowRateLimiter(storage)
+    prefix = app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
+
+    def admit(gflop: float) -> None:
+        if not has_request_context() or not breaker.allow():
+            return
+        cost = max(1, math.ceil(gflop))
+        ident = (prefix, "work", rate_key())
+        try:
+            allowed = cost <= item.amount and window.hit(item, *ident, cost=cost)
+            reset = window.get_window_stats(item, *ident).reset_time
+            breaker.success()
+        except Exception as exc:
+            breaker.failure()
+            log.warning("work budget storage unavailable", extra={"error": str(exc)})
+            return
+        if not allowed:
+            retry_after = max(1, int(reset - time.time()))
+            who = course_key().replace("key:", "API key ").replace("ip:", "client ")
+            raise WorkBudgetExceeded(
+                f"Work budget {item} (estimated GFLOP) spent for {who}: this analysis is estimated at {cost} GFLOP; "
+                f"retry after {retry_after} s, or send a smaller spec.",
+                retry_after,
+            )
+
+    def refuse(error: WorkBudgetExceeded) -> Response:
+        current_app.extensions["gradstab"].metrics.refused("work_budget")
+        return problem_response(
+            429, "Work budget spent", error.detail, kind="work_budget", headers={"Retry-After": str(error.retry_after)}
+        )
+
+    app.register_error_handler(WorkBudgetExceeded, refuse)
+    return admit

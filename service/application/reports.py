@@ -28,12 +28,15 @@ class ReportService:
     """`auto_exact_gflop`: the server's budget for jacobian.method=auto (Limits.auto_exact_gflop).
 
     `on_analysed(report)` runs after each engine run (the wire dict); `on_lookup(backend, hit)` after
-    each cache lookup: the HTTP layer counts both in its metrics."""
+    each cache lookup: the HTTP layer counts both in its metrics. `admit(gflop)` runs before the engine
+    on a miss, with the analysis's estimated work: the HTTP layer charges it to the caller's work budget
+    there (and raises to refuse); a cache hit costs nothing."""
 
     auto_exact_gflop: float
     cache: ReportCache
     on_analysed: Callable[[dict[str, Any]], None] = _ignore
     on_lookup: Callable[[str, bool], None] = _ignore
+    admit: Callable[[float], None] = _ignore
 
     @classmethod
     def uncached(cls, auto_exact_gflop: float) -> ReportService:
@@ -52,6 +55,7 @@ class ReportService:
         self.on_lookup(self.cache.backend, cached is not None)
         if cached is not None:
             return CachedReport(cached, hit=True)
+        self.admit(planned.gflop)
         report = dump_report(analyze(spec, self.auto_exact_gflop, planned=planned))
         self.on_analysed(report)
         self.cache.set(planned.id, report)

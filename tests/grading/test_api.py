@@ -228,3 +228,18 @@ def test_x_cache_does_not_reveal_another_keys_submission() -> None:
     assert other.get_json()["cache"] == {"hit": False}
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'gradstab_report_cache_total{backend="memory",result="hit"} 2.0' in metrics
+
+
+def test_work_budget_charges_estimated_gflop_per_caller() -> None:
+    """Issue 13 item 17: rate limits counted requests, not cost. Each analysis that runs is charged its
+    estimated GFLOP (at least 1) to the caller: a 2 GFLOP budget pays for two, refuses the third, and a
+    cache hit costs nothing."""
+    client = make_app(GRADSTAB_WORK_LIMIT="2/minute", GRADSTAB_RATE_LIMIT="off").test_client()
+    specs = [{"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4, "seed": seed} for seed in range(3)]
+    assert [post(client, "/v1/analyses", s, key=None).status_code for s in specs[:2]] == [200, 200]
+    refused = post(client, "/v1/analyses", specs[2], key=None)
+    assert refused.status_code == 429 and refused.content_type == "application/problem+json"
+    doc = refused.get_json()
+    assert doc["type"].endswith("/problems/work_budget") and "GFLOP" in doc["detail"]
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert post(client, "/v1/analyses", specs[0], key=None).status_code == 200  # cached: free
