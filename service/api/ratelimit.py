@@ -30,7 +30,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
-from limits import parse
+from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
@@ -157,6 +157,14 @@ def init_app(
     return limiter
 
 
+def _moving_window(
+    app: Flask, limit: str, redis_url: str | None, redis_timeout_s: float, db_path: str | None
+) -> tuple[RateLimitItem, MovingWindowRateLimiter, str]:
+    """A limit of our own beside Flask-Limiter's, on the same kind of storage: (item, window, key prefix)."""
+    storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
+    return parse(limit), MovingWindowRateLimiter(storage), app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
+
+
 def guard_failed_auth(
     app: Flask,
     limit: str | None,
@@ -172,10 +180,7 @@ def guard_failed_auth(
     if not limit:
         return
     breaker = breaker or CircuitBreaker()
-    item = parse(limit)
-    storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
-    window = MovingWindowRateLimiter(storage)
-    prefix = app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
+    item, window, prefix = _moving_window(app, limit, redis_url, redis_timeout_s, db_path)
 
     def identity() -> tuple[str, str, str]:
         return prefix, "auth-fail", request.remote_addr or "unknown"
@@ -240,10 +245,7 @@ def work_budget(
     if not limit:
         return lambda gflop: None
     breaker = breaker or CircuitBreaker()
-    item = parse(limit)
-    storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
-    window = MovingWindowRateLimiter(storage)
-    prefix = app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
+    item, window, prefix = _moving_window(app, limit, redis_url, redis_timeout_s, db_path)
 
     def admit(gflop: float) -> None:
         if not has_request_context() or not breaker.allow():
