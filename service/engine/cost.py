@@ -24,6 +24,9 @@ VERIFY_PROBES = 16
 # The reruns share a budget: this multiple of the analysis's own work, at least VERIFY_MIN_GFLOP.
 VERIFY_SHARE = 1.0
 VERIFY_MIN_GFLOP = 50.0
+# Resident memory an analysis adds beyond its tensors (allocator slack, autograd's bookkeeping): measured 50-60 MiB
+# for small nets (bench/bench_memory.py).
+BASE_MIB = 64.0
 # A sweep through a layer with fewer rows than this is bound by reading W, not by arithmetic:
 # it costs what a GEMM with this many rows costs.
 MIN_EFFECTIVE_ROWS = 32
@@ -163,8 +166,9 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     n_d, n_max = widths[-1], max(widths)
     elem = _BYTES[spec.dtype]
     chain_elem = 8 if jac.precision == "float64" or jac.singular_values == "all" else 4
-    # compact draws (float32), the pass's weights and gradients (float32 at least), the chain's copy
-    weights_mem = n_params * (4 + 2 * max(elem, 4) + chain_elem)
+    weights_mem = n_params * _bytes_per_weight(spec.dtype, chain_elem) + 2 * 16 * max(
+        a * b for a, b in pairwise(widths)
+    )  # + float64 copies of the largest layer's gradient while its statistics are taken
     acts_mem = batch * sum(widths) * (4 * elem + 3 * 8)
     # the product, its σ'-scaled copy and the GEMM's output; nothing is formed for a single layer
     exact_mem = 3 * batch * n_d * n_max * chain_elem if spec.depth > 1 else 0
@@ -188,10 +192,23 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     verify = min(verify, verify_budget_flops(own))
     return Cost(
         gflop=(own + verify) / 1e9,
-        memory_mib=(weights_mem + acts_mem + jac_mem) / 2**20,
+        memory_mib=(weights_mem + acts_mem + jac_mem) / 2**20 + BASE_MIB,
         jacobian_method=method,
         verify_gflop=verify / 1e9,
     )
+
+
+def _bytes_per_weight(dtype: str, chain_elem: int) -> int:
+    """Bytes held per weight at the peak: the compact draws (float32; float64 for a float64 pass), the pass's
+    own copy where its compute dtype differs, the trainable clone and its gradient, float16's rounded
+    gradients (emulated on the CPU in float64) and the chain's copy where its dtype differs from the draws'.
+    bench/bench_memory.py checks the total against the peak resident memory an analysis adds."""
+    compact = 8 if dtype == "float64" else 4
+    compute = 8 if dtype == "float16" else _BYTES[dtype]  # float16: float64 arithmetic rounded once
+    pass_copy = 0 if compute == compact else compute
+    rounded = 2 * compute if dtype == "float16" else 0  # the rounded gradients and rounding temporaries
+    chain_copy = 0 if chain_elem == compact else chain_elem
+    return compact + pass_copy + 2 * compute + rounded + chain_copy
 
 
 def verify_budget_flops(own: float) -> float:
