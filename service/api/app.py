@@ -124,7 +124,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        API_SPEC_OPTIONS={"info": {"description": API_DESCRIPTION}},
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": API_DESCRIPTION,
+                "license": {"name": "MIT", "url": "https://opensource.org/license/mit"},
+            },
+            # relative: the document describes the server that serves it, wherever it is reached
+            "servers": [{"url": "/", "description": "this server"}],
+        },
         MAX_CONTENT_LENGTH=settings.limits.max_body_bytes,
         GRADSTAB_SETTINGS=settings,
     )
