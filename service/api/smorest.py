@@ -99,23 +99,38 @@ def operation_id(endpoint: str, method: str, methods: int) -> str:
     return words[0] + "".join(w.capitalize() for w in words[1:])
 
 
+RATE_LIMIT_HEADERS = {
+    name: {"description": text, "schema": {"type": "integer", "format": "int64", "minimum": 0}}
+    for name, text in (
+        ("X-RateLimit-Limit", "Requests the caller's window allows (GRADSTAB_RATE_LIMIT)."),
+        ("X-RateLimit-Remaining", "Requests left in the caller's window."),
+        ("X-RateLimit-Reset", "When the window resets, in seconds since the epoch."),
+    )
+}
+
+
 class ContractPlugin(BasePlugin):
-    """What every operation declares: an operationId, and the key it needs (with 401 and 429) unless
-    its path is one of auth's open paths. A server without keys ignores them, as the API does."""
+    """What every operation declares: an operationId, a 500 (problem+json, with the request id), and the key
+    it needs (with 401, 429 and the rate-limit headers on its successes) unless its path is one of auth's
+    open paths. A server without keys ignores them, as the API does."""
 
     def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
         rule = kwargs.get("rule")
         for method, operation in (operations or {}).items():
             if rule is not None:
                 operation.setdefault("operationId", operation_id(rule.endpoint, method, len(operations or {})))
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("500", "INTERNAL_SERVER_ERROR")
             if path is not None and is_open_path(path):
                 operation["security"] = []
                 continue
             operation["security"] = KEY_REQUIRED
-            responses = operation.setdefault("responses", {})
             for status, name in (("401", "UNAUTHORIZED"), ("429", "TOO_MANY_REQUESTS")):
                 if status not in {str(k) for k in responses}:
                     responses[status] = name
+            for status, response in responses.items():
+                if str(status).startswith("2") and isinstance(response, dict):
+                    response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
 
 
 class Api(flask_smorest.Api):

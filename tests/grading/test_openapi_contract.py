@@ -63,6 +63,18 @@ def test_every_operation_has_a_unique_operation_id(doc: dict[str, Any]) -> None:
     assert {"createAnalysis", "grade", "submit", "getJob", "cancelJob"} <= set(ids)
 
 
+def test_every_operation_declares_its_500_and_keyed_successes_their_rate_limit_headers(doc: dict[str, Any]) -> None:
+    """Spectral's OWASP rules api8 define-error-responses-500 and api4 rate-limit, where they apply."""
+    for path, _, op in operations(doc):
+        assert "500" in op["responses"], path
+        if op["security"]:
+            for status, response in op["responses"].items():
+                if status.startswith("2"):
+                    assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(
+                        response.get("headers", {})
+                    ), (path, status)
+
+
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         yield node
