@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
@@ -41,6 +41,7 @@ from .auth import is_open_path
 from .errors import problem_response
 
 log = logging.getLogger("service.ratelimit")
+T = TypeVar("T")
 STUDENT_HEADER = "X-Gradstab-Student"
 COURSE_SCOPE = "course"
 
@@ -75,6 +76,15 @@ def rate_key() -> str:
     return course_key() + (f"/student:{student}" if student else "")
 
 
+def _who() -> str:
+    """The caller as a refusal names it: "API key <name>" or "client <address>"."""
+    return course_key().replace("key:", "API key ").replace("ip:", "client ")
+
+
+def _retry_after(reset_at: float) -> int:
+    return max(1, int(reset_at - time.time()))
+
+
 def _exempt() -> bool:
     return is_open_path(request.path)
 
@@ -82,12 +92,11 @@ def _exempt() -> bool:
 def _too_many(error: RateLimitExceeded) -> Response:
     limiter: Limiter = current_app.extensions["gradstab_limiter"]
     current = limiter.current_limit
-    retry_after = max(1, int(current.reset_at - time.time())) if current is not None else 1
+    retry_after = _retry_after(current.reset_at) if current is not None else 1
     if error.limit.scope == COURSE_SCOPE:
-        who = course_key().replace("key:", "API key ").replace("ip:", "client ") + " (all its students together)"
+        who = _who() + " (all its students together)"
     else:
-        who = course_key().replace("key:", "API key ").replace("ip:", "client ")
-        who += f" for the student in {STUDENT_HEADER}" if student_bucket() else ""
+        who = _who() + (f" for the student in {STUDENT_HEADER}" if student_bucket() else "")
     current_app.extensions["gradstab"].metrics.refused("rate_limited")
     return problem_response(
         429,
@@ -157,12 +166,40 @@ def init_app(
     return limiter
 
 
-def _moving_window(
-    app: Flask, limit: str, redis_url: str | None, redis_timeout_s: float, db_path: str | None
-) -> tuple[RateLimitItem, MovingWindowRateLimiter, str]:
-    """A limit of our own beside Flask-Limiter's, on the same kind of storage: (item, window, key prefix)."""
-    storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
-    return parse(limit), MovingWindowRateLimiter(storage), app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
+class _GuardedWindow:
+    """A moving-window limit of our own beside Flask-Limiter's, on the same kind of storage, behind a
+    circuit breaker: a storage that fails blocks no one, and after a failure the breaker skips it for a
+    while (a hung Redis must not cost every request a timeout)."""
+
+    def __init__(
+        self,
+        app: Flask,
+        limit: str,
+        redis_url: str | None,
+        redis_timeout_s: float,
+        db_path: str | None,
+        breaker: CircuitBreaker | None,
+        what: str,
+    ) -> None:
+        storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
+        self.item: RateLimitItem = parse(limit)
+        self.window = MovingWindowRateLimiter(storage)
+        self.prefix = app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
+        self.breaker = breaker or CircuitBreaker()
+        self.what = what
+
+    def run(self, call: Callable[[], T]) -> T | None:
+        """call() against the storage; None where the breaker is open or the storage failed."""
+        if not self.breaker.allow():
+            return None
+        try:
+            out = call()
+        except Exception as exc:
+            self.breaker.failure()
+            log.warning(f"{self.what} storage unavailable", extra={"error": str(exc)})
+            return None
+        self.breaker.success()
+        return out
 
 
 def guard_failed_auth(
@@ -175,31 +212,27 @@ def guard_failed_auth(
 ) -> None:
     """At most `limit` failed authentications (401) per client address; past it, 429 before the key is
     checked. Call before auth.init_app, so this check runs before authentication, and only with API keys
-    (an open service never answers 401). A storage that fails (Redis down) blocks no one, and after a
-    failure `breaker` skips it for a while (a hung Redis must not cost every request a timeout)."""
+    (an open service never answers 401)."""
     if not limit:
         return
-    breaker = breaker or CircuitBreaker()
-    item, window, prefix = _moving_window(app, limit, redis_url, redis_timeout_s, db_path)
+    guard = _GuardedWindow(app, limit, redis_url, redis_timeout_s, db_path, breaker, "auth-failure limit")
+    item, window = guard.item, guard.window
 
     def identity() -> tuple[str, str, str]:
-        return prefix, "auth-fail", request.remote_addr or "unknown"
+        return guard.prefix, "auth-fail", request.remote_addr or "unknown"
+
+    def reset_if_over() -> float | None:
+        """None while under the limit, else when the window resets."""
+        return None if window.test(item, *identity()) else window.get_window_stats(item, *identity()).reset_time
 
     @app.before_request
     def refuse_guessers() -> Response | None:
-        if is_open_path(request.path) or request.method == "OPTIONS" or not breaker.allow():
+        if is_open_path(request.path) or request.method == "OPTIONS":
             return None
-        try:
-            if window.test(item, *identity()):
-                breaker.success()
-                return None
-            reset = window.get_window_stats(item, *identity()).reset_time
-        except Exception as exc:
-            breaker.failure()
-            log.warning("auth-failure limit storage unavailable", extra={"error": str(exc)})
+        reset = guard.run(reset_if_over)
+        if reset is None:
             return None
-        breaker.success()
-        retry_after = max(1, int(reset - time.time()))
+        retry_after = _retry_after(reset)
         current_app.extensions["gradstab"].metrics.refused("auth_rate_limited")
         return problem_response(
             429,
@@ -211,13 +244,8 @@ def guard_failed_auth(
 
     @app.after_request
     def count_failures(response: Response) -> Response:
-        if response.status_code == 401 and breaker.allow():
-            try:
-                window.hit(item, *identity())
-                breaker.success()
-            except Exception as exc:
-                breaker.failure()
-                log.warning("auth-failure limit storage unavailable", extra={"error": str(exc)})
+        if response.status_code == 401:
+            guard.run(lambda: window.hit(item, *identity()))
         return response
 
 
@@ -241,33 +269,31 @@ def work_budget(
     estimated GFLOP against the caller's budget `limit` ("20000/minute": GFLOP per window, per key, or per
     student of an instructor key), so a key cannot keep every worker busy with heavy specs at a request
     rate its request limit allows. Over budget: 429 work_budget with Retry-After. A storage that fails
-    blocks no one (and `breaker` skips it for a while); outside a request (warm-up, jobs) nothing is charged."""
+    blocks no one; outside a request (warm-up, jobs) nothing is charged."""
     if not limit:
         return lambda gflop: None
-    breaker = breaker or CircuitBreaker()
-    item, window, prefix = _moving_window(app, limit, redis_url, redis_timeout_s, db_path)
+    guard = _GuardedWindow(app, limit, redis_url, redis_timeout_s, db_path, breaker, "work budget")
+    item, window = guard.item, guard.window
 
     def admit(gflop: float) -> None:
-        if not has_request_context() or not breaker.allow():
+        if not has_request_context():
             return
         cost = max(1, math.ceil(gflop))
-        ident = (prefix, "work", rate_key())
-        try:
+        ident = (guard.prefix, "work", rate_key())
+
+        def charge() -> tuple[bool, float]:
             allowed = cost <= item.amount and window.hit(item, *ident, cost=cost)
-            reset = window.get_window_stats(item, *ident).reset_time
-            breaker.success()
-        except Exception as exc:
-            breaker.failure()
-            log.warning("work budget storage unavailable", extra={"error": str(exc)})
+            return allowed, window.get_window_stats(item, *ident).reset_time
+
+        charged = guard.run(charge)
+        if charged is None or charged[0]:
             return
-        if not allowed:
-            retry_after = max(1, int(reset - time.time()))
-            who = course_key().replace("key:", "API key ").replace("ip:", "client ")
-            raise WorkBudgetExceeded(
-                f"Work budget {item} (estimated GFLOP) spent for {who}: this analysis is estimated at {cost} GFLOP; "
-                f"retry after {retry_after} s, or send a smaller spec.",
-                retry_after,
-            )
+        retry_after = _retry_after(charged[1])
+        raise WorkBudgetExceeded(
+            f"Work budget {item} (estimated GFLOP) spent for {_who()}: this analysis is estimated at {cost} GFLOP; "
+            f"retry after {retry_after} s, or send a smaller spec.",
+            retry_after,
+        )
 
     def refuse(error: WorkBudgetExceeded) -> Response:
         current_app.extensions["gradstab"].metrics.refused("work_budget")
