@@ -189,11 +189,11 @@ class _Verifier:
                 ),
             )
         if rerun not in self._done:
-            cost = estimate_cost(rerun, self.auto_exact_gflop).gflop
-            if self.spent_gflop + cost > self.budget_gflop:
+            planned = plan(rerun, self.auto_exact_gflop)  # once: its cost is charged, then it runs as planned
+            if self.spent_gflop + planned.gflop > self.budget_gflop:
                 return None
-            self.spent_gflop += cost
-            self._done[rerun] = _outcome(analyze(rerun, self.auto_exact_gflop), rerun.batch_size)
+            self.spent_gflop += planned.gflop
+            self._done[rerun] = _outcome(analyze(rerun, self.auto_exact_gflop, planned=planned), rerun.batch_size)
         return self._done[rerun]
 
 
