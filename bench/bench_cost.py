@@ -11,6 +11,7 @@ import argparse
 import time
 
 import torch
+from bench_engine import mm_gflops
 
 from service.engine import analyze
 from service.engine.cost import estimate_cost
@@ -29,22 +30,13 @@ CASES = [  # depth, width, batch, method, power_iterations, activation
 ]
 
 
-def mm_gflops(n: int = 1024) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(10):
-        a @ b
-    return 20 * n**3 / (time.perf_counter() - start) / 1e9
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    rate = mm_gflops()
+    rate = mm_gflops(torch.float32, 1024)
     print(f"torch.mm float32: {rate:.1f} GFLOP/s on {torch.get_num_threads()} threads; band {BAND}")
     outside = 0
     for d, n, batch, method, steps, act in CASES:

@@ -7,9 +7,9 @@ B=8, relu at ≥ 0.47 of mm), and its parts. Ratios from one run; never pass/fai
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from bench_engine import best_of
 
 from service.engine import analyze
 from service.engine.analysis import chain_precision
@@ -21,16 +21,6 @@ from service.engine.spec import ModelSpec
 CPU = torch.device("cpu")
 
 
-def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=None)
@@ -39,17 +29,17 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     a, b = torch.randn(2048, 256), torch.randn(256, 256)
-    mm = 2 * 2048 * 256 * 256 / best(lambda: a @ b, 20) / 1e9  # the chain's own GEMM shape
+    mm = 2 * 2048 * 256 * 256 / best_of(lambda: a @ b, 20) / 1e9  # the chain's own GEMM shape
     print(f"torch.mm float32 (2048x256 @ 256x256): {mm:.1f} GFLOP/s, {torch.get_num_threads()} threads")
     for d, n, act in ((100, 256, "relu"), (100, 256, "tanh"), (100, 64, "relu")):
         spec = ModelSpec(widths=(n,) * (d + 1), activations=(act,) * d, batch_size=8)
         flops = 2.0 * 8 * n**3 * (d - 1)
-        whole = best(lambda spec=spec: analyze(spec), args.repeat)
+        whole = best_of(lambda spec=spec: analyze(spec), args.repeat)
         params = make_parameters(spec)
         ref = run_reference(spec, params)
         prec = chain_precision(spec, "exact")
         ws = params.weights_as(prec, CPU)
-        chain = best(lambda spec=spec, ws=ws, ref=ref, prec=prec: exact_chain(spec, ws, ref, prec, CPU), args.repeat)
+        chain = best_of(lambda spec=spec, ws=ws, ref=ref, prec=prec: exact_chain(spec, ws, ref, prec, CPU), args.repeat)
         print(
             f"d={d} n={n} {act}: whole {whole * 1e3:.0f} ms = {flops / whole / 1e9 / mm:.2f} of mm; exact chain "
             f"({str(prec).removeprefix('torch.')}) {chain * 1e3:.0f} ms = {flops / chain / 1e9 / mm:.2f} of mm; "

@@ -10,35 +10,15 @@ import argparse
 import time
 
 import torch
+from bench_engine import best_of, forward_backward
 from marshmallow import ValidationError
 
 from schemas.limits import Limits
 from schemas.spec import ModelSpecSchema
 from service.engine import analyze
 from service.engine.cost import estimate_cost
-from service.engine.network import make_parameters
 
 CASES = [{"depth": 50, "width": 512}, {"depth": 100, "width": 512}, {"depth": 12, "width": 4096}]
-
-
-def forward_backward_seconds(spec) -> float:  # type: ignore[no-untyped-def]
-    params = make_parameters(spec)
-    ws = [w.float().requires_grad_(True) for w in params.weights]
-    x = params.x.float()
-
-    def run() -> None:
-        h = x
-        for w in ws:
-            h = torch.relu(h @ w.T)
-        h.sum().backward()
-
-    run()
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -56,7 +36,7 @@ def main() -> None:
             print(f"{layers}: refused: {exc.messages}")
             continue
         cost = estimate_cost(spec)
-        fb = forward_backward_seconds(spec)
+        fb = best_of(forward_backward(spec))
         start = time.perf_counter()
         report = analyze(spec)
         seconds = time.perf_counter() - start

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
+from bench_engine import best_of
 
 from schemas import ModelSpecSchema
 from schemas.report import dump_report
@@ -28,16 +28,6 @@ SPEC: dict[str, Any] = {
     "init": "xavier_normal",
     "dtype": "float32",
 }
-
-
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
