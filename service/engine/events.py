@@ -49,16 +49,27 @@ class WeightGradLog:
         return torch.log(vals.abs()) + self.top
 
 
+@dataclass
+class _Factored:
+    """A layer's exact values as direction × e^scale per sample: (B, n) directions, (B,) ln scales."""
+
+    dirs: Tensor
+    log_scales: Tensor
+
+    def logs(self) -> Tensor:
+        return torch.log(self.dirs.abs()) + self.log_scales[:, None]
+
+
 def _reference_gradients(
     spec: ModelSpec, params: Parameters, ref: Reference
-) -> tuple[list[Tensor], list[WeightGradLog]]:
-    """ln |exact ∂ℓ/∂h^t| per layer (float64, log domain; -inf where exactly 0) and ∂ℓ/∂W^t in factored form."""
+) -> tuple[list[_Factored], list[WeightGradLog]]:
+    """Exact ∂ℓ/∂h^t per layer (float64, factored: its logs are -inf where exactly 0) and ∂ℓ/∂W^t, also factored."""
     d = spec.depth
     g_dir, g_log = ref.top_grad_dir, ref.top_grad_log_scale  # (B, n_d), (B,)
-    out_logs: list[Tensor] = [torch.empty(0)] * d
+    out: list[_Factored] = [_Factored(g_dir, g_log)] * d
     w_logs: list[WeightGradLog | None] = [None] * d
     for t in range(d, 0, -1):
-        out_logs[t - 1] = torch.log(g_dir.abs()) + g_log[:, None]
+        out[t - 1] = _Factored(g_dir, g_log)
         g_z = g_dir * ref.layers[t - 1].sigma_prime  # (B, n_t), scale g_log
         if t > 1:
             h_dir, h_log = ref.layers[t - 2].h_dir, ref.layers[t - 2].h_log_scale
@@ -74,13 +85,71 @@ def _reference_gradients(
         norm = torch.linalg.vector_norm(g_next, dim=1)
         g_dir = g_next / torch.where(norm > 0, norm, 1.0)[:, None]
         g_log = g_log + torch.log(norm)
-    return out_logs, [w for w in w_logs if w is not None]
+    return out, [w for w in w_logs if w is not None]
 
 
 def reference_log_magnitudes(spec: ModelSpec, params: Parameters, ref: Reference) -> tuple[list[Tensor], list[Tensor]]:
     """ln |exact value| of every ∂ℓ/∂h^t and ∂ℓ/∂W^t (float64, log domain; -inf where exactly 0), per layer."""
-    out_logs, w_logs = _reference_gradients(spec, params, ref)
-    return out_logs, [w.dense() for w in w_logs]
+    outs, w_logs = _reference_gradients(spec, params, ref)
+    return [o.logs() for o in outs], [w.dense() for w in w_logs]
+
+
+@dataclass
+class _Classes:
+    """Per layer: zeros of the pass below the dtype's normal range in exact arithmetic, and zeros inside it."""
+
+    under: list[int]
+    cancel: list[int]
+
+
+def _classify(ln_at_zero: Tensor, ln_tiny: float) -> tuple[int, int]:
+    """(underflow, cancellation) counts among ln |exact value| of the pass's zeros (-inf: exactly 0, structure)."""
+    exact_nonzero = torch.isfinite(ln_at_zero)
+    below = exact_nonzero & (ln_at_zero < ln_tiny)
+    under = int(below.sum())
+    return under, int(exact_nonzero.sum()) - under
+
+
+def _vector_classes(values: list[Tensor], exact: list[_Factored], shift: float, ln_tiny: float) -> _Classes:
+    """Activations or ∂ℓ/∂h^t of every layer: one copy to the host and one set of operations per group of
+    equal-width layers (per-layer operations would cost more than the arithmetic, and on a GPU each read
+    would synchronise)."""
+    d = len(values)
+    under, cancel = [0] * d, [0] * d
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, v in enumerate(values):
+        groups.setdefault(tuple(v.shape), []).append(i)
+    for idx in groups.values():
+        zero = torch.stack([values[i].detach() for i in idx]).eq(0).cpu()  # (k, B, n)
+        if not bool(zero.any()):
+            continue
+        dirs = torch.stack([exact[i].dirs for i in idx])
+        scales = torch.stack([exact[i].log_scales for i in idx])
+        ln = torch.log(dirs.abs()) + scales[..., None] + shift  # ln |value| as the pass would hold it
+        exact_nonzero = zero & torch.isfinite(ln)  # -inf: exactly 0 (a dead unit), structure
+        below = exact_nonzero & (ln < ln_tiny)
+        counts = torch.stack([below.flatten(1).sum(1), exact_nonzero.flatten(1).sum(1)]).tolist()
+        for i, u, nz in zip(idx, *counts, strict=True):
+            under[i], cancel[i] = u, nz - u
+    return _Classes(under, cancel)
+
+
+def _weight_grad_classes(grads: list[Tensor], exact: list[WeightGradLog], shift: float, ln_tiny: float) -> _Classes:
+    """∂ℓ/∂W^t of every layer. A zero of the pass is structural where every term Σ_b g_z[b,i]·h[b,j] is exactly
+    0 (a unit dead in every sample, say): one 0/1 GEMM of the exact factors' supports finds those, on the
+    pass's device, so the exact values are formed only at the other zeros, which a healthy net does not have."""
+    d = len(grads)
+    under, cancel = [0] * d, [0] * d
+    live_zeros: list[Tensor] = []
+    for g, w in zip(grads, exact, strict=True):
+        rows = ((w.g_z * w.weight[:, None]) != 0).T.to(device=g.device, dtype=torch.float32)  # (n_t, B)
+        cols = (w.h_dir != 0).to(device=g.device, dtype=torch.float32)  # (B, n_prev)
+        live_zeros.append(g.detach().eq(0) & ((rows @ cols) > 0))
+    counts = torch.stack([z.sum() for z in live_zeros]).tolist()  # one read for every layer
+    for t, (count, mask, w) in enumerate(zip(counts, live_zeros, exact, strict=True)):
+        if count:
+            under[t], cancel[t] = _classify(w.at(mask.cpu()) + shift, ln_tiny)
+    return _Classes(under, cancel)
 
 
 def range_events(
@@ -90,38 +159,31 @@ def range_events(
 
     The non-finite fractions come from the layers' statistics (already counted there).
     """
-    out_logs, w_logs = _reference_gradients(spec, params, ref)
+    outs, w_logs = _reference_gradients(spec, params, ref)
     frac, min_count = spec.thresholds.flag_fraction, spec.thresholds.flag_min_count
     ln_tiny = math.log(float(torch.finfo(TORCH_DTYPES[spec.dtype]).tiny))
     ln_scale = math.log(spec.loss_scale)
+    forward = [_Factored(lr.h_dir, lr.h_log_scale) for lr in ref.layers]
+    quantities = (
+        (FORWARD, result.outputs, _vector_classes(result.outputs, forward, 0.0, ln_tiny)),
+        ("output_grad", result.output_grads, _vector_classes(result.output_grads, outs, ln_scale, ln_tiny)),
+        ("weight_grad", result.weight_grads, _weight_grad_classes(result.weight_grads, w_logs, ln_scale, ln_tiny)),
+    )
     hits: dict[str, dict[str, list[tuple[int, float]]]] = {
         kind: {FORWARD: [], "output_grad": [], "weight_grad": []} for kind in ("over", "under", "cancel")
     }
     for t in range(1, spec.depth + 1):
-        lr, lref = layers[t - 1], ref.layers[t - 1]
-        quads = (
-            (FORWARD, result.outputs[t - 1], torch.log(lref.h_dir.abs()) + lref.h_log_scale[:, None], 0.0),
-            ("output_grad", result.output_grads[t - 1], out_logs[t - 1], ln_scale),
-            ("weight_grad", result.weight_grads[t - 1], w_logs[t - 1], ln_scale),
-        )
+        lr = layers[t - 1]
         f_overs = (
             lr.activation.output_nonfinite_fraction,
             lr.output_grad.nonfinite_fraction,
             lr.weight_grad.nonfinite_fraction,
         )
-        for (name, values, exact_log, shift), f_over in zip(quads, f_overs, strict=True):
-            zero = values.detach().cpu() == 0
-            n = zero.numel()
+        for (name, values, classes), f_over in zip(quantities, f_overs, strict=True):
+            n = values[t - 1].numel()
             if f_over > frac and round(f_over * n) >= min_count:
                 hits["over"][name].append((t, f_over))
-            if not bool(zero.any()):
-                continue
-            # ln |value| as the pass would hold it (gradients times the loss scale), where it holds a zero
-            at_zero = (exact_log.at(zero) if isinstance(exact_log, WeightGradLog) else exact_log[zero]) + shift
-            exact_nonzero = torch.isfinite(at_zero)  # -inf: exactly 0 (a dead unit), structure
-            below = exact_nonzero & (at_zero < ln_tiny)
-            for kind, mask in (("under", below), ("cancel", exact_nonzero & ~below)):
-                count = int(mask.sum())
+            for kind, count in (("under", classes.under[t - 1]), ("cancel", classes.cancel[t - 1])):
                 if count / n > frac and count >= min_count:
                     hits[kind][name].append((t, count / n))
     overflow = _combine(hits["over"], spec.depth)

@@ -17,6 +17,8 @@ from .report import TensorStats
 Tensor = torch.Tensor
 # At most this many elements reduced at once (their float64 copy is 8 bytes each).
 CHUNK_ELEMENTS = 1 << 25
+# Squares of float64 values up to this stay far inside float64's range.
+_SQUARE_SAFE = 1e150
 
 
 def smallest_normal(dtype: torch.dtype) -> float:
@@ -103,22 +105,38 @@ def _stats_from_row(row: list[float], numel: int) -> TensorStats:
 
 
 def _single_stats(values: Tensor, dtype: torch.dtype, scale: float = 1.0) -> TensorStats:
-    """One tensor with scalar reads as it goes: fewer passes over memory, the faster path on the CPU."""
+    """One tensor with scalar reads as it goes: fewer passes over memory, the faster path on the CPU.
+
+    max |v| propagates inf and NaN, so a finite peak proves every value finite, and min |v| ≥ the smallest
+    normal proves there are no zeros or subnormals, each without a counting pass. The standard deviation
+    is two-pass (mean, then the norm of the deviations), which is as exact as Welford's and several
+    times faster than torch.std_mean on the CPU.
+    """
     v = values.detach().reshape(-1)
     numel = v.numel()
     absv = v.abs()  # in the pass's own dtype: the counts need no float64 copy
-    n_finite = int(torch.isfinite(absv).sum())
-    if n_finite < numel:
-        absv = absv[torch.isfinite(absv)]
-        v = v[torch.isfinite(v)]
-    zeros = float((absv == 0).sum())
-    subnormal = float(((absv > 0) & (absv < smallest_normal(dtype))).sum())
-    mean = std = norm = peak = 0.0
+    peak = float(absv.max()) if numel else 0.0
+    n_finite = numel
+    if not math.isfinite(peak):
+        finite = torch.isfinite(absv)
+        n_finite = int(finite.sum())
+        absv, v = absv[finite], v[finite]
+        peak = float(absv.max()) if n_finite else 0.0
+    tiny = smallest_normal(dtype)
+    zeros = subnormal = 0
+    if n_finite and float(absv.min()) < tiny:
+        zeros = n_finite - int(torch.count_nonzero(absv))
+        subnormal = int(torch.count_nonzero(absv < tiny)) - zeros
+    mean = std = norm = 0.0
     if n_finite > 0:
         fv = v.double() / scale if scale != 1.0 else v.double()
-        std_t, mean_t = torch.std_mean(fv) if n_finite > 1 else (torch.zeros(()), fv.mean())
-        mean, std = float(mean_t), float(std_t)
-        peak = float(absv.max()) / scale
-        # scaled by the peak so that squares of float64 values near 1e308 cannot overflow
-        norm = peak * float(torch.linalg.vector_norm(fv / peak)) if peak > 0 else 0.0
-    return _stats_from_row([float(n_finite), zeros, subnormal, peak, mean, std, norm], numel)
+        peak /= scale
+        # squares of values past 1e150 would overflow float64: those are taken relative to the peak
+        unit = peak if peak > _SQUARE_SAFE else 1.0
+        mean_t = fv.mean()
+        mean = float(mean_t)
+        if n_finite > 1:
+            dev = fv - mean_t if unit == 1.0 else (fv - mean_t) / unit
+            std = unit * float(torch.linalg.vector_norm(dev)) / math.sqrt(n_finite - 1)
+        norm = unit * float(torch.linalg.vector_norm(fv / unit if unit != 1.0 else fv))
+    return _stats_from_row([float(n_finite), float(zeros), float(subnormal), peak, mean, std, norm], numel)

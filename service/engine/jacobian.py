@@ -277,7 +277,7 @@ def _power_step(jac_prod: Tensor, fro: Tensor, basis: Tensor, steps: int) -> tup
     v = basis
     for _ in range(max(steps, 1)):
         v = torch.bmm(basis, jac_prod)  # (B, r, n_t)
-        basis = _orthonormal_rows(torch.bmm(jac_prod, v.transpose(1, 2)).transpose(1, 2))  # (B, r, n_d)
+        basis = _orthonormal_rows(torch.bmm(v, jac_prod.transpose(1, 2)))  # (B, r, n_d): (P vᵀ)ᵀ, row-major GEMM
     gram = torch.bmm(v, v.transpose(1, 2)).double() / (fro.double() ** 2)[:, None, None]  # (B, r, r)
     return gram, basis
 
@@ -414,5 +414,4 @@ def _orthonormal_rows(rows: Tensor) -> Tensor:
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
     shift = 1e-12 * gram.diagonal(dim1=-2, dim2=-1).sum(-1).clamp_min(1e-300)
     chol, _ = torch.linalg.cholesky_ex(gram + shift[:, None, None] * eye)
-    chol_inv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)  # (B, r, r)
-    return (chol_inv @ wide).to(rows.dtype)
+    return torch.linalg.solve_triangular(chol, wide, upper=False).to(rows.dtype)  # L⁻¹·rows
