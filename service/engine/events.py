@@ -63,29 +63,34 @@ class _Factored:
 def _reference_gradients(
     spec: ModelSpec, params: Parameters, ref: Reference
 ) -> tuple[list[_Factored], list[WeightGradLog]]:
-    """Exact ∂ℓ/∂h^t per layer (float64, factored: its logs are -inf where exactly 0) and ∂ℓ/∂W^t, also factored."""
+    """Exact ∂ℓ/∂h^t per layer (float64, factored: its logs are -inf where exactly 0) and ∂ℓ/∂W^t, also factored.
+
+    The backward recursion is per layer; each layer's ∂ℓ/∂W^t scales (Σ over samples of g ⊗ h, with
+    per-sample log scales g_log + h_log relative to their largest finite one) are then formed for every
+    layer at once.
+    """
     d = spec.depth
     g_dir, g_log = ref.top_grad_dir, ref.top_grad_log_scale  # (B, n_d), (B,)
     out: list[_Factored] = [_Factored(g_dir, g_log)] * d
-    w_logs: list[WeightGradLog | None] = [None] * d
+    g_zs: list[Tensor] = [g_dir] * d
     for t in range(d, 0, -1):
         out[t - 1] = _Factored(g_dir, g_log)
-        g_z = g_dir * ref.layers[t - 1].sigma_prime  # (B, n_t), scale g_log
+        g_zs[t - 1] = g_z = g_dir * ref.layers[t - 1].sigma_prime  # (B, n_t), scale g_log
         if t > 1:
-            h_dir, h_log = ref.layers[t - 2].h_dir, ref.layers[t - 2].h_log_scale
-        else:
-            norm = torch.linalg.vector_norm(params.x, dim=1)
-            h_dir, h_log = params.x / torch.where(norm > 0, norm, 1.0)[:, None], torch.log(norm)
-        log_w = g_log + h_log
-        finite = torch.isfinite(log_w)
-        top = log_w[finite].max() if bool(finite.any()) else torch.tensor(0.0, dtype=torch.float64)
-        weight = torch.where(finite, torch.exp(log_w - top), torch.zeros_like(log_w))
-        w_logs[t - 1] = WeightGradLog(weight, g_z, h_dir, top)
-        g_next = g_z @ params.weights[t - 1]
-        norm = torch.linalg.vector_norm(g_next, dim=1)
-        g_dir = g_next / torch.where(norm > 0, norm, 1.0)[:, None]
-        g_log = g_log + torch.log(norm)
-    return out, [w for w in w_logs if w is not None]
+            g_next = g_z @ params.weights[t - 1]
+            norm = torch.linalg.vector_norm(g_next, dim=1)
+            g_dir = g_next / torch.where(norm > 0, norm, 1.0)[:, None]
+            g_log = g_log + torch.log(norm)
+    x_norm = torch.linalg.vector_norm(params.x, dim=1)
+    inputs = [_Factored(params.x / torch.where(x_norm > 0, x_norm, 1.0)[:, None], torch.log(x_norm))]
+    inputs += [_Factored(lr.h_dir, lr.h_log_scale) for lr in ref.layers[:-1]]  # h^{t-1}, t = 1..d
+    log_w = torch.stack([o.log_scales for o in out]) + torch.stack([h.log_scales for h in inputs])  # (d, B)
+    finite = torch.isfinite(log_w)
+    top = torch.where(finite, log_w, -math.inf).amax(dim=1)
+    top = torch.where(torch.isfinite(top), top, 0.0)  # a layer with no finite scale: its weights are all 0
+    weight = torch.where(finite, torch.exp(log_w - top[:, None]), 0.0)
+    w_logs = [WeightGradLog(weight[t], g_zs[t], inputs[t].dirs, top[t]) for t in range(d)]
+    return out, w_logs
 
 
 def reference_log_magnitudes(spec: ModelSpec, params: Parameters, ref: Reference) -> tuple[list[Tensor], list[Tensor]]:

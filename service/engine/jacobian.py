@@ -34,6 +34,8 @@ RESOLUTION = {torch.float64: 1e-13, torch.float32: 1e-5}
 BLOCK = POWER_BLOCK
 # svdvals wait for a chunk of products of at most this many bytes (copies), then run as one batched call.
 SVD_CHUNK_BYTES = 256 * 2**20
+# The chain multiplies only the units with σ' ≠ 0 where no sample has more than this fraction of them live.
+LIVE_MAX_FRACTION = 0.75
 
 
 @dataclass
@@ -118,12 +120,37 @@ def exact_chain(
     svd_at = {
         t for t in svd_layers(widths, spec.jacobian.singular_values, batch) if rank_bounds[t - 1] == min(n_d, widths[t])
     }
-    state = _chain_loop(spec, weights, sp_units, u, svd_at)
+    state = _chain_loop(spec, weights, sp_units, u, svd_at, _live_units(ref, device))
     return ChainResult(_summarise(spec, state, log_peaks, rank_bounds, precision), "exact")
 
 
+def _live_units(ref: Reference, device: torch.device) -> list[Tensor | None]:
+    """Per layer, where few enough units have σ' ≠ 0 (a ReLU's dead units): each sample's live units first,
+    (B, k) with k the most any sample has (the rest padding, whose σ' is 0). None where the layer is dense.
+
+    The chain then multiplies only those columns of P_t and rows of W^t: the dead units' terms are exact
+    zeros, so the product is the same, at k/n_t of the GEMM's work (about half for a ReLU net at
+    initialisation) plus a gather of the columns, which pays from LIVE_MAX_FRACTION down.
+    """
+    out: list[Tensor | None] = []
+    for lr in ref.layers:
+        live = lr.sigma_prime != 0  # (B, n_t)
+        k = int(live.sum(dim=1).max())
+        if k > LIVE_MAX_FRACTION * live.shape[1]:
+            out.append(None)
+            continue
+        order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :k]
+        out.append(order.to(device))
+    return out
+
+
 def _chain_loop(
-    spec: ModelSpec, weights: list[Tensor], sp_units: list[Tensor], u: Tensor, svd_at: set[int]
+    spec: ModelSpec,
+    weights: list[Tensor],
+    sp_units: list[Tensor],
+    u: Tensor,
+    svd_at: set[int],
+    live: list[Tensor | None],
 ) -> _ChainState:
     """P_{t-1} = (P_t · diag(σ'(z^t))) W^t for t = d..2, with a power step (or svdvals) on each product.
 
@@ -144,6 +171,11 @@ def _chain_loop(
         n_t, n_prev = w.shape
         if jac_prod is None:
             jac_prod = sp_units[t - 1][:, :, None] * w[None, :, :]
+        elif (idx := live[t - 1]) is not None:  # only the live units' columns and rows: (B, n_d, k) @ (B, k, n_prev)
+            k = idx.shape[1]
+            cols = torch.gather(jac_prod, 2, idx[:, None, :].expand(batch, n_d, k))
+            rows = w[idx] * (torch.gather(sp_units[t - 1], 1, idx) / fro[:, None])[:, :, None]
+            jac_prod = torch.bmm(cols, rows)
         else:
             scaled = jac_prod * (sp_units[t - 1] / fro[:, None])[:, None, :]  # (B, n_d, n_t)
             jac_prod = (scaled.reshape(batch * n_d, n_t) @ w).reshape(batch, n_d, n_prev)

@@ -162,7 +162,7 @@ def make_parameters(spec: ModelSpec) -> Parameters:
         _init_weight(
             w, spec.init, spec.weight_scale, torch.Generator(device="cpu").manual_seed(layer_seed(spec.seed, t))
         )
-        return _compact(_round_finite(w, store))
+        return _stored(w, store)
 
     workers = max(1, min(torch.get_num_threads(), len(shapes)))
     if workers == 1 or sum(a * b for a, b in shapes) < PARALLEL_DRAW_MIN:
@@ -180,6 +180,17 @@ def make_parameters(spec: ModelSpec) -> Parameters:
     if spec.loss == "cross_entropy":
         labels = torch.randint(0, spec.widths[-1], (spec.batch_size,), generator=gen)
     return Parameters(weights, biases, x, labels)
+
+
+def _stored(w: Tensor, store: torch.dtype) -> Tensor:
+    """`_compact(_round_finite(w, store))` in two passes where the pass dtype is narrower than float64 and holds
+    every rounded value finite (the usual case): those values are float32 numbers exactly."""
+    if store != torch.float64:
+        rounded = w.to(store)
+        # a finite float64 sum of them proves every value finite (an overflowing sum only sends it the long way)
+        if math.isfinite(float(rounded.sum(dtype=torch.float64))):
+            return rounded if store == torch.float32 else rounded.float()
+    return _compact(_round_finite(w, store))
 
 
 def _compact(w: Tensor) -> Tensor:
@@ -263,7 +274,8 @@ def run_pass(spec: ModelSpec, params: Parameters, device: torch.device, emulate_
     def rnd(t: Tensor) -> Tensor:
         return _Round.apply(t, target) if emulated else t
 
-    weights = [w.detach().clone().requires_grad_(True) for w in params.weights_as(compute, device)]
+    # detach() shares the storage without a copy: autograd reads the weights and writes only .grad of this view
+    weights = [w.detach().requires_grad_(True) for w in params.weights_as(compute, device)]
     biases = [
         None if b is None else b.to(device=device, dtype=compute, copy=True).requires_grad_(True) for b in params.biases
     ]

@@ -59,22 +59,23 @@ def run_reference(spec: ModelSpec, params: Parameters) -> Reference:
     h_dir, s = _normalise(params.x)
     layers: list[LayerReference] = []
     asym_layers: list[int] = []
+    z_dirs: list[Tensor] = []
+    z_scales: list[Tensor] = []
     for t, (w, b, name) in enumerate(zip(params.weights, params.biases, spec.activations, strict=True), start=1):
         act = get_activation(name)
         z_dir = h_dir @ w.T  # (batch, n_t): z^t = exp(s)·z_dir (+ b)
-        scale = torch.exp(torch.clamp(s, max=MAX_LOG_SCALE))
-        z_true = z_dir * scale[:, None]
-        if b is not None:
-            z_true = z_true + b
-        fits = (s < MAX_LOG_SCALE) & (z_true.abs() < MAX_TRUE_Z).all(dim=1)
-        if b is not None:
-            z_dir = torch.where(fits[:, None], z_true / torch.where(scale > 0, scale, 1.0)[:, None], z_dir)
-        z_stats = _pre_activation_stats(z_dir, s)
         asymptotic = False
-        if act.homogeneous and b is None:
+        if act.homogeneous and b is None:  # σ' and the direction of h need only z's direction
             sp = act.prime(z_dir)
             h_new, s_new = act.fn(z_dir), s
         else:
+            scale = torch.exp(torch.clamp(s, max=MAX_LOG_SCALE))
+            z_true = z_dir * scale[:, None]
+            if b is not None:
+                z_true = z_true + b
+            fits = (s < MAX_LOG_SCALE) & (z_true.abs() < MAX_TRUE_Z).all(dim=1)
+            if b is not None:
+                z_dir = torch.where(fits[:, None], z_true / torch.where(scale > 0, scale, 1.0)[:, None], z_dir)
             sp = torch.where(fits[:, None], act.prime(z_true), limit_prime(act, z_dir))
             h_lin = limit_prime(act, z_dir) * z_dir  # the asymptote, in direction coordinates
             h_new = torch.where(fits[:, None], act.fn(z_true), h_lin)
@@ -82,9 +83,12 @@ def run_reference(spec: ModelSpec, params: Parameters) -> Reference:
             asymptotic = bool((~fits).any())
             if asymptotic:
                 asym_layers.append(t)
+        z_dirs.append(z_dir)
+        z_scales.append(s)
         h_dir, ds = _normalise(h_new)
         s = s_new + ds
-        layers.append(LayerReference(sp, h_dir, s, *z_stats, asymptotic))
+        layers.append(LayerReference(sp, h_dir, s, 0.0, 0.0, 0.0, asymptotic))  # z statistics: set below
+    _set_pre_activation_stats(layers, z_dirs, z_scales)
     notes = []
     if asym_layers:
         notes.append(
@@ -95,15 +99,23 @@ def run_reference(spec: ModelSpec, params: Parameters) -> Reference:
     return Reference(layers, top_grad_dir, top_grad_s, notes)
 
 
-def _pre_activation_stats(z_dir: Tensor, s: Tensor) -> tuple[float, float, float]:
-    """Mean, std and log10 RMS of z = exp(s)·z_dir over batch and units (RMS in the log domain)."""
-    z = z_dir * torch.exp(s)[:, None]
-    with torch.no_grad():
-        mean, std = float(z.mean()), float(z.std()) if z.numel() > 1 else 0.0
-        ms = (z_dir * z_dir).mean(dim=1)  # (batch,)
-        log_ms = torch.log(ms) + 2.0 * s
-        log_rms = 0.5 * (float(torch.logsumexp(log_ms, dim=0)) - math.log(z_dir.shape[0]))
-    return mean, std, log_rms / LN10
+def _set_pre_activation_stats(layers: list[LayerReference], z_dirs: list[Tensor], z_scales: list[Tensor]) -> None:
+    """Mean, std and log10 RMS of z = exp(s)·z_dir over batch and units (RMS in the log domain), per layer:
+    for every layer of one width at once (per-layer reductions cost more in overhead than in arithmetic)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, z in enumerate(z_dirs):
+        groups.setdefault(tuple(z.shape), []).append(i)
+    for idx in groups.values():
+        z_dir = torch.stack([z_dirs[i] for i in idx])  # (k, batch, n)
+        s = torch.stack([z_scales[i] for i in idx])  # (k, batch)
+        z = z_dir * torch.exp(s)[..., None]
+        flat = z.flatten(1)
+        mean = flat.mean(dim=1)
+        std = flat.std(dim=1) if flat.shape[1] > 1 else torch.zeros_like(mean)
+        log_ms = torch.log((z_dir * z_dir).mean(dim=2)) + 2.0 * s  # (k, batch)
+        log_rms = 0.5 * (torch.logsumexp(log_ms, dim=1) - math.log(z_dir.shape[1]))
+        for i, m, sd, lr in zip(idx, mean.tolist(), std.tolist(), (log_rms / LN10).tolist(), strict=True):
+            layers[i].z_mean, layers[i].z_std, layers[i].log10_z_rms = m, sd, lr
 
 
 def _top_gradient(spec: ModelSpec, params: Parameters, top: LayerReference) -> tuple[Tensor, Tensor]:
