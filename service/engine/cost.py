@@ -141,12 +141,15 @@ def estimate_flops(widths: tuple[int, ...], batch: int, probes: int, power_itera
 def _exact_extra_flops(widths: tuple[int, ...], batch: int, power_iterations: int) -> float:
     """The exact chain's work beyond its GEMMs: passes over each product P_t (n_d × n_t, t = 1..d-1): σ'
     scaling and its norm, two per power step (the top product, which has no warm start, COLD_STEPS). Each
-    pass is bound by reading the product, so it costs what a GEMM with MIN_EFFECTIVE_ROWS rows costs."""
+    pass is bound by reading the product, so it costs what a GEMM with MIN_EFFECTIVE_ROWS rows costs; the
+    power iteration's carried image adds a skinny GEMM with each W."""
     n_d, d = widths[-1], len(widths) - 1
     total = 0.0
     for t in range(1, d):
         steps = 0 if power_iterations == 0 else (max(power_iterations, COLD_STEPS) if t == d - 1 else power_iterations)
         total += (2 + 2 * steps) * 2.0 * MIN_EFFECTIVE_ROWS * batch * n_d * widths[t]
+        if power_iterations:  # the basis's image carried down a layer: a skinny GEMM with W^{t+1}
+            total += 2.0 * max(batch * POWER_BLOCK, MIN_EFFECTIVE_ROWS) * widths[t + 1] * widths[t]
     return total
 
 

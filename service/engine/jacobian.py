@@ -96,7 +96,7 @@ class _ChainState:
     """What the exact chain's loop leaves on the device, for one host copy afterwards."""
 
     log_fros: list[Tensor]  # ‖P_t‖_F relative to the running scale, layer d-1 first, (B,) each
-    grams: dict[int, Tensor]  # layer → Rayleigh–Ritz Gram of the last power step, relative to ‖P‖_F²
+    grams: dict[int, Tensor]  # layer → Ritz Grams (B, 2, r, r) of the carried basis and of the last step, / ‖P‖_F²
     svds: dict[int, tuple[Tensor, Tensor]]  # layer → (ln σ_max/‖P‖_F, σ_min/σ_max) per sample
 
 
@@ -164,30 +164,65 @@ def _chain_loop(
     # P_d = I is never formed: the first step writes diag(σ'(z^d)) W^d directly.
     jac_prod: Tensor | None = None  # (B, n_d, n_t)
     fro = torch.ones(batch, dtype=u.dtype, device=u.device)
+    # v = U·P_t for the power iteration's basis U, carried down: U·P_{t-1} = (v ⊙ σ'/fro) W^t costs a skinny
+    # GEMM with W, not a pass over P_{t-1}, so each layer starts from the Ritz basis of the layer above
+    # with its first half-step already taken.
+    v: Tensor | None = None
     state = _ChainState([], {}, {})
     pending = _PendingSvd(state.svds)
     for t in range(d, 1, -1):  # produce P_{t-1} from P_t
         w = weights[t - 1]  # (n_t, n_{t-1})
         n_t, n_prev = w.shape
+        scale = sp_units[t - 1] / fro[:, None]  # (B, n_t)
         if jac_prod is None:
             jac_prod = sp_units[t - 1][:, :, None] * w[None, :, :]
         elif (idx := live[t - 1]) is not None:  # only the live units' columns and rows: (B, n_d, k) @ (B, k, n_prev)
             k = idx.shape[1]
             cols = torch.gather(jac_prod, 2, idx[:, None, :].expand(batch, n_d, k))
-            rows = w[idx] * (torch.gather(sp_units[t - 1], 1, idx) / fro[:, None])[:, :, None]
+            rows = (
+                w.index_select(0, idx.reshape(-1)).view(batch, k, n_prev).mul_(torch.gather(scale, 1, idx)[:, :, None])
+            )
             jac_prod = torch.bmm(cols, rows)
         else:
-            scaled = jac_prod * (sp_units[t - 1] / fro[:, None])[:, None, :]  # (B, n_d, n_t)
+            scaled = jac_prod * scale[:, None, :]  # (B, n_d, n_t)
             jac_prod = (scaled.reshape(batch * n_d, n_t) @ w).reshape(batch, n_d, n_prev)
         fro_new = torch.linalg.vector_norm(jac_prod.reshape(batch, -1), dim=1)
         state.log_fros.append(fro_new)
         fro = torch.where(fro_new > 0, fro_new, torch.ones_like(fro_new))
+        if v is not None:
+            v = ((v * scale[:, None, :]).reshape(-1, n_t) @ w).reshape(batch, -1, n_prev)  # U·P_{t-1}
         if t - 1 in svd_at:
             pending.add(t - 1, jac_prod, fro)
-        elif steps > 0:  # power_iterations=0: no spectral norms (Frobenius, rank and svd layers only)
-            state.grams[t - 1], u = _power_step(jac_prod, fro, u, max(steps, COLD_STEPS) if t == d else steps)
+        elif steps == 0:  # power_iterations=0: no spectral norms (Frobenius, rank and svd layers only)
+            continue
+        elif v is None:  # the first product with a power iteration: no warm start
+            u, v = _power_steps(jac_prod, u, torch.bmm(u, jac_prod), max(steps, COLD_STEPS))
+            state.grams[t - 1] = _ritz_gram(v, fro)[:, None].expand(-1, 2, -1, -1)
+        else:
+            half = _ritz_gram(v, fro)  # the carried basis's own Ritz values: a lower bound as well
+            u, v = _power_steps(jac_prod, u, v, steps)
+            state.grams[t - 1] = torch.stack([half, _ritz_gram(v, fro)], dim=1)  # (B, 2, r, r)
     pending.flush()
     return state
+
+
+def _power_steps(jac_prod: Tensor, basis: Tensor, v: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+    """Block power (subspace) iteration on P·Pᵀ from the basis U (B, r, n_d) with v = U·P: (new U, U·P).
+
+    Each step reads P twice (v·Pᵀ, then U·P) as GEMMs with r rows, about what a matrix-vector product costs,
+    and converges like (σ_{r+1}/σ_1)^k instead of (σ_2/σ_1)^k. Consecutive products share their top left
+    singular subspace, so with the carried half-step one step per layer does what two did without it.
+    """
+    for _ in range(steps):
+        basis = _orthonormal_rows(torch.bmm(v, jac_prod.transpose(1, 2)))  # (B, r, n_d): (P vᵀ)ᵀ
+        v = torch.bmm(basis, jac_prod)  # (B, r, n_t)
+    return basis, v
+
+
+def _ritz_gram(v: Tensor, fro: Tensor) -> Tensor:
+    """The Rayleigh–Ritz Gram matrix v·vᵀ of an orthonormal basis's image, relative to ‖P‖_F² (float64):
+    its top eigenvalue is a lower bound on (σ_max/‖P‖_F)². The caller takes every layer's in one call."""
+    return torch.bmm(v, v.transpose(1, 2)).double() / (fro.double() ** 2)[:, None, None]
 
 
 class _PendingSvd:
@@ -239,8 +274,8 @@ def _summarise(
     log10_smax: dict[int, float] = {}
     if state.grams:
         order = sorted(state.grams)
-        grams = torch.stack([state.grams[t] for t in order])
-        top = torch.linalg.eigvalsh(grams)[..., -1].clamp_min(1e-300)  # (L, B)
+        grams = torch.stack([state.grams[t] for t in order])  # (L, B, 2, r, r)
+        top = torch.linalg.eigvalsh(grams)[..., -1].amax(dim=2).clamp_min(1e-300)  # (L, B): the better bound
         rel = 0.5 * torch.log(top).cpu() / LN10  # log10 σ_max/‖P‖_F
         log10_smax = dict(zip(order, (rel + lf[[t - 1 for t in order]]).mean(dim=1).tolist(), strict=True))
     svds = {t: tuple(v.cpu() for v in pair) for t, pair in state.svds.items()}
@@ -297,23 +332,6 @@ def _prepare_sigma_prime(
     )
 
 
-def _power_step(jac_prod: Tensor, fro: Tensor, basis: Tensor, steps: int) -> tuple[Tensor, Tensor]:
-    """Warm-started block power iteration: the Rayleigh–Ritz Gram matrix (relative to ‖P‖_F²) and the new basis.
-
-    basis: (B, r, n_d) orthonormal rows. One step reads P twice (U @ P, then P @ Vᵀ) as a GEMM with r
-    rows, which costs about what one matrix-vector product costs, and converges like (σ_{r+1}/σ_1)^k
-    instead of (σ_2/σ_1)^k. Consecutive products share their top left singular subspace, so a couple of
-    steps per layer suffice. σ_max ≈ √λ_max(Gram), a lower bound; the caller takes the eigenvalues of
-    every layer in one call.
-    """
-    v = basis
-    for _ in range(max(steps, 1)):
-        v = torch.bmm(basis, jac_prod)  # (B, r, n_t)
-        basis = _orthonormal_rows(torch.bmm(v, jac_prod.transpose(1, 2)))  # (B, r, n_d): (P vᵀ)ᵀ, row-major GEMM
-    gram = torch.bmm(v, v.transpose(1, 2)).double() / (fro.double() ** 2)[:, None, None]  # (B, r, r)
-    return gram, basis
-
-
 def _svd_stats(jac_prod: Tensor, fro: Tensor) -> tuple[Tensor, Tensor]:
     """ln(σ_max/‖P‖_F) and σ_min/σ_max from svdvals in float64."""
     sv = torch.linalg.svdvals(jac_prod.double())  # (B, min(n_d, n_t)), descending
@@ -355,6 +373,7 @@ def estimate_chain(
     peaks_above = torch.zeros(batch, dtype=torch.float64, device=device)  # Σ ln max σ' over the layers above
     log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
     stats: list[JacobianStats] = [_identity_stats(n_d)]
+    carried: _Carried | None = None
     for t in range(d, 1, -1):  # the products P_{t-1}
         n_t, n_prev = ws[t - 1].shape
         probes = (probes * sp_units[t - 1][:, None, :]).reshape(batch * k, n_t) @ ws[t - 1]
@@ -365,7 +384,7 @@ def estimate_chain(
         log_fro_est = log_scale + 0.5 * math.log(n_d / k)
         log10_smax = None
         if steps > 0:  # power_iterations=0: Frobenius only (the cheap reruns that verify advice)
-            u, log_smax = _matrix_free_power(u, sp_units, ws, t - 1, d, steps if t < d else max(steps, COLD_STEPS))
+            carried, log_smax = _matrix_free_power(carried, u, sp_units, ws, t - 1, d, steps)
             log10_smax = _mean_log10(log_smax + peaks_above)
         rank_bound = rank_bounds[t - 2]
         stats.insert(
@@ -414,22 +433,46 @@ def _jvp_up(v: Tensor, sps: list[Tensor], ws: list[Tensor], bottom: int, top: in
     return v
 
 
-def _matrix_free_power(
-    basis: Tensor, sps: list[Tensor], ws: list[Tensor], t: int, d: int, steps: int
-) -> tuple[Tensor, Tensor]:
-    """Block power iteration on P_t = ∂h^d/∂h^t by VJP/JVP sweeps: (new basis, ln σ_max Ritz estimate).
+@dataclass
+class _Carried:
+    """The matrix-free power iteration's basis U and its image U·P_t (unit Frobenius norm per sample, and the
+    ln of that norm), carried from one product to the next."""
 
-    A block of r rows costs about what one vector costs (each sweep reads every W once either
-    way) and converges like (σ_{r+1}/σ_1)^k; the estimate is a lower bound on σ_max.
+    basis: Tensor  # (B, r, n_d)
+    image: Tensor  # (B, r, n_t)
+    log_norm: Tensor  # (B,)
+
+
+def _ritz_log(image: Tensor, log_norm: Tensor) -> Tensor:
+    """ln of the Ritz estimate of σ_max from an orthonormal basis's image: a lower bound."""
+    gram = torch.bmm(image, image.transpose(1, 2)).double()
+    return log_norm + 0.5 * torch.log(torch.linalg.eigvalsh(gram)[:, -1].clamp_min(1e-300))
+
+
+def _matrix_free_power(
+    carried: _Carried | None, start: Tensor, sps: list[Tensor], ws: list[Tensor], t: int, d: int, steps: int
+) -> tuple[_Carried, Tensor]:
+    """Block power iteration on P_t = ∂h^d/∂h^t by VJP/JVP sweeps: (the carried state, ln σ_max Ritz estimate).
+
+    A block of r rows costs about what one vector costs (each sweep reads every W once either way) and
+    converges like (σ_{r+1}/σ_1)^k; the estimate is a lower bound on σ_max. The image U·P_{t+1} of the layer
+    above extends to U·P_t through one more layer, so each product starts from the basis above with its
+    first half-step already taken; the first product starts from `start` with at least COLD_STEPS steps.
     """
-    log_smax = torch.zeros(basis.shape[0], dtype=torch.float64, device=basis.device)
+    if carried is None:
+        basis, steps = start, max(steps, COLD_STEPS)
+        image, log_norm = _vjp_down(basis, sps, ws, d, t)  # (B, r, n_t), U P / ‖U P‖_F
+        log_smax = torch.full_like(log_norm, -math.inf)
+    else:
+        basis = carried.basis
+        image, ls = _unit_rows((carried.image * sps[t][:, None, :]) @ ws[t])
+        log_norm = carried.log_norm + ls
+        log_smax = _ritz_log(image, log_norm)
     for _ in range(steps):
-        v, log_v = _vjp_down(basis, sps, ws, d, t)  # (B, r, n_t), U P / ‖U P‖_F
-        gram = torch.bmm(v, v.transpose(1, 2)).double()
-        log_smax = log_v + 0.5 * torch.log(torch.linalg.eigvalsh(gram)[:, -1].clamp_min(1e-300))
-        up = _jvp_up(v, sps, ws, t, d)  # (B, r, n_d)
-        basis = _orthonormal_rows(up)
-    return basis, log_smax
+        basis = _orthonormal_rows(_jvp_up(image, sps, ws, t, d))  # (B, r, n_d)
+        image, log_norm = _vjp_down(basis, sps, ws, d, t)
+        log_smax = torch.maximum(log_smax, _ritz_log(image, log_norm))
+    return _Carried(basis, image, log_norm), log_smax
 
 
 def _orthonormal_rows(rows: Tensor) -> Tensor:

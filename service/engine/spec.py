@@ -54,7 +54,7 @@ class JacobianOptions:
     # log10 of float64); analysis.chain_precision decides, the report names the one that ran.
     precision: str = "auto"
     probes: int = 16
-    power_iterations: int = 2
+    power_iterations: int = 1
     singular_values: str = "auto"  # auto | all | none: svdvals for σ_min on formed products
 
 
