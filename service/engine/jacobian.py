@@ -36,6 +36,8 @@ BLOCK = POWER_BLOCK
 SVD_CHUNK_BYTES = 256 * 2**20
 # The chain multiplies only the units with σ' ≠ 0 where no sample has more than this fraction of them live.
 LIVE_MAX_FRACTION = 0.75
+# ... and where the layer has at least this many units (narrower, the gather costs what it saves).
+LIVE_MIN_UNITS = 128
 
 
 @dataclass
@@ -96,7 +98,7 @@ class _ChainState:
     """What the exact chain's loop leaves on the device, for one host copy afterwards."""
 
     log_fros: list[Tensor]  # ‖P_t‖_F relative to the running scale, layer d-1 first, (B,) each
-    grams: dict[int, Tensor]  # layer → Ritz Grams (B, 2, r, r) of the carried basis and of the last step, / ‖P‖_F²
+    grams: dict[int, Tensor]  # layer → Ritz Grams (B, 2, r, r) of the carried basis and of the last step
     svds: dict[int, tuple[Tensor, Tensor]]  # layer → (ln σ_max/‖P‖_F, σ_min/σ_max) per sample
 
 
@@ -126,21 +128,25 @@ def exact_chain(
 
 def _live_units(ref: Reference, device: torch.device) -> list[Tensor | None]:
     """Per layer, where few enough units have σ' ≠ 0 (a ReLU's dead units): each sample's live units first,
-    (B, k) with k the most any sample has (the rest padding, whose σ' is 0). None where the layer is dense.
+    (B, k) with k the most any sample has (the rest padding, whose σ' is 0). None where the layer is dense
+    or too narrow for the gather to pay.
 
     The chain then multiplies only those columns of P_t and rows of W^t: the dead units' terms are exact
     zeros, so the product is the same, at k/n_t of the GEMM's work (about half for a ReLU net at
     initialisation) plus a gather of the columns, which pays from LIVE_MAX_FRACTION down.
     """
-    out: list[Tensor | None] = []
-    for lr in ref.layers:
-        live = lr.sigma_prime != 0  # (B, n_t)
-        k = int(live.sum(dim=1).max())
-        if k > LIVE_MAX_FRACTION * live.shape[1]:
-            out.append(None)
-            continue
-        order = torch.sort((~live).to(torch.int8), dim=1, stable=True).indices[:, :k]
-        out.append(order.to(device))
+    out: list[Tensor | None] = [None] * len(ref.layers)
+    groups: dict[int, list[int]] = {}
+    for i, lr in enumerate(ref.layers):
+        if lr.sigma_prime.shape[1] >= LIVE_MIN_UNITS:
+            groups.setdefault(lr.sigma_prime.shape[1], []).append(i)
+    for idx in groups.values():
+        live = torch.stack([ref.layers[i].sigma_prime for i in idx]) != 0  # (L, B, n)
+        ks = live.sum(dim=2).amax(dim=1).tolist()
+        order = torch.sort((~live).to(torch.int8), dim=2, stable=True).indices
+        for j, (i, k) in enumerate(zip(idx, ks, strict=True)):
+            if k <= LIVE_MAX_FRACTION * live.shape[2]:
+                out[i] = order[j, :, :k].to(device)
     return out
 
 
@@ -197,11 +203,11 @@ def _chain_loop(
             continue
         elif v is None:  # the first product with a power iteration: no warm start
             u, v = _power_steps(jac_prod, u, torch.bmm(u, jac_prod), max(steps, COLD_STEPS))
-            state.grams[t - 1] = _ritz_gram(v, fro)[:, None].expand(-1, 2, -1, -1)
+            state.grams[t - 1] = _ritz_gram(v)[:, None].expand(-1, 2, -1, -1)
         else:
-            half = _ritz_gram(v, fro)  # the carried basis's own Ritz values: a lower bound as well
+            half = _ritz_gram(v)  # the carried basis's own Ritz values: a lower bound as well
             u, v = _power_steps(jac_prod, u, v, steps)
-            state.grams[t - 1] = torch.stack([half, _ritz_gram(v, fro)], dim=1)  # (B, 2, r, r)
+            state.grams[t - 1] = torch.stack([half, _ritz_gram(v)], dim=1)  # (B, 2, r, r)
     pending.flush()
     return state
 
@@ -219,10 +225,10 @@ def _power_steps(jac_prod: Tensor, basis: Tensor, v: Tensor, steps: int) -> tupl
     return basis, v
 
 
-def _ritz_gram(v: Tensor, fro: Tensor) -> Tensor:
-    """The Rayleigh–Ritz Gram matrix v·vᵀ of an orthonormal basis's image, relative to ‖P‖_F² (float64):
-    its top eigenvalue is a lower bound on (σ_max/‖P‖_F)². The caller takes every layer's in one call."""
-    return torch.bmm(v, v.transpose(1, 2)).double() / (fro.double() ** 2)[:, None, None]
+def _ritz_gram(v: Tensor) -> Tensor:
+    """The Rayleigh–Ritz Gram matrix v·vᵀ of an orthonormal basis's image U·P: its top eigenvalue is a lower
+    bound on σ_max². _summarise takes every layer's, relative to ‖P‖_F², in one call."""
+    return torch.bmm(v, v.transpose(1, 2))
 
 
 class _PendingSvd:
@@ -274,8 +280,10 @@ def _summarise(
     log10_smax: dict[int, float] = {}
     if state.grams:
         order = sorted(state.grams)
-        grams = torch.stack([state.grams[t] for t in order])  # (L, B, 2, r, r)
-        top = torch.linalg.eigvalsh(grams)[..., -1].amax(dim=2).clamp_min(1e-300)  # (L, B): the better bound
+        grams = torch.stack([state.grams[t] for t in order]).double()  # (L, B, 2, r, r)
+        fro_sq = torch.stack([state.log_fros[d - 1 - t] for t in order]).double() ** 2  # ‖P_t‖_F² as held, (L, B)
+        top = torch.linalg.eigvalsh(grams)[..., -1].amax(dim=2)  # (L, B): the better of the two bounds
+        top = (top / torch.where(fro_sq > 0, fro_sq, 1.0)).clamp_min(1e-300)
         rel = 0.5 * torch.log(top).cpu() / LN10  # log10 σ_max/‖P‖_F
         log10_smax = dict(zip(order, (rel + lf[[t - 1 for t in order]]).mean(dim=1).tolist(), strict=True))
     svds = {t: tuple(v.cpu() for v in pair) for t, pair in state.svds.items()}
@@ -485,8 +493,8 @@ def _orthonormal_rows(rows: Tensor) -> Tensor:
     makes unreachable.
     """
     wide = rows.double()
-    gram = wide @ wide.transpose(-1, -2)  # (B, r, r)
-    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
-    shift = 1e-12 * gram.diagonal(dim1=-2, dim2=-1).sum(-1).clamp_min(1e-300)
-    chol, _ = torch.linalg.cholesky_ex(gram + shift[:, None, None] * eye)
+    gram = torch.bmm(wide, wide.transpose(-1, -2))  # (B, r, r)
+    diag = gram.diagonal(dim1=-2, dim2=-1)
+    diag.add_((1e-12 * diag.sum(-1, keepdim=True)).clamp_min_(1e-300))  # the shift, in place
+    chol, _ = torch.linalg.cholesky_ex(gram)
     return torch.linalg.solve_triangular(chol, wide, upper=False).to(rows.dtype)  # L⁻¹·rows
