@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 
@@ -36,7 +37,7 @@ BLOCK = POWER_BLOCK
 SVD_CHUNK_BYTES = 256 * 2**20
 # The chain multiplies only the units with σ' ≠ 0 where no sample has more than this fraction of them live.
 LIVE_MAX_FRACTION = 0.75
-# ... and where the layer has at least this many units (narrower, the gather costs what it saves).
+# ... and where the layer and the output have at least this many units (narrower, the gathers cost what they save).
 LIVE_MIN_UNITS = 128
 
 
@@ -82,7 +83,14 @@ def _identity_stats(n_d: int) -> JacobianStats:
     )
 
 
-def _frob_stats(log_fro: Tensor, n_d: int) -> dict[str, float]:
+class _FrobStats(TypedDict):
+    log10_frobenius_norm: float
+    log10_rms_gain: float
+    log10_frobenius_norm_min: float
+    log10_frobenius_norm_max: float
+
+
+def _frob_stats(log_fro: Tensor, n_d: int) -> _FrobStats:
     lf = log_fro / LN10
     mean = float(lf.mean())
     return {
@@ -122,30 +130,35 @@ def exact_chain(
     svd_at = {
         t for t in svd_layers(widths, spec.jacobian.singular_values, batch) if rank_bounds[t - 1] == min(n_d, widths[t])
     }
-    state = _chain_loop(spec, weights, sp_units, u, svd_at, _live_units(ref, device))
+    state = _chain_loop(spec, weights, sp_units, u, svd_at, _live_units(ref, widths, device))
     return ChainResult(_summarise(spec, state, log_peaks, rank_bounds, precision), "exact")
 
 
-def _live_units(ref: Reference, device: torch.device) -> list[Tensor | None]:
+def _live_units(ref: Reference, widths: tuple[int, ...], device: torch.device) -> list[Tensor | None]:
     """Per layer, where few enough units have σ' ≠ 0 (a ReLU's dead units): each sample's live units first,
-    (B, k) with k the most any sample has (the rest padding, whose σ' is 0). None where the layer is dense
-    or too narrow for the gather to pay.
+    (B, k) with k the most any sample has (the rest padding, whose σ' is 0). None where the layer is dense,
+    or where the gather would not pay.
 
     The chain then multiplies only those columns of P_t and rows of W^t: the dead units' terms are exact
     zeros, so the product is the same, at k/n_t of the GEMM's work (about half for a ReLU net at
-    initialisation) plus a gather of the columns, which pays from LIVE_MAX_FRACTION down.
+    initialisation). The gathered rows of W (B, k, n_{t-1}) are a copy per sample, so this is only done
+    where the product is at least as wide (n_d, n_t ≥ LIVE_MIN_UNITS) and the copy no bigger than the
+    product it multiplies, which keeps the chain's memory within the product, its copy and the output.
     """
+    n_d = widths[-1]
     out: list[Tensor | None] = [None] * len(ref.layers)
+    if n_d < LIVE_MIN_UNITS:
+        return out
     groups: dict[int, list[int]] = {}
     for i, lr in enumerate(ref.layers):
         if lr.sigma_prime.shape[1] >= LIVE_MIN_UNITS:
             groups.setdefault(lr.sigma_prime.shape[1], []).append(i)
-    for idx in groups.values():
-        live = torch.stack([ref.layers[i].sigma_prime for i in idx]) != 0  # (L, B, n)
+    for n_t, idx in groups.items():
+        live = torch.stack([ref.layers[i].sigma_prime for i in idx]) != 0  # (L, B, n_t)
         ks = live.sum(dim=2).amax(dim=1).tolist()
         order = torch.sort((~live).to(torch.int8), dim=2, stable=True).indices
         for j, (i, k) in enumerate(zip(idx, ks, strict=True)):
-            if k <= LIVE_MAX_FRACTION * live.shape[2]:
+            if k <= LIVE_MAX_FRACTION * n_t and k * widths[i] <= n_d * n_t:
                 out[i] = order[j, :, :k].to(device)
     return out
 
@@ -185,6 +198,7 @@ def _chain_loop(
         elif (idx := live[t - 1]) is not None:  # only the live units' columns and rows: (B, n_d, k) @ (B, k, n_prev)
             k = idx.shape[1]
             cols = torch.gather(jac_prod, 2, idx[:, None, :].expand(batch, n_d, k))
+            jac_prod = None  # freed before the GEMM's output is allocated
             rows = (
                 w.index_select(0, idx.reshape(-1)).view(batch, k, n_prev).mul_(torch.gather(scale, 1, idx)[:, :, None])
             )
@@ -286,7 +300,7 @@ def _summarise(
         top = (top / torch.where(fro_sq > 0, fro_sq, 1.0)).clamp_min(1e-300)
         rel = 0.5 * torch.log(top).cpu() / LN10  # log10 σ_max/‖P‖_F
         log10_smax = dict(zip(order, (rel + lf[[t - 1 for t in order]]).mean(dim=1).tolist(), strict=True))
-    svds = {t: tuple(v.cpu() for v in pair) for t, pair in state.svds.items()}
+    svds = {t: (a.cpu(), b.cpu()) for t, (a, b) in state.svds.items()}
     log_scale = log_scale.cpu()
     stats: list[JacobianStats] = []
     resolution = RESOLUTION[precision]
