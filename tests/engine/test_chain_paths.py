@@ -1,0 +1,117 @@
+"""The chain's fast paths against plain calculations: the live-unit GEMM (ReLU's dead units skipped) against
+the dense chain, the carried power iteration against svdvals of explicitly formed products, and the range
+events' structural-zero shortcut against classifying every zero from the dense exact logs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import service.engine.jacobian as jacobian
+from service.engine.events import _reference_gradients as reference_gradients
+from service.engine.events import _vector_classes, _weight_grad_classes, reference_log_magnitudes
+from service.engine.network import TORCH_DTYPES, make_parameters, run_pass
+from service.engine.reference import run_reference
+
+from .conftest import make_spec
+
+CPU = torch.device("cpu")
+
+
+def _chain(spec):
+    params = make_parameters(spec)
+    ref = run_reference(spec, params)
+    with torch.no_grad():
+        return jacobian.exact_chain(spec, params.weights_as(torch.float64, CPU), ref, torch.float64, CPU).stats
+
+
+def test_live_unit_chain_equals_the_dense_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = make_spec(
+        layers=[160] * 7,
+        activation="relu",
+        init="kaiming_normal",
+        batch_size=3,
+        dtype="float64",
+        jacobian={"method": "exact", "precision": "float64", "singular_values": "none"},
+    )
+    ref = run_reference(spec, make_parameters(spec))
+    assert any(idx is not None for idx in jacobian._live_units(ref, spec.widths, CPU))  # the path is taken
+    live = _chain(spec)
+    monkeypatch.setattr(jacobian, "LIVE_MIN_UNITS", 10**9)
+    assert all(idx is None for idx in jacobian._live_units(ref, spec.widths, CPU))
+    dense = _chain(spec)
+    for a, b in zip(live, dense, strict=True):
+        assert a.log10_frobenius_norm == pytest.approx(b.log10_frobenius_norm, abs=1e-12)
+        assert a.log10_spectral_norm == pytest.approx(b.log10_spectral_norm, abs=1e-9)
+        assert a.rank_bound == b.rank_bound
+
+
+def _formed_products(spec) -> list[torch.Tensor]:
+    """∂h^d/∂h^t = Π diag(σ'(z^i)) W^i formed directly in float64 from the reference σ', t = 1..d-1."""
+    params = make_parameters(spec)
+    ref = run_reference(spec, params)
+    n_d = spec.widths[-1]
+    prod = torch.eye(n_d, dtype=torch.float64).expand(spec.batch_size, n_d, n_d)
+    out = []
+    for t in range(spec.depth, 1, -1):
+        prod = (prod * ref.layers[t - 1].sigma_prime[:, None, :]) @ params.weights[t - 1]
+        out.insert(0, prod)
+    return out
+
+
+@pytest.mark.parametrize("activation,init", [("relu", "kaiming_normal"), ("tanh", "xavier_normal")])
+def test_one_carried_power_step_is_a_close_lower_bound(activation: str, init: str) -> None:
+    spec = make_spec(
+        layers=[128] * 21,
+        activation=activation,
+        init=init,
+        batch_size=2,
+        jacobian={"method": "exact", "precision": "float64", "singular_values": "none", "power_iterations": 1},
+    )
+    stats = _chain(spec)
+    errors = []
+    for st, prod in zip(stats, _formed_products(spec), strict=False):
+        true = float(torch.log10(torch.linalg.svdvals(prod)[:, 0]).mean())
+        assert st.log10_spectral_norm <= true + 1e-9  # Ritz values never exceed σ_max
+        errors.append(true - st.log10_spectral_norm)
+    assert max(errors) < 0.05
+    assert sum(errors) / len(errors) < 0.005
+
+
+@pytest.mark.parametrize(
+    "activation,dtype,init,scale",
+    [  # underflow in float16 (relu, sigmoid, tanh, identity); cancellation in bfloat16 (relu, identity)
+        ("relu", "float16", "xavier_normal", 0.5),
+        ("sigmoid", "float16", "xavier_normal", 1.0),
+        ("tanh", "float16", "xavier_normal", 0.3),
+        ("identity", "float16", "xavier_normal", 0.5),
+        ("relu", "bfloat16", "orthogonal", 1.0),
+        ("identity", "bfloat16", "orthogonal", 1.0),
+    ],
+)
+def test_zero_classes_match_the_dense_exact_logs(activation: str, dtype: str, init: str, scale: float) -> None:
+    spec = make_spec(layers=[24] * 16, activation=activation, init=init, weight_scale=scale, dtype=dtype, batch_size=4)
+    params = make_parameters(spec)
+    ref = run_reference(spec, params)
+    result = run_pass(spec, params, CPU)
+    ln_tiny = math.log(float(torch.finfo(TORCH_DTYPES[dtype]).tiny))
+    out_logs, w_logs = reference_log_magnitudes(spec, params, ref)
+    outs, factored = reference_gradients(spec, params, ref)
+
+    def dense(values, logs) -> tuple[list[int], list[int]]:
+        under, cancel = [], []
+        for v, lg in zip(values, logs, strict=True):
+            at_zero = lg[v == 0]
+            nonzero = torch.isfinite(at_zero)
+            below = nonzero & (at_zero < ln_tiny)
+            under.append(int(below.sum()))
+            cancel.append(int(nonzero.sum()) - int(below.sum()))
+        return under, cancel
+
+    got_w = _weight_grad_classes(result.weight_grads, factored, 0.0, ln_tiny)
+    got_o = _vector_classes(result.output_grads, outs, 0.0, ln_tiny)
+    assert (got_w.under, got_w.cancel) == dense(result.weight_grads, w_logs)
+    assert (got_o.under, got_o.cancel) == dense(result.output_grads, out_logs)
+    assert sum(got_w.under) + sum(got_o.under) + sum(got_w.cancel) > 0  # the spec does lose values
