@@ -1,6 +1,7 @@
 """The cost model's memory estimate against the peak resident memory an analysis adds (each spec in its own
 process, after a warm-up analysis): GRADSTAB_MAX_MEMORY_MIB refuses on the estimate, so it must bound
-what runs. Prints measured/estimated per spec; never pass/fail.
+what runs. Prints measured/estimated per spec; never pass/fail. The unit-draw cache is off here: it is the
+worker's memory (GRADSTAB_DRAW_CACHE_MIB, on top of the per-analysis limit), not the analysis's.
 
     python bench/bench_memory.py
 """
@@ -27,6 +28,8 @@ from schemas.limits import Limits
 from schemas.spec import ModelSpecSchema
 from service.engine import analyze
 from service.engine.cost import estimate_cost
+from service.engine.draws import set_cache_mib
+set_cache_mib(0)
 spec = ModelSpecSchema(limits=Limits()).load(json.loads(sys.argv[1]))
 analyze(ModelSpecSchema().load({"layers": [4, 4, 4]}))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

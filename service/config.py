@@ -58,6 +58,11 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name}={raw!r} is not a float") from exc
 
 
+def draw_cache_mib(env: Mapping[str, str] | None = None) -> int:
+    """GRADSTAB_DRAW_CACHE_MIB (default 128): read here for the API's workers and the jobs worker alike."""
+    return _int(os.environ if env is None else env, "GRADSTAB_DRAW_CACHE_MIB", Settings.draw_cache_mib)
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = _get(env, name)
     if raw is None:
@@ -251,6 +256,9 @@ class Settings:
     cache_ttl_s: int = 7 * 24 * 3600
     # GRADSTAB_CACHE_MAX_MIB: the in-process report cache's size in MiB of report JSON per worker.
     cache_max_mib: int = 64
+    # GRADSTAB_DRAW_CACHE_MIB: unit weight draws kept per worker for the next analysis of the same layers
+    # (recommendation reruns, sweeps, variations of one network); 0: none (service/engine/draws.py).
+    draw_cache_mib: int = 128
     # GRADSTAB_REDIS_TIMEOUT: seconds a Redis call (rate limits, report cache) may take; GRADSTAB_REDIS_RETRY:
     # seconds the report cache skips Redis after a failed call (service/application/breaker.py).
     # GRADSTAB_RATELIMIT_DB: SQLite file of the rate-limit counters without REDIS_URL, shared by one server's
@@ -285,6 +293,7 @@ class Settings:
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
             cache_max_mib=_int(env, "GRADSTAB_CACHE_MAX_MIB", cls.cache_max_mib, minimum=1),
+            draw_cache_mib=draw_cache_mib(env),
             ratelimit_db=_get(env, "GRADSTAB_RATELIMIT_DB"),
             redis_timeout_s=_float(env, "GRADSTAB_REDIS_TIMEOUT", cls.redis_timeout_s),
             redis_retry_s=_float(env, "GRADSTAB_REDIS_RETRY", cls.redis_retry_s),

@@ -76,6 +76,9 @@ def _state(settings: Settings) -> ServiceState:
         breaker=breaker,
         on_skip=lambda: m.redis_skipped("cache"),
     )
+    from service.engine.draws import set_cache_mib  # the worker's process (torch is loaded there)
+
+    set_cache_mib(settings.draw_cache_mib)
     reports = ReportService(settings.limits.auto_exact_gflop, cache, m.analysed, m.cache_lookup)
     found = {}
     if settings.assignments_dir:

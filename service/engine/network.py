@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from .activations import get as get_activation
 from .cost import AUTO_CUDA_MIN_GFLOP
+from .draws import INITS, draw_weight
 from .errors import SpecError
 from .spec import ModelSpec
 
@@ -109,31 +110,6 @@ class Parameters:
         return self._converted[key]
 
 
-def _init_weight(w: Tensor, init: str, scale: float, gen: torch.Generator) -> None:
-    """Fill w (float64) in place. Uniform inits are drawn as U(0, 1) and mapped by exact elementwise ops:
-    torch's own uniform_(a, b) rounds a + u(b − a) differently on AVX2 and scalar kernels."""
-    init_ = torch.nn.init
-    n_out, n_in = w.shape
-    bounds = {
-        "uniform": scale,
-        "xavier_uniform": scale * math.sqrt(6.0 / (n_in + n_out)),
-        "kaiming_uniform": scale * math.sqrt(2.0) * math.sqrt(3.0 / n_in),
-    }
-    if init in bounds:
-        w.uniform_(0.0, 1.0, generator=gen).mul_(2.0).sub_(1.0).mul_(bounds[init])
-    elif init == "normal":
-        init_.normal_(w, 0.0, scale, generator=gen)
-    elif init == "xavier_normal":
-        init_.xavier_normal_(w, gain=scale, generator=gen)
-    elif init == "kaiming_normal":
-        init_.kaiming_normal_(w, nonlinearity="relu", generator=gen)
-        w.mul_(scale)
-    elif init == "orthogonal":
-        init_.orthogonal_(w, gain=scale, generator=gen)
-    else:  # the schema refuses anything else
-        raise SpecError("init", f"unknown init {init!r}")
-
-
 def weight_variance(init: str, scale: float, fan_in: int, fan_out: int) -> float:
     """Var(W_ij) that the init draws from: the σ_w²/fan_in of mean-field theory."""
     if init == "normal":
@@ -155,14 +131,9 @@ def make_parameters(spec: ModelSpec) -> Parameters:
     shapes = list(zip(spec.widths[1:], spec.widths[:-1], strict=True))  # (n_out, n_in) per layer
 
     def draw(t: int) -> Tensor:
-        # float64 draws: torch's float32 normal_ and uniform_ (and float64 uniform_(a, b)) take vectorised
-        # kernels on AVX2 CPUs and scalar ones elsewhere that round differently, so the same seed gave
-        # different weights on different machines (ATEN_CPU_CAPABILITY); see _init_weight.
-        w = torch.empty(*shapes[t - 1], dtype=torch.float64)
-        _init_weight(
-            w, spec.init, spec.weight_scale, torch.Generator(device="cpu").manual_seed(layer_seed(spec.seed, t))
-        )
-        return _stored(w, store)
+        if spec.init not in INITS:  # the schema refuses anything else
+            raise SpecError("init", f"unknown init {spec.init!r}")
+        return _stored(draw_weight(shapes[t - 1], spec.init, spec.weight_scale, layer_seed(spec.seed, t)), store)
 
     workers = max(1, min(torch.get_num_threads(), len(shapes)))
     if workers == 1 or sum(a * b for a, b in shapes) < PARALLEL_DRAW_MIN:

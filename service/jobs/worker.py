@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch  # once, in this process, before any task: no fork follows
 
     torch.set_num_threads(int(os.environ.get("GRADSTAB_TORCH_THREADS") or 1))
+    from service.config import draw_cache_mib
+    from service.engine.draws import set_cache_mib
+
+    set_cache_mib(draw_cache_mib())
     logging.basicConfig(level=os.environ.get("GRADSTAB_LOG_LEVEL", "INFO").upper(), stream=sys.stderr)
     worker = make_worker(settings, args.name)
     worker.work(burst=args.burst, with_scheduler=False)
