@@ -24,6 +24,7 @@ from torch.func import jacrev, vmap
 
 from service.engine import analyze
 from service.engine.activations import get as get_activation
+from service.engine.draws import set_cache_mib
 from service.engine.jacobian import estimate_chain, exact_chain
 from service.engine.network import make_parameters
 from service.engine.reference import run_reference
@@ -211,6 +212,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller cases (for a smoke run)")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
+    set_cache_mib(0)  # every analysis draws its weights, as for a network the worker has not seen
     if args.threads:
         torch.set_num_threads(args.threads)
     cases = [(20, 64, 8), (20, 256, 2)] if args.quick else [(100, 256, 8), (50, 1024, 1), (100, 64, 8)]

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 
 from service.engine import analyze
+from service.engine.draws import set_cache_mib
 from service.engine.jacobian import exact_chain
 from service.engine.network import make_parameters
 from service.engine.reference import run_reference
@@ -128,6 +129,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
+    set_cache_mib(0)  # every analysis draws its weights, as for a network the worker has not seen
     torch.backends.cuda.matmul.allow_tf32 = False
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}")
     mm = {name: mm_tflops(p) for name, p in PREC.items()}
