@@ -17,6 +17,7 @@ from schemas.limits import Limits
 from schemas.spec import ModelSpecSchema
 from service.engine import analyze
 from service.engine.cost import estimate_cost
+from service.engine.draws import set_cache_mib
 
 CASES = [{"depth": 50, "width": 512}, {"depth": 100, "width": 512}, {"depth": 12, "width": 4096}]
 
@@ -25,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
+    set_cache_mib(0)  # every analysis draws its weights, as for a network the worker has not seen
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"{torch.get_num_threads()} torch threads; default limits: max_gflop={Limits().max_gflop:g}")
