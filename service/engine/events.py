@@ -145,16 +145,19 @@ def _weight_grad_classes(grads: list[Tensor], exact: list[WeightGradLog], shift:
     pass's device, so the exact values are formed only at the other zeros, which a healthy net does not have."""
     d = len(grads)
     under, cancel = [0] * d, [0] * d
-    live_zeros: list[Tensor] = []
-    for g, w in zip(grads, exact, strict=True):
-        rows = ((w.g_z * w.weight[:, None]) != 0).T.to(device=g.device, dtype=torch.float32)  # (n_t, B)
-        cols = (w.h_dir != 0).to(device=g.device, dtype=torch.float32)  # (B, n_prev)
-        live_zeros.append(g.detach().eq(0) & ((rows @ cols) > 0))
-    counts = torch.stack([z.sum() for z in live_zeros]).tolist()  # one read for every layer
-    for t, (count, mask, w) in enumerate(zip(counts, live_zeros, exact, strict=True)):
+    # one read for every layer's count; a layer's mask is formed again where it has any (a healthy net: none)
+    counts = torch.stack([_live_zeros(g, w).sum() for g, w in zip(grads, exact, strict=True)]).tolist()
+    for t, (count, g, w) in enumerate(zip(counts, grads, exact, strict=True)):
         if count:
-            under[t], cancel[t] = _classify(w.at(mask.cpu()) + shift, ln_tiny)
+            under[t], cancel[t] = _classify(w.at(_live_zeros(g, w).cpu()) + shift, ln_tiny)
     return _Classes(under, cancel)
+
+
+def _live_zeros(grad: Tensor, exact: WeightGradLog) -> Tensor:
+    """Zeros of the pass's ∂ℓ/∂W^t whose exact value has a non-zero term (n_t, n_{t-1}), on the pass's device."""
+    rows = ((exact.g_z * exact.weight[:, None]) != 0).T.to(device=grad.device, dtype=torch.float32)  # (n_t, B)
+    cols = (exact.h_dir != 0).to(device=grad.device, dtype=torch.float32)  # (B, n_prev)
+    return grad.detach().eq(0) & ((rows @ cols) > 0)
 
 
 def range_events(
