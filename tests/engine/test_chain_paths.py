@@ -27,11 +27,19 @@ def _chain(spec):
         return jacobian.exact_chain(spec, params.weights_as(torch.float64, CPU), ref, torch.float64, CPU).stats
 
 
-def test_live_unit_chain_equals_the_dense_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "layers,bias",
+    [
+        ([160] * 7, False),
+        ([96, 600, 130, 256, 200, 180, 128], True),  # unequal widths: layer 2 (130 × 600) stays dense
+    ],
+)
+def test_live_unit_chain_equals_the_dense_chain(monkeypatch: pytest.MonkeyPatch, layers: list[int], bias: bool) -> None:
     spec = make_spec(
-        layers=[160] * 7,
+        layers=layers,
         activation="relu",
         init="kaiming_normal",
+        bias=bias,
         batch_size=3,
         dtype="float64",
         jacobian={"method": "exact", "precision": "float64", "singular_values": "none"},
