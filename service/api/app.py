@@ -150,34 +150,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(problems.bp)
     # API keys, then rate limits (whose key is the caller's name), then counts by key name.
     keys = auth.load_keys(settings.api_keys, settings.api_keys_file)
+    store = ratelimit.CounterStore(settings.redis_url, settings.redis_timeout_s, settings.ratelimit_db)
     if keys:  # an open service never answers 401
         auth_breaker = CircuitBreaker(
             settings.redis_retry_s, on_change=lambda is_open: st.metrics.redis_circuit("auth", is_open)
         )
-        ratelimit.guard_failed_auth(
-            app,
-            settings.auth_fail_limit,
-            settings.redis_url,
-            settings.redis_timeout_s,
-            settings.ratelimit_db,
-            auth_breaker,
-        )
+        ratelimit.guard_failed_auth(app, settings.auth_fail_limit, store, auth_breaker)
     auth.init_app(app, keys)
-    ratelimit.init_app(
-        app,
-        settings.rate_limit,
-        settings.redis_url,
-        settings.redis_timeout_s,
-        settings.ratelimit_db,
-        settings.course_rate_limit,
-    )
+    ratelimit.init_app(app, settings.rate_limit, store, settings.course_rate_limit)
     # Cost, not only requests: each analysis that runs is charged its estimated GFLOP to the caller.
     work_breaker = CircuitBreaker(
         settings.redis_retry_s, on_change=lambda is_open: st.metrics.redis_circuit("work", is_open)
     )
-    st.reports.admit = ratelimit.work_budget(
-        app, settings.work_limit, settings.redis_url, settings.redis_timeout_s, settings.ratelimit_db, work_breaker
-    )
+    st.reports.admit = ratelimit.work_budget(app, settings.work_limit, store, work_breaker)
     metrics.count_by_key(app)
 
     # Chunked bodies held to the same limit, and a refused body drained so the 413 reaches the client.

@@ -26,6 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, has_request_context, request
@@ -46,15 +47,25 @@ STUDENT_HEADER = "X-Gradstab-Student"
 COURSE_SCOPE = "course"
 
 
-def storage_options(redis_url: str | None, redis_timeout_s: float) -> dict[str, Any]:
-    return {"socket_timeout": redis_timeout_s, "socket_connect_timeout": redis_timeout_s} if redis_url else {}
+@dataclass(frozen=True)
+class CounterStore:
+    """Where the counters live: Redis, else the shared SQLite file, else memory (see the module docstring).
+    The request limits, the failed-auth limit and the work budget all count there."""
 
+    redis_url: str | None = None
+    redis_timeout_s: float = 2.0
+    db_path: str | None = None
 
-def storage_uri(redis_url: str | None, db_path: str | None) -> str:
-    """Redis, else the shared SQLite file, else memory (see the module docstring)."""
-    if redis_url:
-        return redis_url
-    return f"{ratelimit_sqlite.SCHEME}://{db_path}" if db_path else "memory://"
+    @property
+    def uri(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return f"{ratelimit_sqlite.SCHEME}://{self.db_path}" if self.db_path else "memory://"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        timeout = self.redis_timeout_s
+        return {"socket_timeout": timeout, "socket_connect_timeout": timeout} if self.redis_url else {}
 
 
 def student_bucket() -> str | None:
@@ -121,12 +132,7 @@ def _retry_after_only_where_it_means_something(response: Response) -> Response:
 
 
 def init_app(
-    app: Flask,
-    limit: str | None,
-    redis_url: str | None,
-    redis_timeout_s: float = 2.0,
-    db_path: str | None = None,
-    course_limit: str | None = None,
+    app: Flask, limit: str | None, store: CounterStore = CounterStore(), course_limit: str | None = None
 ) -> Limiter:
     """`limit` like "120/minute" or "10/second;1000/hour"; None switches limiting off. `course_limit`:
     the ceiling of one key across all its students and endpoints (None: no ceiling).
@@ -150,14 +156,14 @@ def init_app(
         # application limits: one counter per caller shared by every endpoint (default limits count per route)
         application_limits=limits,
         application_limits_exempt_when=_exempt,
-        storage_uri=storage_uri(redis_url, db_path),
-        storage_options=storage_options(redis_url, redis_timeout_s),
+        storage_uri=store.uri,
+        storage_options=store.options,
         strategy="moving-window",  # no burst of 2× the limit at a window edge
         headers_enabled=True,
         key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab",
         enabled=bool(limit),
         # A Redis outage must not take the API down: fall back to per-process counters.
-        in_memory_fallback_enabled=bool(redis_url),
+        in_memory_fallback_enabled=bool(store.redis_url),
     )
     app.after_request(_retry_after_only_where_it_means_something)
     limiter.init_app(app)
@@ -171,17 +177,8 @@ class _GuardedWindow:
     circuit breaker: a storage that fails blocks no one, and after a failure the breaker skips it for a
     while (a hung Redis must not cost every request a timeout)."""
 
-    def __init__(
-        self,
-        app: Flask,
-        limit: str,
-        redis_url: str | None,
-        redis_timeout_s: float,
-        db_path: str | None,
-        breaker: CircuitBreaker | None,
-        what: str,
-    ) -> None:
-        storage = storage_from_string(storage_uri(redis_url, db_path), **storage_options(redis_url, redis_timeout_s))
+    def __init__(self, app: Flask, limit: str, store: CounterStore, breaker: CircuitBreaker | None, what: str) -> None:
+        storage = storage_from_string(store.uri, **store.options)
         self.item: RateLimitItem = parse(limit)
         self.window = MovingWindowRateLimiter(storage)
         self.prefix = app.config.get("RATELIMIT_KEY_PREFIX") or "gradstab"
@@ -203,19 +200,14 @@ class _GuardedWindow:
 
 
 def guard_failed_auth(
-    app: Flask,
-    limit: str | None,
-    redis_url: str | None,
-    redis_timeout_s: float = 2.0,
-    db_path: str | None = None,
-    breaker: CircuitBreaker | None = None,
+    app: Flask, limit: str | None, store: CounterStore = CounterStore(), breaker: CircuitBreaker | None = None
 ) -> None:
     """At most `limit` failed authentications (401) per client address; past it, 429 before the key is
     checked. Call before auth.init_app, so this check runs before authentication, and only with API keys
     (an open service never answers 401)."""
     if not limit:
         return
-    guard = _GuardedWindow(app, limit, redis_url, redis_timeout_s, db_path, breaker, "auth-failure limit")
+    guard = _GuardedWindow(app, limit, store, breaker, "auth-failure limit")
     item, window = guard.item, guard.window
 
     def identity() -> tuple[str, str, str]:
@@ -258,12 +250,7 @@ class WorkBudgetExceeded(Exception):
 
 
 def work_budget(
-    app: Flask,
-    limit: str | None,
-    redis_url: str | None,
-    redis_timeout_s: float = 2.0,
-    db_path: str | None = None,
-    breaker: CircuitBreaker | None = None,
+    app: Flask, limit: str | None, store: CounterStore = CounterStore(), breaker: CircuitBreaker | None = None
 ) -> Callable[[float], None]:
     """An `admit(gflop)` for the report service: each analysis that runs (a cache miss) is charged its
     estimated GFLOP against the caller's budget `limit` ("20000/minute": GFLOP per window, per key, or per
@@ -272,7 +259,7 @@ def work_budget(
     blocks no one; outside a request (warm-up, jobs) nothing is charged."""
     if not limit:
         return lambda gflop: None
-    guard = _GuardedWindow(app, limit, redis_url, redis_timeout_s, db_path, breaker, "work budget")
+    guard = _GuardedWindow(app, limit, store, breaker, "work budget")
     item, window = guard.item, guard.window
 
     def admit(gflop: float) -> None:
