@@ -13,11 +13,10 @@ import argparse
 import time
 
 import torch
-from bench_engine import mm_gflops
+from bench_engine import cpu_args, mm_gflops
 
 from service.engine import analyze
 from service.engine.cost import estimate_cost
-from service.engine.draws import set_cache_mib
 from service.engine.spec import JacobianOptions, ModelSpec
 
 BAND = (0.3, 2.5)
@@ -35,11 +34,7 @@ CASES = [  # depth, width, batch, method, power_iterations, activation
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=None)
-    args = ap.parse_args()
-    set_cache_mib(0)  # every analysis draws its weights, as for a network the worker has not seen
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    cpu_args(ap)
     rate = mm_gflops(torch.float32, 1024)
     print(f"torch.mm float32: {rate:.1f} GFLOP/s on {torch.get_num_threads()} threads; band {BAND}")
     outside = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from bench_engine import best_of
+from bench_engine import best_of, cpu_args
 
 from service.engine import analyze
 from service.engine.analysis import chain_precision
@@ -27,18 +27,15 @@ CPU = torch.device("cpu")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = cpu_args(ap)
     a, b = torch.randn(2048, 256), torch.randn(256, 256)
     mm = 2 * 2048 * 256 * 256 / best_of(lambda: a @ b, 20) / 1e9  # the chain's own GEMM shape
     print(f"torch.mm float32 (2048x256 @ 256x256): {mm:.1f} GFLOP/s, {torch.get_num_threads()} threads")
     for d, n, act in ((100, 256, "relu"), (100, 256, "tanh"), (100, 64, "relu")):
         spec = ModelSpec(widths=(n,) * (d + 1), activations=(act,) * d, batch_size=8)
         flops = 2.0 * 8 * n**3 * (d - 1)
-        set_cache_mib(0)
+        set_cache_mib(0)  # cpu_args turned it off; the rerun below turns it on
         whole = best_of(lambda spec=spec: analyze(spec), args.repeat)
         set_cache_mib(DEFAULT_CACHE_MIB)
         rerun = best_of(lambda spec=spec: analyze(spec), args.repeat)

@@ -10,25 +10,20 @@ import argparse
 import time
 
 import torch
-from bench_engine import best_of, forward_backward
+from bench_engine import best_of, cpu_args, forward_backward
 from marshmallow import ValidationError
 
 from schemas.limits import Limits
 from schemas.spec import ModelSpecSchema
 from service.engine import analyze
 from service.engine.cost import estimate_cost
-from service.engine.draws import set_cache_mib
 
 CASES = [{"depth": 50, "width": 512}, {"depth": 100, "width": 512}, {"depth": 12, "width": 4096}]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=None)
-    args = ap.parse_args()
-    set_cache_mib(0)  # every analysis draws its weights, as for a network the worker has not seen
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    cpu_args(ap)
     print(f"{torch.get_num_threads()} torch threads; default limits: max_gflop={Limits().max_gflop:g}")
     for layers in CASES:
         body = {"layers": layers, "activation": "relu", "init": "kaiming_normal"}

@@ -34,6 +34,17 @@ PREC = {"float32": torch.float32, "float64": torch.float64}
 CPU = torch.device("cpu")
 
 
+def cpu_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
+    """The CPU benchmarks' common options: --threads N (torch's intra-op threads). Parses them, applies them and
+    turns the draw cache off, so that every analysis draws its weights, as for a network the worker has not seen."""
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    set_cache_mib(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
     fn()  # warm-up
     times = []
@@ -210,11 +221,7 @@ def case(d: int, n: int, batch: int, act: str, quick: bool) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller cases (for a smoke run)")
-    ap.add_argument("--threads", type=int, default=None)
-    args = ap.parse_args()
-    set_cache_mib(0)  # every analysis draws its weights, as for a network the worker has not seen
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = cpu_args(ap)
     cases = [(20, 64, 8), (20, 256, 2)] if args.quick else [(100, 256, 8), (50, 1024, 1), (100, 64, 8)]
     for d, n, b in cases:
         for act in ("relu", "sigmoid"):

@@ -48,16 +48,18 @@ class DrawCache:
                 return
             self._items[key] = unit
             self._bytes += size
-            while self._bytes > self.limit:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= old.numel() * old.element_size()
+            self._evict()
 
     def resize(self, limit_bytes: int) -> None:
         with self._lock:
             self.limit = limit_bytes
-            while self._bytes > self.limit:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= old.numel() * old.element_size()
+            self._evict()
+
+    def _evict(self) -> None:
+        """Least recently used out until the cache fits its limit (the caller holds the lock)."""
+        while self._bytes > self.limit:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= old.numel() * old.element_size()
 
     @property
     def bytes(self) -> int:
