@@ -3,7 +3,8 @@
 For each case (depth d, width n, batch B; relu, kaiming_normal, exact method) and chain precision it
 prints the exact chain's effective rate (2·B·n³·(d−1) flops over its time) as a fraction of a
 same-run torch.mm of the same precision (TF32 off), the whole analysis over the chain, and the
-CPU's time for the same analysis where that is affordable. Then tiny specs on cuda, cpu and auto,
+CPU's time for the same analysis where that is affordable, and the chain with one power step per layer (the
+CPU's carried iteration) against the GPU's chunked one. Then tiny specs on cuda, cpu and auto,
 and the host synchronisations of one analysis (torch.cuda.set_sync_debug_mode).
 
     python bench/bench_gpu.py [--quick]
@@ -19,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from service.engine import analyze
+from service.engine import analyze, jacobian
 from service.engine.draws import set_cache_mib
 from service.engine.jacobian import exact_chain
 from service.engine.network import make_parameters
@@ -81,6 +82,13 @@ def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> Non
             f"whole analysis {whole:7.3f} s = {whole / chain:.2f}x chain "
             f"(of which weight draws on the CPU {draws:.2f} s)"
         )
+        if jacobian.CHUNKED_DEVICES:  # the same chain with one power step per layer, the CPU's way
+            saved, jacobian.CHUNKED_DEVICES = jacobian.CHUNKED_DEVICES, frozenset()
+            try:
+                carried = timed(lambda spec=spec, w=weights, p=prec, r=ref: exact_chain(spec, w, r, p, cuda))
+            finally:
+                jacobian.CHUNKED_DEVICES = saved
+            line += f"; carried power steps {carried:7.3f} s = {carried / chain:.2f}x the chunked chain"
         if cpu_too and pname == "float32":
             cpu_spec = dataclasses.replace(spec, device="cpu")
             analyze(cpu_spec)

@@ -1,5 +1,6 @@
 """Spectral norms of the exact method's power iteration against a converged one (60 steps per layer): the worst
-and mean error in log10 σ_max per activation, for 1 and 2 steps per layer. Accuracy, not time.
+and mean error in log10 σ_max per activation, for 1 and 2 steps per layer, with the CPU's carried iteration and
+the GPU's chunked one (run here on the CPU: the same arithmetic). Accuracy, not time.
 
     python bench/bench_power_accuracy.py [--depth 60] [--width 128] [--batch 4]
 """
@@ -11,6 +12,7 @@ import dataclasses
 
 import torch
 
+from service.engine import jacobian
 from service.engine.jacobian import exact_chain
 from service.engine.network import make_parameters
 from service.engine.reference import run_reference
@@ -20,7 +22,8 @@ CPU = torch.device("cpu")
 CASES = (("relu", "kaiming_normal"), ("tanh", "xavier_normal"), ("sigmoid", "xavier_normal"))
 
 
-def spectral_norms(spec: ModelSpec, steps: int) -> torch.Tensor:
+def spectral_norms(spec: ModelSpec, steps: int, chunked: bool = False) -> torch.Tensor:
+    jacobian.CHUNKED_DEVICES = frozenset({"cpu"}) if chunked else frozenset()
     params = make_parameters(spec)
     ref = run_reference(spec, params)
     spec = dataclasses.replace(spec, jacobian=dataclasses.replace(spec.jacobian, power_iterations=steps))
@@ -45,11 +48,11 @@ def main() -> None:
             jacobian=JacobianOptions(method="exact", precision="float64", singular_values="none"),
         )
         converged = spectral_norms(spec, 60)
-        for steps in (1, 2):
-            err = spectral_norms(spec, steps) - converged
+        for steps, chunked in ((1, False), (2, False), (1, True), (2, True)):
+            err = spectral_norms(spec, steps, chunked) - converged
             print(
-                f"{activation:8s} {steps} step(s)/layer: worst |Δlog10 σ_max| {err.abs().max():.1e}, "
-                f"mean {err.mean():.1e} (d={args.depth}, n={args.width}, B={args.batch})"
+                f"{activation:8s} {'chunked' if chunked else 'carried'} {steps} step(s)/layer: worst |Δlog10 σ_max| "
+                f"{err.abs().max():.1e}, mean {err.mean():.1e} (d={args.depth}, n={args.width}, B={args.batch})"
             )
 
 

@@ -131,8 +131,9 @@ class JacobianSchema(StrictSchema):
         metadata={
             "description": "Block power-iteration steps per product for spectral norms "
             f"(default {JACOBIAN['power_iterations']}), each "
-            "warm-started from the product above (the top one gets at least 8); 0 skips the spectral "
-            "norms (null) where svdvals do not give them."
+            "warm-started from the product above (the top one gets at least 8; on a GPU, products small "
+            "enough run in chunks of layers from the chunk above's basis, with one step more); 0 skips "
+            "the spectral norms (null) where svdvals do not give them."
         },
     )
     singular_values = fields.String(

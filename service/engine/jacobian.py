@@ -39,6 +39,16 @@ SVD_CHUNK_BYTES = 256 * 2**20
 LIVE_MAX_FRACTION = 0.75
 # ... and where the layer and the output have at least this many units (narrower, the gathers cost what they save).
 LIVE_MIN_UNITS = 128
+# Devices where the power steps of consecutive products run a chunk of layers at a time (one batched GEMM for
+# all of them, instead of some twenty small kernels per layer): a GPU, whose per-layer cost is kernel launches.
+# The CPU keeps one step per layer with the carried basis, which measured faster there (bench/bench_launches.py).
+CHUNKED_DEVICES = frozenset({"cuda"})
+# A chunk holds at most this many bytes of products ...
+CHUNK_BYTES = 64 * 2**20
+# ... and is only formed where that is at least this many layers; at most this many (each layer of a chunk starts
+# from the basis the chunk above ended with, so the farther it is, the more the steps must converge).
+CHUNK_MIN_LAYERS = 4
+CHUNK_MAX_LAYERS = 16
 
 
 @dataclass
@@ -159,7 +169,7 @@ def _live_units(ref: Reference, widths: tuple[int, ...], device: torch.device) -
         order = torch.sort((~live).to(torch.int8), dim=2, stable=True).indices
         for j, (i, k) in enumerate(zip(idx, ks, strict=True)):
             if k <= LIVE_MAX_FRACTION * n_t and k * widths[i] <= n_d * n_t:
-                out[i] = order[j, :, :k].to(device)
+                out[i] = order[j, :, :k].contiguous().to(device)  # contiguous: reshape(-1) in the loop copies nothing
     return out
 
 
@@ -183,12 +193,10 @@ def _chain_loop(
     # P_d = I is never formed: the first step writes diag(σ'(z^d)) W^d directly.
     jac_prod: Tensor | None = None  # (B, n_d, n_t)
     fro = torch.ones(batch, dtype=u.dtype, device=u.device)
-    # v = U·P_t for the power iteration's basis U, carried down: U·P_{t-1} = (v ⊙ σ'/fro) W^t costs a skinny
-    # GEMM with W, not a pass over P_{t-1}, so each layer starts from the Ritz basis of the layer above
-    # with its first half-step already taken.
-    v: Tensor | None = None
+    one = torch.ones((), dtype=u.dtype, device=u.device)
     state = _ChainState([], {}, {})
     pending = _PendingSvd(state.svds)
+    power = _power_strategy(spec, u, state.grams)
     for t in range(d, 1, -1):  # produce P_{t-1} from P_t
         w = weights[t - 1]  # (n_t, n_{t-1})
         n_t, n_prev = w.shape
@@ -208,22 +216,99 @@ def _chain_loop(
             jac_prod = (scaled.reshape(batch * n_d, n_t) @ w).reshape(batch, n_d, n_prev)
         fro_new = torch.linalg.vector_norm(jac_prod.reshape(batch, -1), dim=1)
         state.log_fros.append(fro_new)
-        fro = torch.where(fro_new > 0, fro_new, torch.ones_like(fro_new))
-        if v is not None:
-            v = ((v * scale[:, None, :]).reshape(-1, n_t) @ w).reshape(batch, -1, n_prev)  # U·P_{t-1}
+        fro = torch.where(fro_new > 0, fro_new, one)
+        power.carry(w, scale)
         if t - 1 in svd_at:
             pending.add(t - 1, jac_prod, fro)
-        elif steps == 0:  # power_iterations=0: no spectral norms (Frobenius, rank and svd layers only)
-            continue
-        elif v is None:  # the first product with a power iteration: no warm start
-            u, v = _power_steps(jac_prod, u, torch.bmm(u, jac_prod), max(steps, COLD_STEPS))
-            state.grams[t - 1] = _ritz_gram(v)[:, None].expand(-1, 2, -1, -1)
-        else:
-            half = _ritz_gram(v)  # the carried basis's own Ritz values: a lower bound as well
-            u, v = _power_steps(jac_prod, u, v, steps)
-            state.grams[t - 1] = torch.stack([half, _ritz_gram(v)], dim=1)  # (B, 2, r, r)
+        elif steps:  # power_iterations=0: no spectral norms (Frobenius, rank and svd layers only)
+            power.add(t - 1, jac_prod)
+    power.flush()
     pending.flush()
     return state
+
+
+def _power_strategy(spec: ModelSpec, u: Tensor, grams: dict[int, Tensor]) -> _CarriedPower | _ChunkedPower:
+    """Chunks of products iterated together on the devices in CHUNKED_DEVICES where CHUNK_BYTES holds at least
+    CHUNK_MIN_LAYERS of the widest product, else one step per layer with the basis carried down."""
+    n_d, batch = spec.widths[-1], spec.batch_size
+    steps = spec.jacobian.power_iterations
+    widest = max(spec.widths[1:-1], default=n_d)
+    per_chunk = CHUNK_BYTES // (batch * n_d * widest * u.element_size())
+    if u.device.type in CHUNKED_DEVICES and per_chunk >= CHUNK_MIN_LAYERS:
+        return _ChunkedPower(u, steps, grams, min(per_chunk, CHUNK_MAX_LAYERS))
+    return _CarriedPower(u, steps, grams)
+
+
+class _CarriedPower:
+    """One power step per layer, the basis's image U·P_t carried down: U·P_{t-1} = (v ⊙ σ'/fro) W^t costs a
+    skinny GEMM with W, not a pass over P_{t-1}, so each layer starts from the Ritz basis of the layer above
+    with its first half-step already taken."""
+
+    def __init__(self, u: Tensor, steps: int, grams: dict[int, Tensor]) -> None:
+        self.u, self.steps, self.grams = u, steps, grams
+        self.v: Tensor | None = None
+
+    def carry(self, w: Tensor, scale: Tensor) -> None:
+        if self.v is not None:
+            batch, n_t, n_prev = scale.shape[0], w.shape[0], w.shape[1]
+            self.v = ((self.v * scale[:, None, :]).reshape(-1, n_t) @ w).reshape(batch, -1, n_prev)
+
+    def add(self, t: int, jac_prod: Tensor) -> None:
+        if self.v is None:  # the first product with a power iteration: no warm start
+            self.u, self.v = _power_steps(jac_prod, self.u, torch.bmm(self.u, jac_prod), max(self.steps, COLD_STEPS))
+            self.grams[t] = _ritz_gram(self.v)[:, None].expand(-1, 2, -1, -1)
+        else:
+            half = _ritz_gram(self.v)  # the carried basis's own Ritz values: a lower bound as well
+            self.u, self.v = _power_steps(jac_prod, self.u, self.v, self.steps)
+            self.grams[t] = torch.stack([half, _ritz_gram(self.v)], dim=1)  # (B, 2, r, r)
+
+    def flush(self) -> None:
+        pass
+
+
+class _ChunkedPower:
+    """The power steps of a chunk of consecutive products at once: a few batched GEMMs and one Cholesky QR for
+    up to CHUNK_MAX_LAYERS layers, where a step per layer launches some twenty small kernels.
+
+    Every product of a chunk starts from the basis the chunk above ended with (the top one from COLD_STEPS steps
+    on the first product): consecutive products share their top left singular subspace, but a chunk's lower
+    layers lie farther from that basis than the carried one's, so each takes one step more than
+    power_iterations (bench/bench_power_accuracy.py: with it, more accurate than the carried step).
+    """
+
+    def __init__(self, u: Tensor, steps: int, grams: dict[int, Tensor], per_chunk: int) -> None:
+        self.u, self.steps, self.grams, self.per_chunk = u, steps, grams, per_chunk
+        self.warm = False
+        self.items: list[tuple[int, Tensor]] = []
+
+    def carry(self, w: Tensor, scale: Tensor) -> None:
+        pass
+
+    def add(self, t: int, jac_prod: Tensor) -> None:
+        if not self.warm:  # the top product: no warm start
+            self.u, _ = _power_steps(jac_prod, self.u, torch.bmm(self.u, jac_prod), max(self.steps, COLD_STEPS))
+            self.warm = True
+        if self.items and self.items[0][1].shape != jac_prod.shape:
+            self.flush()
+        self.items.append((t, jac_prod))
+        if len(self.items) >= self.per_chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.items:
+            return
+        k = len(self.items)
+        batch, r, n_d = self.u.shape
+        prods = torch.stack([p for _, p in self.items]).flatten(0, 1)  # (k·B, n_d, n_t)
+        basis = self.u.expand(k, -1, -1, -1).reshape(k * batch, r, n_d)
+        v = torch.bmm(basis, prods)
+        first = _ritz_gram(v)
+        basis, v = _power_steps(prods, basis, v, self.steps + 1)  # see the class docstring
+        grams = torch.stack([first, _ritz_gram(v)], dim=1).view(k, batch, 2, r, r)
+        for j, (t, _) in enumerate(self.items):
+            self.grams[t] = grams[j]
+        self.u = basis.view(k, batch, r, n_d)[-1]
+        self.items = []
 
 
 def _power_steps(jac_prod: Tensor, basis: Tensor, v: Tensor, steps: int) -> tuple[Tensor, Tensor]:

@@ -1,6 +1,6 @@
 """The chain's fast paths against plain calculations: the live-unit GEMM (ReLU's dead units skipped) against
-the dense chain, the carried power iteration against svdvals of explicitly formed products, and the range
-events' structural-zero shortcut against classifying every zero from the dense exact logs."""
+the dense chain, the carried and the chunked power iterations against svdvals of explicitly formed products,
+and the range events' structural-zero shortcut against classifying every zero from the dense exact logs."""
 
 from __future__ import annotations
 
@@ -69,23 +69,93 @@ def _formed_products(spec) -> list[torch.Tensor]:
     return out
 
 
+def _chunked_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU's chunked power iteration, run on this CPU."""
+    monkeypatch.setattr(jacobian, "CHUNKED_DEVICES", frozenset({"cpu", "cuda"}))
+
+
+def _spectral_errors(spec) -> list[float]:
+    """true − reported log10 σ_max per layer, each checked to be a lower bound."""
+    errors = []
+    for st, prod in zip(_chain(spec), _formed_products(spec), strict=False):
+        true = float(torch.log10(torch.linalg.svdvals(prod)[:, 0]).mean())
+        assert st.log10_spectral_norm <= true + 1e-9  # Ritz values never exceed σ_max
+        errors.append(true - st.log10_spectral_norm)
+    return errors
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["carried", "chunked"])
 @pytest.mark.parametrize("activation,init", [("relu", "kaiming_normal"), ("tanh", "xavier_normal")])
-def test_one_carried_power_step_is_a_close_lower_bound(activation: str, init: str) -> None:
+def test_one_power_step_is_a_close_lower_bound(
+    monkeypatch: pytest.MonkeyPatch, activation: str, init: str, chunked: bool
+) -> None:
+    if chunked:
+        _chunked_here(monkeypatch)
     spec = make_spec(
-        layers=[128] * 21,
+        layers=[128] * 41,  # more layers than two chunks: the second starts from the first's basis
         activation=activation,
         init=init,
         batch_size=2,
         jacobian={"method": "exact", "precision": "float64", "singular_values": "none", "power_iterations": 1},
     )
-    stats = _chain(spec)
-    errors = []
-    for st, prod in zip(stats, _formed_products(spec), strict=False):
-        true = float(torch.log10(torch.linalg.svdvals(prod)[:, 0]).mean())
-        assert st.log10_spectral_norm <= true + 1e-9  # Ritz values never exceed σ_max
-        errors.append(true - st.log10_spectral_norm)
+    errors = _spectral_errors(spec)
     assert max(errors) < 0.05
     assert sum(errors) / len(errors) < 0.005
+
+
+@pytest.mark.parametrize(
+    "layers,svd",
+    [
+        ([64] * 23, "none"),  # 21 chunked layers: a full chunk and a partial one
+        ([48, 64, 64, 40, 40, 40, 64, 64, 64, 64, 32], "none"),  # unequal widths: a chunk ends where they change
+        ([64] * 23, "auto"),  # layers with svdvals stay out of the chunks
+    ],
+)
+def test_chunked_power_iteration_changes_only_the_spectral_norms(
+    monkeypatch: pytest.MonkeyPatch, layers: list[int], svd: str
+) -> None:
+    """The chunks reorder the power steps, not the chain: every other number is the carried path's, bit for bit."""
+    spec = make_spec(
+        layers=layers,
+        activation="tanh",
+        init="xavier_normal",
+        batch_size=3,
+        jacobian={"method": "exact", "precision": "float64", "singular_values": svd},
+    )
+    carried = _chain(spec)
+    _chunked_here(monkeypatch)
+    assert isinstance(
+        jacobian._power_strategy(spec, torch.zeros(3, 8, layers[-1], dtype=torch.float64), {}), jacobian._ChunkedPower
+    )
+    chunked = _chain(spec)
+    assert len(chunked) == len(carried)
+    for a, b in zip(chunked, carried, strict=True):
+        assert (a.log10_frobenius_norm, a.log10_frobenius_norm_min, a.log10_frobenius_norm_max) == (
+            b.log10_frobenius_norm,
+            b.log10_frobenius_norm_min,
+            b.log10_frobenius_norm_max,
+        )
+        assert (a.rank_bound, a.min_singular_value_status, a.log10_min_singular_value) == (
+            b.rank_bound,
+            b.min_singular_value_status,
+            b.log10_min_singular_value,
+        )
+        assert a.log10_spectral_norm == pytest.approx(b.log10_spectral_norm, abs=0.05)
+    assert max(_spectral_errors(spec)) < 0.05
+
+
+def test_products_too_big_to_chunk_keep_the_carried_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    _chunked_here(monkeypatch)
+    spec = make_spec(layers=[64] * 6, batch_size=2)
+    u = torch.zeros(2, 8, 64)
+    assert isinstance(jacobian._power_strategy(spec, u, {}), jacobian._ChunkedPower)
+    monkeypatch.setattr(jacobian, "CHUNK_BYTES", jacobian.CHUNK_MIN_LAYERS * 2 * 64 * 64 * 4 - 1)
+    assert isinstance(jacobian._power_strategy(spec, u, {}), jacobian._CarriedPower)
+
+
+def test_the_cpu_keeps_the_carried_step() -> None:
+    spec = make_spec(layers=[64] * 6, batch_size=2)
+    assert isinstance(jacobian._power_strategy(spec, torch.zeros(2, 8, 64), {}), jacobian._CarriedPower)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from service.engine import analyze
+from service.engine import analyze, jacobian
 from service.engine.errors import SpecError
 
 from .conftest import make_spec
@@ -36,26 +36,75 @@ def test_auto_runs_large_specs_on_the_gpu_and_names_it() -> None:
     assert r.runtime.device_name == torch.cuda.get_device_name()
 
 
-@needs_cuda
-@pytest.mark.cuda
-def test_no_host_synchronisation_inside_the_chain() -> None:
-    """The per-layer loop of the exact chain queues work only: torch raises on any synchronising call."""
-    from service.engine.jacobian import _chain_loop, _orthogonal_probes, _prepare_sigma_prime
+DEVICES = [
+    pytest.param("cpu", id="cpu"),  # the same calls, so that a change of signature shows on machines without CUDA
+    pytest.param("cuda", id="cuda", marks=[needs_cuda, pytest.mark.cuda]),
+]
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "carried"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_no_host_synchronisation_inside_the_chain(monkeypatch: pytest.MonkeyPatch, device: str, chunked: bool) -> None:
+    """The exact chain's loop queues work only: on CUDA, torch raises on any synchronising call in it."""
+    from service.engine.jacobian import _chain_loop, _live_units, _orthogonal_probes, _prepare_sigma_prime
     from service.engine.network import make_parameters
     from service.engine.reference import run_reference
 
-    spec = make_spec(layers={"depth": 12, "width": 64}, device="cuda")
+    monkeypatch.setattr(jacobian, "CHUNKED_DEVICES", frozenset({device} if chunked else ()))
+    spec = make_spec(layers={"depth": 40, "width": 160}, activation="relu", device=device)
     params = make_parameters(spec)
     ref = run_reference(spec, params)
-    device, prec = torch.device("cuda"), torch.float32
-    weights = params.weights_as(prec, device)
-    sp_units, _, _ = _prepare_sigma_prime(ref, prec, device)
+    dev, prec = torch.device(device), torch.float32
+    weights = params.weights_as(prec, dev)
+    sp_units, _, _ = _prepare_sigma_prime(ref, prec, dev)
+    live = _live_units(ref, spec.widths, dev)
+    assert any(idx is not None for idx in live)  # the live-unit GEMMs run too
     gen = torch.Generator().manual_seed(0)
-    u = _orthogonal_probes(spec.batch_size, 8, 64, gen).to(device=device, dtype=prec)
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
+    u = _orthogonal_probes(spec.batch_size, 8, 160, gen).to(device=dev, dtype=prec)
+    strategy = jacobian._power_strategy(spec, u, {})
+    assert isinstance(strategy, jacobian._ChunkedPower if chunked else jacobian._CarriedPower)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
     try:
-        state = _chain_loop(spec, weights, sp_units, u, svd_at=set())
+        state = _chain_loop(spec, weights, sp_units, u, set(), live)
     finally:
-        torch.cuda.set_sync_debug_mode("default")
+        if device == "cuda":
+            torch.cuda.set_sync_debug_mode("default")
     assert len(state.log_fros) == spec.depth - 1 and len(state.grams) == spec.depth - 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [  # the issue's eight specs that CPU and CUDA answered alike on the one GPU run
+        {"layers": {"depth": 100, "width": 4}, "activation": "identity", "dtype": "float16"},
+        {"layers": {"depth": 100, "width": 4}, "activation": "identity", "dtype": "float32"},
+        {"layers": {"depth": 30, "width": 64}, "activation": "sigmoid", "dtype": "float32"},
+        {"layers": {"depth": 30, "width": 64}, "activation": "relu", "dtype": "float16", "weight_scale": 2.0},
+        {"layers": {"depth": 30, "width": 64}, "activation": "relu", "dtype": "bfloat16", "weight_scale": 0.5},
+        {"layers": {"depth": 20, "width": 48}, "activation": "tanh", "dtype": "float64", "loss": "mse"},
+        {"layers": {"depth": 20, "width": 48}, "activation": "gelu", "dtype": "float16", "loss": "cross_entropy"},
+        {"layers": {"depth": 60, "width": 256}, "activation": "relu", "dtype": "float32"},  # chunked on CUDA
+    ],
+)
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_device_gives_the_cpus_diagnosis(monkeypatch: pytest.MonkeyPatch, device: str, body: dict) -> None:
+    """Same verdict, first layers of overflow and underflow and total growth on the device as on the CPU;
+    spectral norms within the power iteration's accuracy (the GPU runs it in chunks, bench_power_accuracy).
+    Without CUDA: the CPU against itself running the GPU's chunked power iteration."""
+    cpu = analyze(make_spec(**body, device="cpu", verify_recommendations=False))
+    monkeypatch.setattr(jacobian, "CHUNKED_DEVICES", frozenset({"cpu", "cuda"}))
+    dev = analyze(make_spec(**body, device=device, verify_recommendations=False))
+    assert dev.runtime.device.startswith(device)
+    a, b = cpu.diagnosis, dev.diagnosis
+    assert (a.verdict, a.onset_layer) == (b.verdict, b.onset_layer)
+    for ea, eb in ((a.overflow, b.overflow), (a.underflow, b.underflow)):
+        assert (ea.occurred, ea.quantity, ea.first_layer) == (eb.occurred, eb.quantity, eb.first_layer)
+    if a.log10_total_growth is None:
+        assert b.log10_total_growth is None
+    else:
+        assert b.log10_total_growth == pytest.approx(a.log10_total_growth, abs=1e-6)
+    for la, lb in zip(cpu.layers, dev.layers, strict=True):
+        sa, sb = la.jacobian_product.log10_spectral_norm, lb.jacobian_product.log10_spectral_norm
+        if sa is not None and sb is not None:
+            assert sb == pytest.approx(sa, abs=0.05)
