@@ -76,21 +76,28 @@ def test_no_host_synchronisation_inside_the_chain(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize(
     "body",
-    [  # the issue's eight specs that CPU and CUDA answered alike on the one GPU run
+    [  # the kinds of spec the issue's one GPU run compared: overflow, underflow, each activation family, dtype
         {"layers": {"depth": 100, "width": 4}, "activation": "identity", "dtype": "float16"},
         {"layers": {"depth": 100, "width": 4}, "activation": "identity", "dtype": "float32"},
-        {"layers": {"depth": 30, "width": 64}, "activation": "sigmoid", "dtype": "float32"},
+        {"layers": {"depth": 41, "width": 64}, "activation": "sigmoid", "dtype": "float16"},  # underflows
         {"layers": {"depth": 30, "width": 64}, "activation": "relu", "dtype": "float16", "weight_scale": 2.0},
         {"layers": {"depth": 30, "width": 64}, "activation": "relu", "dtype": "bfloat16", "weight_scale": 0.5},
         {"layers": {"depth": 20, "width": 48}, "activation": "tanh", "dtype": "float64", "loss": "mse"},
-        {"layers": {"depth": 20, "width": 48}, "activation": "gelu", "dtype": "float16", "loss": "cross_entropy"},
+        {
+            "layers": {"depth": 20, "width": 48},
+            "activation": "gelu",
+            "dtype": "float16",
+            "loss": "cross_entropy",
+            "weight_scale": 0.5,
+        },  # underflows
         {"layers": {"depth": 60, "width": 256}, "activation": "relu", "dtype": "float32"},  # chunked on CUDA
     ],
 )
 @pytest.mark.parametrize("device", DEVICES)
 def test_the_device_gives_the_cpus_diagnosis(monkeypatch: pytest.MonkeyPatch, device: str, body: dict) -> None:
-    """Same verdict, first layers of overflow and underflow and total growth on the device as on the CPU;
-    spectral norms within the power iteration's accuracy (the GPU runs it in chunks, bench_power_accuracy).
+    """Same verdict and onset, the same overflow and underflow (in float16 and bfloat16 the first layer may move
+    by one: cuBLAS sums in its own order, README), and total growth to the chain's precision on the device as on
+    the CPU; spectral norms within the power iteration's accuracy (the GPU runs it in chunks).
     Without CUDA: the CPU against itself running the GPU's chunked power iteration."""
     cpu = analyze(make_spec(**body, device="cpu", verify_recommendations=False))
     monkeypatch.setattr(jacobian, "CHUNKED_DEVICES", frozenset({"cpu", "cuda"}))
@@ -98,12 +105,15 @@ def test_the_device_gives_the_cpus_diagnosis(monkeypatch: pytest.MonkeyPatch, de
     assert dev.runtime.device.startswith(device)
     a, b = cpu.diagnosis, dev.diagnosis
     assert (a.verdict, a.onset_layer) == (b.verdict, b.onset_layer)
+    slack = 1 if device != "cpu" and body["dtype"] in ("float16", "bfloat16") else 0
     for ea, eb in ((a.overflow, b.overflow), (a.underflow, b.underflow)):
-        assert (ea.occurred, ea.quantity, ea.first_layer) == (eb.occurred, eb.quantity, eb.first_layer)
+        assert (ea.occurred, ea.quantity) == (eb.occurred, eb.quantity)
+        assert ea.first_layer == eb.first_layer or abs(ea.first_layer - eb.first_layer) <= slack
+    growth_tol = 1e-9 if cpu.runtime.jacobian_precision == "float64" else 1e-5  # float32: ≤ 3e-7 each (README)
     if a.log10_total_growth is None:
         assert b.log10_total_growth is None
     else:
-        assert b.log10_total_growth == pytest.approx(a.log10_total_growth, abs=1e-6)
+        assert b.log10_total_growth == pytest.approx(a.log10_total_growth, abs=growth_tol)
     for la, lb in zip(cpu.layers, dev.layers, strict=True):
         sa, sb = la.jacobian_product.log10_spectral_norm, lb.jacobian_product.log10_spectral_norm
         if sa is not None and sb is not None:
