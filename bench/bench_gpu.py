@@ -82,7 +82,7 @@ def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> Non
             f"whole analysis {whole:7.3f} s = {whole / chain:.2f}x chain "
             f"(of which weight draws on the CPU {draws:.2f} s)"
         )
-        if jacobian.CHUNKED_DEVICES:  # the same chain with one power step per layer, the CPU's way
+        if jacobian.layers_per_chunk(spec, cuda, prec):  # the same chain with one power step per layer, the CPU's way
             saved, jacobian.CHUNKED_DEVICES = jacobian.CHUNKED_DEVICES, frozenset()
             try:
                 carried = timed(lambda spec=spec, w=weights, p=prec, r=ref: exact_chain(spec, w, r, p, cuda))

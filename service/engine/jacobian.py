@@ -227,15 +227,21 @@ def _chain_loop(
     return state
 
 
-def _power_strategy(spec: ModelSpec, u: Tensor, grams: dict[int, Tensor]) -> _CarriedPower | _ChunkedPower:
-    """Chunks of products iterated together on the devices in CHUNKED_DEVICES where CHUNK_BYTES holds at least
-    CHUNK_MIN_LAYERS of the widest product, else one step per layer with the basis carried down."""
+def layers_per_chunk(spec: ModelSpec, device: torch.device, precision: torch.dtype) -> int:
+    """How many products the power iteration takes at once: 0 (one step per layer, the basis carried down) off
+    CHUNKED_DEVICES or where CHUNK_BYTES holds fewer than CHUNK_MIN_LAYERS of the widest product."""
     n_d, batch = spec.widths[-1], spec.batch_size
-    steps = spec.jacobian.power_iterations
     widest = max(spec.widths[1:-1], default=n_d)
-    per_chunk = CHUNK_BYTES // (batch * n_d * widest * u.element_size())
-    if u.device.type in CHUNKED_DEVICES and per_chunk >= CHUNK_MIN_LAYERS:
-        return _ChunkedPower(u, steps, grams, min(per_chunk, CHUNK_MAX_LAYERS))
+    per_chunk = CHUNK_BYTES // (batch * n_d * widest * precision.itemsize)
+    if device.type not in CHUNKED_DEVICES or per_chunk < CHUNK_MIN_LAYERS:
+        return 0
+    return min(per_chunk, CHUNK_MAX_LAYERS)
+
+
+def _power_strategy(spec: ModelSpec, u: Tensor, grams: dict[int, Tensor]) -> _CarriedPower | _ChunkedPower:
+    steps = spec.jacobian.power_iterations
+    if per_chunk := layers_per_chunk(spec, u.device, u.dtype):
+        return _ChunkedPower(u, steps, grams, per_chunk)
     return _CarriedPower(u, steps, grams)
 
 

@@ -147,14 +147,20 @@ def test_chunked_power_iteration_changes_only_the_spectral_norms(
 def test_products_too_big_to_chunk_keep_the_carried_step(monkeypatch: pytest.MonkeyPatch) -> None:
     _chunked_here(monkeypatch)
     spec = make_spec(layers=[64] * 6, batch_size=2)
-    u = torch.zeros(2, 8, 64)
-    assert isinstance(jacobian._power_strategy(spec, u, {}), jacobian._ChunkedPower)
-    monkeypatch.setattr(jacobian, "CHUNK_BYTES", jacobian.CHUNK_MIN_LAYERS * 2 * 64 * 64 * 4 - 1)
-    assert isinstance(jacobian._power_strategy(spec, u, {}), jacobian._CarriedPower)
+    assert jacobian.layers_per_chunk(spec, CPU, torch.float32) == jacobian.CHUNK_MAX_LAYERS
+    assert isinstance(jacobian._power_strategy(spec, torch.zeros(2, 8, 64), {}), jacobian._ChunkedPower)
+    monkeypatch.setattr(jacobian, "CHUNK_BYTES", jacobian.CHUNK_MIN_LAYERS * 2 * 64 * 64 * 4)
+    assert jacobian.layers_per_chunk(spec, CPU, torch.float32) == jacobian.CHUNK_MIN_LAYERS
+    assert jacobian.layers_per_chunk(spec, CPU, torch.float64) == 0  # twice the bytes
+    assert isinstance(
+        jacobian._power_strategy(spec, torch.zeros(2, 8, 64, dtype=torch.float64), {}), jacobian._CarriedPower
+    )
 
 
 def test_the_cpu_keeps_the_carried_step() -> None:
     spec = make_spec(layers=[64] * 6, batch_size=2)
+    assert jacobian.layers_per_chunk(spec, CPU, torch.float32) == 0
+    assert jacobian.layers_per_chunk(spec, torch.device("cuda"), torch.float32) == jacobian.CHUNK_MAX_LAYERS
     assert isinstance(jacobian._power_strategy(spec, torch.zeros(2, 8, 64), {}), jacobian._CarriedPower)
 
 
