@@ -238,3 +238,26 @@ def test_cancellation_to_zero_inside_the_range_is_not_underflow() -> None:
     lost = (pass_grad == 0) & (exact_grad != 0)
     assert int(lost.sum()) >= 2
     assert float(exact_grad[lost].abs().min()) > 1e6 * torch.finfo(torch.bfloat16).tiny
+
+
+@pytest.mark.parametrize(
+    "layers,jac,precision,says",
+    [
+        # the chain's GEMMs: 2·B·n³ per product, for the d−1 products below the top (B = 8)
+        (
+            {"depth": 30, "width": 256},
+            {"method": "exact"},
+            "float32",
+            f"in float32 ({2 * 8 * 256**3 * 29 / 1e9:.3g} GFLOP",
+        ),
+        ({"depth": 30, "width": 256}, {"method": "exact", "singular_values": "all"}, "float64", "singular_values all"),
+        ({"depth": 10, "width": 32}, {"method": "exact"}, "float64", None),  # cheap: float64 needs no reason
+        ({"depth": 30, "width": 256}, {"method": "exact", "precision": "float32"}, "float32", None),  # asked for
+        ({"depth": 30, "width": 256}, {"method": "estimate"}, "float32", None),  # statistical: nothing to say
+    ],
+)
+def test_runtime_says_why_auto_chose_the_chain_precision(layers, jac, precision: str, says: str | None) -> None:
+    r = analyze(make_spec(layers=layers, jacobian=jac, verify_recommendations=False))
+    assert r.runtime.jacobian_precision == precision
+    notes = [n for n in r.runtime.notes if n.startswith("jacobian.precision auto")]
+    assert (notes == []) if says is None else (len(notes) == 1 and says in notes[0])
