@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch.func import jacrev, vmap
 
-from service.engine import analyze
+from service.engine import analysis, analyze
 from service.engine.activations import get as get_activation
 from service.engine.draws import set_cache_mib
 from service.engine.jacobian import estimate_chain, exact_chain
@@ -43,6 +44,59 @@ def cpu_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
     if args.threads:
         torch.set_num_threads(args.threads)
     return args
+
+
+# What analysis.analyze calls, in order: each is timed where it is looked up (a module global, or diagnose).
+STAGES = (
+    "make_parameters",
+    "run_pass",
+    "run_reference",
+    "exact_chain",
+    "estimate_chain",
+    "_resolve_singular_values",
+    "_layer_reports",
+    "range_events",
+    "theory",
+)
+
+
+@contextmanager
+def stage_times(sync: Callable[[], None] = lambda: None) -> Iterator[dict[str, float]]:
+    """Seconds per stage of the analyses run inside, summed, with the device drained around each stage (`sync`).
+    A recommendation rerun's stages count in `diagnose`, which calls it."""
+    times: dict[str, float] = {}
+    depth = [0]
+
+    def timed(name: str, fn: Callable[..., object]) -> Callable[..., object]:
+        def run(*args: object, **kwargs: object) -> object:
+            if depth[0]:
+                return fn(*args, **kwargs)
+            depth[0] += 1
+            sync()
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                sync()
+                times[name] = times.get(name, 0.0) + time.perf_counter() - start
+                depth[0] -= 1
+
+        return run
+
+    targets = [(analysis, name) for name in STAGES] + [(analysis.diagnosis_mod, "diagnose")]
+    saved = [getattr(mod, name) for mod, name in targets]
+    for (mod, name), fn in zip(targets, saved, strict=True):
+        setattr(mod, name, timed(name, fn))
+    try:
+        yield times
+    finally:
+        for (mod, name), fn in zip(targets, saved, strict=True):
+            setattr(mod, name, fn)
+
+
+def format_stages(times: dict[str, float], total: float) -> str:
+    shown = ", ".join(f"{name.strip('_')} {sec * 1e3:.0f}" for name, sec in times.items())
+    return f"{shown}, other {(total - sum(times.values())) * 1e3:.0f} (ms)"
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
+from bench_engine import format_stages, stage_times
 
 from service.engine import analyze, jacobian
 from service.engine.draws import set_cache_mib
@@ -73,9 +74,10 @@ def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> Non
         spec = dataclasses.replace(base, jacobian=dataclasses.replace(base.jacobian, precision=pname))
         weights = params.weights_as(prec, cuda)
         chain = timed(lambda spec=spec, w=weights, p=prec, r=ref: exact_chain(spec, w, r, p, cuda))
-        start = time.perf_counter()
-        analyze(spec)
-        whole = time.perf_counter() - start
+        with stage_times(torch.cuda.synchronize) as stages:
+            start = time.perf_counter()
+            analyze(spec)
+            whole = time.perf_counter() - start
         frac = flops / chain / 1e12 / mm[pname]
         line = (
             f"d={d:4d} n={n:5d} B={batch} {pname}: chain {chain:7.3f} s = {frac:.2f} of mm; "
@@ -96,7 +98,7 @@ def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> Non
             analyze(cpu_spec)
             cpu = time.perf_counter() - start
             line += f"; CPU ({torch.get_num_threads()} threads) {cpu:.3f} s = {cpu / whole:.1f}x the GPU's"
-        print(line, flush=True)
+        print(line + f"\n  the whole analysis by stage: {format_stages(stages, whole)}", flush=True)
     del params, ref
     torch.cuda.empty_cache()
 
