@@ -8,6 +8,8 @@ CPU's carried iteration) against the GPU's chunked one. Then tiny specs on cuda,
 and the host synchronisations of one analysis (torch.cuda.set_sync_debug_mode).
 
     python bench/bench_gpu.py [--quick]
+    python bench/bench_gpu.py --dry-run   (no GPU: the same code on the CPU at toy sizes, measuring nothing;
+                                           tests/test_bench_dry_runs.py keeps it from rotting between GPU runs)
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from service.engine.reference import run_reference
 from service.engine.spec import JacobianOptions, ModelSpec
 
 PREC = {"float32": torch.float32, "float64": torch.float64}
+DEVICE = "cuda"  # "cpu" for --dry-run
+
+
+def sync() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
 
 
 def timed(fn: Callable[[], object], repeat: int = 2) -> float:
@@ -36,17 +44,17 @@ def timed(fn: Callable[[], object], repeat: int = 2) -> float:
     fn()
     best = float("inf")
     for _ in range(repeat):
-        torch.cuda.synchronize()
+        sync()
         start = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        sync()
         best = min(best, time.perf_counter() - start)
     return best
 
 
 def mm_tflops(dtype: torch.dtype, n: int = 8192) -> float:
-    a = torch.randn(n, n, dtype=dtype, device="cuda")
-    b = torch.randn(n, n, dtype=dtype, device="cuda")
+    a = torch.randn(n, n, dtype=dtype, device=DEVICE)
+    b = torch.randn(n, n, dtype=dtype, device=DEVICE)
     return 2 * n**3 / timed(lambda: a @ b, repeat=5) / 1e12
 
 
@@ -63,9 +71,9 @@ def spec_for(d: int, n: int, batch: int, device: str, **jac: object) -> ModelSpe
 
 
 def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> None:
-    cuda = torch.device("cuda")
+    cuda = torch.device(DEVICE)
     flops = 2.0 * batch * n**3 * (d - 1)
-    base = spec_for(d, n, batch, "cuda")
+    base = spec_for(d, n, batch, DEVICE)
     start = time.perf_counter()
     params = make_parameters(base)
     draws = time.perf_counter() - start
@@ -74,7 +82,7 @@ def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> Non
         spec = dataclasses.replace(base, jacobian=dataclasses.replace(base.jacobian, precision=pname))
         weights = params.weights_as(prec, cuda)
         chain = timed(lambda spec=spec, w=weights, p=prec, r=ref: exact_chain(spec, w, r, p, cuda))
-        with stage_times(torch.cuda.synchronize) as stages:
+        with stage_times(sync) as stages:
             start = time.perf_counter()
             analyze(spec)
             whole = time.perf_counter() - start
@@ -100,12 +108,13 @@ def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> Non
             line += f"; CPU ({torch.get_num_threads()} threads) {cpu:.3f} s = {cpu / whole:.1f}x the GPU's"
         print(line + f"\n  the whole analysis by stage: {format_stages(stages, whole)}", flush=True)
     del params, ref
-    torch.cuda.empty_cache()
+    if DEVICE == "cuda":
+        torch.cuda.empty_cache()
 
 
 def tiny(body: dict[str, object]) -> None:
     times = {}
-    for device in ("cpu", "cuda", "auto"):
+    for device in dict.fromkeys(("cpu", DEVICE, "auto")):
         spec = dataclasses.replace(ModelSpec(**body), device=device)  # type: ignore[arg-type]
         analyze(spec)
         start = time.perf_counter()
@@ -116,14 +125,16 @@ def tiny(body: dict[str, object]) -> None:
         + str({k: v for k, v in body.items() if k in ("widths", "activations", "dtype")})[:90]
         + ": "
         + ", ".join(f"{k} {t * 1e3:.0f} ms ({dev})" for k, (t, dev) in times.items())
-        + f"; cuda/cpu {times['cuda'][0] / times['cpu'][0]:.2f}",
+        + f"; {DEVICE}/cpu {times[DEVICE][0] / times['cpu'][0]:.2f}",
         flush=True,
     )
 
 
 def syncs(d: int, n: int, batch: int) -> None:
-    spec = dataclasses.replace(spec_for(d, n, batch, "cuda"), verify_recommendations=True)
+    spec = dataclasses.replace(spec_for(d, n, batch, DEVICE), verify_recommendations=True)
     analyze(spec)
+    if DEVICE != "cuda":
+        return
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -136,22 +147,40 @@ def syncs(d: int, n: int, batch: int) -> None:
 
 
 def main() -> None:
+    global DEVICE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--dry-run", action="store_true", help="on the CPU at toy sizes: checks the script, not the GPU")
     args = ap.parse_args()
     set_cache_mib(0)  # every analysis draws its weights, as for a network the worker has not seen
-    torch.backends.cuda.matmul.allow_tf32 = False
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}")
-    mm = {name: mm_tflops(p) for name, p in PREC.items()}
-    print("same-run torch.mm (8192³, TF32 off): " + ", ".join(f"{k} {v:.1f} TFLOP/s" for k, v in mm.items()))
-    cases = [(100, 256, 8, True), (100, 1024, 8, True)]
-    if not args.quick:
-        cases += [(100, 2048, 8, False), (50, 4096, 8, False), (20, 8192, 4, False)]
+    if args.dry_run:
+        DEVICE = "cpu"
+        jacobian.CHUNKED_DEVICES = frozenset({"cpu"})  # the GPU's chunked power iteration, here
+        mm_n, cases, tiny_depth, sync_case = 256, [(8, 64, 2, True)], 8, (8, 32, 2)
+        print(f"dry run on the CPU, torch {torch.__version__}: the figures below mean nothing")
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        print(
+            f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
+        )
+        mm_n, tiny_depth, sync_case = 8192, 100, (100, 256, 8)
+        cases = [(100, 256, 8, True), (100, 1024, 8, True)]
+        if not args.quick:
+            cases += [(100, 2048, 8, False), (50, 4096, 8, False), (20, 8192, 4, False)]
+    mm = {name: mm_tflops(p, mm_n) for name, p in PREC.items()}
+    print(f"same-run torch.mm ({mm_n}³, TF32 off): " + ", ".join(f"{k} {v:.1f} TFLOP/s" for k, v in mm.items()))
     for d, n, b, cpu_too in cases:
         case(d, n, b, mm, cpu_too)
-    tiny({"widths": (4,) * 101, "activations": ("identity",) * 100, "init": "normal", "dtype": "float16"})
+    tiny(
+        {
+            "widths": (4,) * (tiny_depth + 1),
+            "activations": ("identity",) * tiny_depth,
+            "init": "normal",
+            "dtype": "float16",
+        }
+    )
     tiny({"widths": (64,) * 42, "activations": ("sigmoid",) * 41, "init": "xavier_normal", "dtype": "float16"})
-    syncs(100, 256, 8)
+    syncs(*sync_case)
 
 
 if __name__ == "__main__":
