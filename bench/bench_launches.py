@@ -2,10 +2,11 @@
 
 A GPU runs a d=100, n=256 chain's GEMMs in microseconds each, so its time there is the number of kernels it
 launches (about 5 µs each) times the layers. This counts the tensor operations that run a kernel (views and
-allocations excluded) through torch's dispatcher, per layer, for the CPU's carried power iteration (one step per
-layer) and the GPU's chunked one (jacobian.CHUNKED_DEVICES), and times both here. A count, not a GPU time:
-bench/bench_gpu.py measures that where there is one. Cholesky and triangular solves count once although a GPU
-library may launch a few kernels for each.
+allocations excluded) through torch's dispatcher, per layer, under the CPU's rules (power steps one layer at a
+time with the basis carried down; live-unit gathers from 128 units) and under CUDA's (power steps in chunks of
+layers, jacobian.CHUNKED_DEVICES; gathers from 1024 units, jacobian.LIVE_MIN_UNITS), and times both here. A
+count, not a GPU time: bench/bench_gpu.py measures that where there is one. Cholesky and triangular solves
+count once although a GPU library may launch a few kernels for each.
 
     python bench/bench_launches.py [--threads N]
 """
@@ -45,13 +46,16 @@ class KernelCount(TorchDispatchMode):
 
 
 @contextmanager
-def strategy(chunked: bool) -> Iterator[None]:
-    saved = jacobian.CHUNKED_DEVICES
-    jacobian.CHUNKED_DEVICES = frozenset({"cpu", "cuda"}) if chunked else frozenset()
+def rules_of(device: str) -> Iterator[None]:
+    """The chain as `device` would run it, here: its power iteration (jacobian.CHUNKED_DEVICES) and where it
+    gathers the live units (jacobian.LIVE_MIN_UNITS)."""
+    saved = jacobian.CHUNKED_DEVICES, jacobian.LIVE_MIN_UNITS["cpu"]
+    jacobian.CHUNKED_DEVICES = frozenset({"cpu"}) if device in saved[0] else frozenset()
+    jacobian.LIVE_MIN_UNITS["cpu"] = jacobian.LIVE_MIN_UNITS[device]
     try:
         yield
     finally:
-        jacobian.CHUNKED_DEVICES = saved
+        jacobian.CHUNKED_DEVICES, jacobian.LIVE_MIN_UNITS["cpu"] = saved
 
 
 def main() -> None:
@@ -63,8 +67,8 @@ def main() -> None:
         ref = run_reference(spec, params)
         weights = params.weights_as(torch.float32, CPU)
         row = []
-        for name, chunked in (("carried", False), ("chunked", True)):
-            with strategy(chunked):
+        for name, device in (("CPU's rules", "cpu"), ("CUDA's rules", "cuda")):
+            with rules_of(device):
                 with KernelCount() as counter:
                     exact_chain(spec, weights, ref, torch.float32, CPU)
                 seconds = best_of(lambda s=spec, w=weights, r=ref: exact_chain(s, w, r, torch.float32, CPU), 5)

@@ -37,8 +37,9 @@ BLOCK = POWER_BLOCK
 SVD_CHUNK_BYTES = 256 * 2**20
 # The chain multiplies only the units with σ' ≠ 0 where no sample has more than this fraction of them live.
 LIVE_MAX_FRACTION = 0.75
-# ... and where the layer and the output have at least this many units (narrower, the gathers cost what they save).
-LIVE_MIN_UNITS = 128
+# ... and where the layer and the output have at least this many units (narrower, the gathers cost what they
+# save). On a GPU a GEMM below ~1024 units takes about what the three extra kernels of the gather take to launch.
+LIVE_MIN_UNITS = {"cpu": 128, "cuda": 1024}
 # Devices where the power steps of consecutive products run a chunk of layers at a time (one batched GEMM for
 # all of them, instead of some twenty small kernels per layer): a GPU, whose per-layer cost is kernel launches.
 # The CPU keeps one step per layer with the carried basis, which measured faster there (bench/bench_launches.py).
@@ -152,16 +153,17 @@ def _live_units(ref: Reference, widths: tuple[int, ...], device: torch.device) -
     The chain then multiplies only those columns of P_t and rows of W^t: the dead units' terms are exact
     zeros, so the product is the same, at k/n_t of the GEMM's work (about half for a ReLU net at
     initialisation). The gathered rows of W (B, k, n_{t-1}) are a copy per sample, so this is only done
-    where the product is at least as wide (n_d, n_t ≥ LIVE_MIN_UNITS) and the copy no bigger than the
+    where the product is at least as wide (n_d, n_t ≥ the device's LIVE_MIN_UNITS) and the copy no bigger than the
     product it multiplies, which keeps the chain's memory within the product, its copy and the output.
     """
     n_d = widths[-1]
     out: list[Tensor | None] = [None] * len(ref.layers)
-    if n_d < LIVE_MIN_UNITS:
+    min_units = LIVE_MIN_UNITS.get(device.type, LIVE_MIN_UNITS["cpu"])
+    if n_d < min_units:
         return out
     groups: dict[int, list[int]] = {}
     for i, lr in enumerate(ref.layers):
-        if lr.sigma_prime.shape[1] >= LIVE_MIN_UNITS:
+        if lr.sigma_prime.shape[1] >= min_units:
             groups.setdefault(lr.sigma_prime.shape[1], []).append(i)
     for n_t, idx in groups.items():
         live = torch.stack([ref.layers[i].sigma_prime for i in idx]) != 0  # (L, B, n_t)

@@ -47,7 +47,7 @@ def test_live_unit_chain_equals_the_dense_chain(monkeypatch: pytest.MonkeyPatch,
     ref = run_reference(spec, make_parameters(spec))
     assert any(idx is not None for idx in jacobian._live_units(ref, spec.widths, CPU))  # the path is taken
     live = _chain(spec)
-    monkeypatch.setattr(jacobian, "LIVE_MIN_UNITS", 10**9)
+    monkeypatch.setitem(jacobian.LIVE_MIN_UNITS, "cpu", 10**9)
     assert all(idx is None for idx in jacobian._live_units(ref, spec.widths, CPU))
     dense = _chain(spec)
     for a, b in zip(live, dense, strict=True):

@@ -51,6 +51,7 @@ def test_no_host_synchronisation_inside_the_chain(monkeypatch: pytest.MonkeyPatc
     from service.engine.reference import run_reference
 
     monkeypatch.setattr(jacobian, "CHUNKED_DEVICES", frozenset({device} if chunked else ()))
+    monkeypatch.setitem(jacobian.LIVE_MIN_UNITS, device, 128)  # the live-unit gathers at this width, on CUDA too
     spec = make_spec(layers={"depth": 40, "width": 160}, activation="relu", device=device)
     params = make_parameters(spec)
     ref = run_reference(spec, params)
