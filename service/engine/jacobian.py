@@ -117,7 +117,7 @@ class _ChainState:
     """What the exact chain's loop leaves on the device, for one host copy afterwards."""
 
     log_fros: list[Tensor]  # ‖P_t‖_F relative to the running scale, layer d-1 first, (B,) each
-    grams: dict[int, Tensor]  # layer → Ritz Grams (B, 2, r, r) of the carried basis and of the last step
+    grams: dict[int, Tensor]  # layer → Ritz Grams (B, 2, r, r) of the start basis and of the last step
     svds: dict[int, tuple[Tensor, Tensor]]  # layer → (ln σ_max/‖P‖_F, σ_min/σ_max) per sample
 
 
