@@ -42,7 +42,7 @@ def main() -> None:
         rerun = best_of(lambda spec=spec: analyze(spec), args.repeat)
         params = make_parameters(spec)
         ref = run_reference(spec, params)
-        prec = chain_precision(spec, "exact")
+        prec, _ = chain_precision(spec, "exact")
         ws = params.weights_as(prec, CPU)
         chain = best_of(lambda spec=spec, ws=ws, ref=ref, prec=prec: exact_chain(spec, ws, ref, prec, CPU), args.repeat)
         set_cache_mib(0)

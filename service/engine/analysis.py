@@ -76,7 +76,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
     params = make_parameters(spec)
     result = run_pass(spec, params, device)
     ref = run_reference(spec, params)
-    precision = chain_precision(spec, method)
+    precision, precision_reason = chain_precision(spec, method)
     chain_fn = exact_chain if method == "exact" else estimate_chain
     with torch.no_grad():
         chain = chain_fn(spec, params.weights_as(precision, device), ref, precision, device)
@@ -97,8 +97,8 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         else None,
     )
     notes = list(ref.notes)
-    if note := precision_note(spec, chain.method, precision):
-        notes.append(note)
+    if precision_reason:
+        notes.append(precision_reason)
     if spec.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
         notes.append(f"device auto ran on the CPU: {planned.gflop:.2g} GFLOP is below the GPU's break-even")
     if result.emulated:
@@ -135,38 +135,31 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
     )
 
 
-def chain_precision(spec: ModelSpec, method: str) -> torch.dtype:
-    """The product chain's arithmetic.
+def chain_precision(spec: ModelSpec, method: str) -> tuple[torch.dtype, str | None]:
+    """The product chain's arithmetic, and why where jacobian.precision auto made a choice worth a line of
+    runtime.notes (one decision, so the note cannot disagree with the precision that ran).
 
     auto: float64 where the chain is cheap (FLOAT64_CHAIN_MAX_GFLOP) or σ_min must be resolved below float32's
     1e-5·σ_max (singular_values=all); float32 otherwise, whose norms agree with float64 to about 1e-6 in log10
     (renormalised every layer) at twice the speed. The matrix-free sweeps are statistical estimates: float32
     costs nothing in accuracy there."""
     if method != "exact":
-        return torch.float32
-    if spec.jacobian.precision == "auto":
-        cheap = exact_chain_flops(spec.widths, spec.batch_size) <= FLOAT64_CHAIN_MAX_GFLOP * 1e9
-        return torch.float64 if cheap or spec.jacobian.singular_values == "all" else torch.float32
-    return _PRECISIONS[spec.jacobian.precision]
-
-
-def precision_note(spec: ModelSpec, method: str, precision: torch.dtype) -> str | None:
-    """Why jacobian.precision auto ran the exact chain in the precision it did, for runtime.notes."""
-    if method != "exact" or spec.jacobian.precision != "auto":
-        return None
+        return torch.float32, None
+    if spec.jacobian.precision != "auto":
+        return _PRECISIONS[spec.jacobian.precision], None
     gflop = exact_chain_flops(spec.widths, spec.batch_size) / 1e9
-    if precision == torch.float32:
-        return (
-            f"jacobian.precision auto ran the exact chain in float32 ({gflop:.3g} GFLOP is over "
-            f"{FLOAT64_CHAIN_MAX_GFLOP:g}): its norms agree with float64 to about 1e-6 in log10, and σ_min below "
-            "1e-5·σ_max is an upper bound; singular_values all or precision float64 keep float64"
-        )
-    if spec.jacobian.singular_values == "all" and gflop > FLOAT64_CHAIN_MAX_GFLOP:
-        return (
+    if gflop <= FLOAT64_CHAIN_MAX_GFLOP:
+        return torch.float64, None
+    if spec.jacobian.singular_values == "all":
+        return torch.float64, (
             "jacobian.precision auto ran the exact chain in float64: singular_values all resolves σ_min below "
             "1e-5·σ_max"
         )
-    return None
+    return torch.float32, (
+        f"jacobian.precision auto ran the exact chain in float32 ({gflop:.3g} GFLOP is over "
+        f"{FLOAT64_CHAIN_MAX_GFLOP:g}): its norms agree with float64 to about 1e-6 in log10, and σ_min below "
+        "1e-5·σ_max is an upper bound; singular_values all or precision float64 keep float64"
+    )
 
 
 class _Verifier:
