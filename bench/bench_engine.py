@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import torch
 from torch.func import jacrev, vmap
 
-from service.engine import analysis, analyze
+from service.engine import analysis, analyze, jacobian
 from service.engine.activations import get as get_activation
 from service.engine.draws import set_cache_mib
 from service.engine.jacobian import estimate_chain, exact_chain
@@ -92,6 +92,18 @@ def stage_times(sync: Callable[[], None] = lambda: None) -> Iterator[dict[str, f
     finally:
         for (mod, name), fn in zip(targets, saved, strict=True):
             setattr(mod, name, fn)
+
+
+@contextmanager
+def chunked_power_on(*devices: str) -> Iterator[None]:
+    """The exact chain's power steps in chunks of layers on `devices` (jacobian.CHUNKED_DEVICES; none: one step
+    per layer, the basis carried down, everywhere), for what runs inside."""
+    saved = jacobian.CHUNKED_DEVICES
+    jacobian.CHUNKED_DEVICES = frozenset(devices)
+    try:
+        yield
+    finally:
+        jacobian.CHUNKED_DEVICES = saved
 
 
 def format_stages(times: dict[str, float], total: float) -> str:

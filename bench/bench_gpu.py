@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from bench_engine import format_stages, stage_times
+from bench_engine import chunked_power_on, format_stages, stage_times
 
 from service.engine import analyze, jacobian
 from service.engine.draws import set_cache_mib
@@ -93,11 +93,8 @@ def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> Non
             f"(of which weight draws on the CPU {draws:.2f} s)"
         )
         if jacobian.layers_per_chunk(spec, cuda, prec):  # the same chain with one power step per layer, the CPU's way
-            saved, jacobian.CHUNKED_DEVICES = jacobian.CHUNKED_DEVICES, frozenset()
-            try:
+            with chunked_power_on():
                 carried = timed(lambda spec=spec, w=weights, p=prec, r=ref: exact_chain(spec, w, r, p, cuda))
-            finally:
-                jacobian.CHUNKED_DEVICES = saved
             line += f"; carried power steps {carried:7.3f} s = {carried / chain:.2f}x the chunked chain"
         if cpu_too and pname == "float32":
             cpu_spec = dataclasses.replace(spec, device="cpu")

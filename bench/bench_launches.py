@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-from bench_engine import best_of, cpu_args, spec_for
+from bench_engine import best_of, chunked_power_on, cpu_args, spec_for
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from service.engine import jacobian
@@ -49,13 +49,13 @@ class KernelCount(TorchDispatchMode):
 def rules_of(device: str) -> Iterator[None]:
     """The chain as `device` would run it, here: its power iteration (jacobian.CHUNKED_DEVICES) and where it
     gathers the live units (jacobian.LIVE_MIN_UNITS)."""
-    saved = jacobian.CHUNKED_DEVICES, jacobian.LIVE_MIN_UNITS["cpu"]
-    jacobian.CHUNKED_DEVICES = frozenset({"cpu"}) if device in saved[0] else frozenset()
+    saved = jacobian.LIVE_MIN_UNITS["cpu"]
     jacobian.LIVE_MIN_UNITS["cpu"] = jacobian.LIVE_MIN_UNITS[device]
     try:
-        yield
+        with chunked_power_on(*(["cpu"] if device in jacobian.CHUNKED_DEVICES else [])):
+            yield
     finally:
-        jacobian.CHUNKED_DEVICES, jacobian.LIVE_MIN_UNITS["cpu"] = saved
+        jacobian.LIVE_MIN_UNITS["cpu"] = saved
 
 
 def main() -> None:

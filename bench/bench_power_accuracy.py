@@ -11,8 +11,8 @@ import argparse
 import dataclasses
 
 import torch
+from bench_engine import chunked_power_on
 
-from service.engine import jacobian
 from service.engine.jacobian import exact_chain
 from service.engine.network import make_parameters
 from service.engine.reference import run_reference
@@ -23,11 +23,10 @@ CASES = (("relu", "kaiming_normal"), ("tanh", "xavier_normal"), ("sigmoid", "xav
 
 
 def spectral_norms(spec: ModelSpec, steps: int, chunked: bool = False) -> torch.Tensor:
-    jacobian.CHUNKED_DEVICES = frozenset({"cpu"}) if chunked else frozenset()
     params = make_parameters(spec)
     ref = run_reference(spec, params)
     spec = dataclasses.replace(spec, jacobian=dataclasses.replace(spec.jacobian, power_iterations=steps))
-    with torch.no_grad():
+    with torch.no_grad(), chunked_power_on(*(["cpu"] if chunked else [])):
         stats = exact_chain(spec, params.weights_as(torch.float64, CPU), ref, torch.float64, CPU).stats
     return torch.tensor([s.log10_spectral_norm for s in stats[:-1]])
 
