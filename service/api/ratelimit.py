@@ -100,6 +100,12 @@ def _exempt() -> bool:
     return is_open_path(request.path)
 
 
+def _refuse_429(reason: str, title: str, detail: str, kind: str, retry_after: int) -> Response:
+    """A 429 problem with Retry-After, counted among the refusals by `reason` (every limit here answers so)."""
+    current_app.extensions["gradstab"].metrics.refused(reason)
+    return problem_response(429, title, detail, kind=kind, headers={"Retry-After": str(retry_after)})
+
+
 def _too_many(error: RateLimitExceeded) -> Response:
     limiter: Limiter = current_app.extensions["gradstab_limiter"]
     current = limiter.current_limit
@@ -108,13 +114,12 @@ def _too_many(error: RateLimitExceeded) -> Response:
         who = _who() + " (all its students together)"
     else:
         who = _who() + (f" for the student in {STUDENT_HEADER}" if student_bucket() else "")
-    current_app.extensions["gradstab"].metrics.refused("rate_limited")
-    return problem_response(
-        429,
+    return _refuse_429(
+        "rate_limited",
         "Too Many Requests",
         f"Rate limit {error.limit.limit} exceeded for {who}; retry after {retry_after} s.",
-        kind="rate_limited",
-        headers={"Retry-After": str(retry_after)},
+        "rate_limited",
+        retry_after,
     )
 
 
@@ -225,13 +230,12 @@ def guard_failed_auth(
         if reset is None:
             return None
         retry_after = _retry_after(reset)
-        current_app.extensions["gradstab"].metrics.refused("auth_rate_limited")
-        return problem_response(
-            429,
+        return _refuse_429(
+            "auth_rate_limited",
             "Too Many Requests",
             f"Too many failed authentications from client {identity()[2]} ({item}); retry after {retry_after} s.",
-            kind="rate_limited",
-            headers={"Retry-After": str(retry_after)},
+            "rate_limited",
+            retry_after,
         )
 
     @app.after_request
@@ -283,10 +287,7 @@ def work_budget(
         )
 
     def refuse(error: WorkBudgetExceeded) -> Response:
-        current_app.extensions["gradstab"].metrics.refused("work_budget")
-        return problem_response(
-            429, "Work budget spent", error.detail, kind="work_budget", headers={"Retry-After": str(error.retry_after)}
-        )
+        return _refuse_429("work_budget", "Work budget spent", error.detail, "work_budget", error.retry_after)
 
     app.register_error_handler(WorkBudgetExceeded, refuse)
     return admit
