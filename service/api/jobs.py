@@ -7,6 +7,7 @@ jobs package's exceptions to problems (503 store unavailable, 429 over the per-k
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, request, url_for
@@ -68,6 +69,21 @@ def blueprint(app_settings: Settings) -> Blueprint:
         description="Sweeps over spec fields and long analyses, run as jobs on a task queue.",
     )
 
+    def starts_a_job(view: Callable[..., Any]) -> Callable[..., Any]:
+        """What POST /v1/sweeps and POST /v1/jobs answer: 202 with the job and its Location, or a problem."""
+        decorators = (
+            blp.response(
+                202, JobSchema, headers={"Location": {"description": "/v1/jobs/{id}", "schema": {"type": "string"}}}
+            ),
+            blp.alt_response(400, response="BAD_REQUEST"),
+            blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE"),
+            blp.alt_response(429, response="TOO_MANY_REQUESTS"),
+            blp.alt_response(503, response="SERVICE_UNAVAILABLE"),
+        )
+        for decorate in reversed(decorators):  # innermost first, as stacked decorators apply
+            view = decorate(view)
+        return view
+
     @blp.errorhandler(JobError)
     def job_error(error: JobError) -> Response:
         if isinstance(error, QuotaExceeded):
@@ -81,11 +97,7 @@ def blueprint(app_settings: Settings) -> Blueprint:
 
     @blp.route("/sweeps", methods=["POST"])
     @blp.arguments(SweepRequestSchema(limits=limits, jobs=settings), example=SWEEP_EXAMPLE)
-    @blp.response(202, JobSchema, headers={"Location": {"description": "/v1/jobs/{id}", "schema": {"type": "string"}}})
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @starts_a_job
     def create_sweep(plan: Plan) -> Any:
         """Start a sweep.
 
@@ -98,11 +110,7 @@ def blueprint(app_settings: Settings) -> Blueprint:
 
     @blp.route("/jobs", methods=["POST"])
     @blp.arguments(AnalysisJobRequestSchema(limits=limits, jobs=settings))
-    @blp.response(202, JobSchema, headers={"Location": {"description": "/v1/jobs/{id}", "schema": {"type": "string"}}})
-    @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @starts_a_job
     def create_job(plan: Plan) -> Any:
         """Start one analysis as a job.
 
