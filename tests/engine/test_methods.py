@@ -114,18 +114,21 @@ def test_float16_overflow_gets_a_dtype_recommendation_that_works() -> None:
     assert any(r.change.get("dtype") in ("bfloat16", "float32") and r.fixes for r in d.recommendations)
 
 
+# Sigmoid in float16, depth 12: σ' ≤ 1/4 flushes the bottom layers' gradients to zero.
+SIGMOID_FLOAT16 = {
+    "layers": {"depth": 12, "width": 16},
+    "activation": "sigmoid",
+    "init": "xavier_normal",
+    "dtype": "float16",
+    "batch_size": 4,
+}
+
+
 def test_loss_scale_lifts_float16_gradients_out_of_underflow() -> None:
     """Sigmoid, xavier_normal, depth 12: σ' ≤ 1/4 shrinks the gradient to ~1e-7 at the bottom, where float16
     flushes it, while the forward pass (sigmoid outputs in (0, 1)) stays in float16's normal range — checked
     here, on this machine, so the premise cannot silently fail."""
-    body = {
-        "layers": {"depth": 12, "width": 16},
-        "activation": "sigmoid",
-        "init": "xavier_normal",
-        "dtype": "float16",
-        "batch_size": 4,
-        "thresholds": {"vanishing_log10": -20.0},
-    }
+    body = {**SIGMOID_FLOAT16, "thresholds": {"vanishing_log10": -20.0}}
     spec = make_spec(**body)
     forward = torch.cat([h.reshape(-1) for h in run_pass(spec, make_parameters(spec), torch.device("cpu")).outputs])
     tiny = torch.finfo(torch.float16).tiny
@@ -147,13 +150,7 @@ def test_loss_scale_lifts_float16_gradients_out_of_underflow() -> None:
 
 def test_a_single_stray_value_is_not_an_underflow() -> None:
     """flag_min_count: one flushed value in a layer is below the minimum count, however large its fraction."""
-    body = {
-        "layers": {"depth": 12, "width": 16},
-        "activation": "sigmoid",
-        "init": "xavier_normal",
-        "dtype": "float16",
-        "batch_size": 4,
-    }
+    body = SIGMOID_FLOAT16
     loose = analyze(make_spec(**body, thresholds={"flag_fraction": 1e-6, "flag_min_count": 1}))
     counts = {
         t: round(lr.output_grad.zero_fraction * lr.output_grad.numel) for t, lr in enumerate(loose.layers, start=1)
