@@ -16,6 +16,13 @@ def make_spec(**fields: Any) -> ModelSpec:
     return ModelSpecSchema().load(body)
 
 
+def chunked_power_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU's chunked power iteration (jacobian.CHUNKED_DEVICES), run on this CPU for the test."""
+    from service.engine import jacobian
+
+    monkeypatch.setattr(jacobian, "CHUNKED_DEVICES", frozenset({"cpu", "cuda"}))
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
     torch.set_num_threads(1)

@@ -15,7 +15,7 @@ from service.engine.events import _vector_classes, _weight_grad_classes, referen
 from service.engine.network import TORCH_DTYPES, make_parameters, run_pass
 from service.engine.reference import run_reference
 
-from .conftest import make_spec
+from .conftest import chunked_power_here, make_spec
 
 CPU = torch.device("cpu")
 
@@ -69,11 +69,6 @@ def _formed_products(spec) -> list[torch.Tensor]:
     return out
 
 
-def _chunked_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The GPU's chunked power iteration, run on this CPU."""
-    monkeypatch.setattr(jacobian, "CHUNKED_DEVICES", frozenset({"cpu", "cuda"}))
-
-
 def _spectral_errors(spec) -> list[float]:
     """true − reported log10 σ_max per layer, each checked to be a lower bound."""
     errors = []
@@ -90,7 +85,7 @@ def test_one_power_step_is_a_close_lower_bound(
     monkeypatch: pytest.MonkeyPatch, activation: str, init: str, chunked: bool
 ) -> None:
     if chunked:
-        _chunked_here(monkeypatch)
+        chunked_power_here(monkeypatch)
     spec = make_spec(
         layers=[128] * 41,  # more layers than two chunks: the second starts from the first's basis
         activation=activation,
@@ -123,7 +118,7 @@ def test_chunked_power_iteration_changes_only_the_spectral_norms(
         jacobian={"method": "exact", "precision": "float64", "singular_values": svd},
     )
     carried = _chain(spec)
-    _chunked_here(monkeypatch)
+    chunked_power_here(monkeypatch)
     assert isinstance(
         jacobian._power_strategy(spec, torch.zeros(3, 8, layers[-1], dtype=torch.float64), {}), jacobian._ChunkedPower
     )
@@ -145,7 +140,7 @@ def test_chunked_power_iteration_changes_only_the_spectral_norms(
 
 
 def test_products_too_big_to_chunk_keep_the_carried_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    _chunked_here(monkeypatch)
+    chunked_power_here(monkeypatch)
     spec = make_spec(layers=[64] * 6, batch_size=2)
     assert jacobian.layers_per_chunk(spec, CPU, torch.float32) == jacobian.CHUNK_MAX_LAYERS
     assert isinstance(jacobian._power_strategy(spec, torch.zeros(2, 8, 64), {}), jacobian._ChunkedPower)

@@ -8,7 +8,7 @@ import torch
 from service.engine import analyze, jacobian
 from service.engine.errors import SpecError
 
-from .conftest import make_spec
+from .conftest import chunked_power_here, make_spec
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
@@ -101,7 +101,7 @@ def test_the_device_gives_the_cpus_diagnosis(monkeypatch: pytest.MonkeyPatch, de
     the CPU; spectral norms within the power iteration's accuracy (the GPU runs it in chunks).
     Without CUDA: the CPU against itself running the GPU's chunked power iteration."""
     cpu = analyze(make_spec(**body, device="cpu", verify_recommendations=False))
-    monkeypatch.setattr(jacobian, "CHUNKED_DEVICES", frozenset({"cpu", "cuda"}))
+    chunked_power_here(monkeypatch)
     dev = analyze(make_spec(**body, device=device, verify_recommendations=False))
     assert dev.runtime.device.startswith(device)
     a, b = cpu.diagnosis, dev.diagnosis
