@@ -32,6 +32,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_env(workers: int) -> dict[str, str]:
+    """This environment for a test server on loopback at a free port: `workers` gunicorn workers with one torch
+    thread each (workers × threads stays within a 2-core CI machine). Merge the test's own settings into it."""
+    return os.environ | {
+        "HOST": "127.0.0.1",
+        "PORT": str(free_port()),
+        "GRADSTAB_WORKERS": str(workers),
+        "GRADSTAB_TORCH_THREADS": "1",
+    }
+
+
 @dataclass(frozen=True)
 class ServerHandle:
     proc: subprocess.Popen[bytes]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import ServerHandle, free_port, running_server
+from tests.servers import ServerHandle, running_server, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = {"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4}
@@ -24,11 +24,7 @@ SERVE = [sys.executable, "-m", "service", "serve"]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    env = os.environ | {
-        "HOST": "127.0.0.1",
-        "PORT": str(free_port()),
-        "GRADSTAB_WORKERS": "2",
-        "GRADSTAB_TORCH_THREADS": "1",
+    env = server_env(2) | {
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
         "GRADSTAB_MAX_BODY_BYTES": "5000",
     }
@@ -148,12 +144,8 @@ def test_serve_works_from_an_installed_package_in_any_directory(tmp_path):
     for package in ("service", "schemas"):
         shutil.copytree(ROOT / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
     workdir.mkdir()
-    env = os.environ | {
+    env = server_env(1) | {
         "PYTHONPATH": str(site),
-        "HOST": "127.0.0.1",
-        "PORT": str(free_port()),
-        "GRADSTAB_WORKERS": "1",
-        "GRADSTAB_TORCH_THREADS": "1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
     }
     where = subprocess.run(

@@ -9,7 +9,6 @@ for a 50 MB upload reaches curl, requests and urllib instead of a connection res
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import ServerHandle, free_port, running_server
+from tests.servers import ServerHandle, free_port, running_server, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY = 5000
@@ -36,11 +35,7 @@ SPEC = {"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    env = os.environ | {
-        "HOST": "127.0.0.1",
-        "PORT": str(free_port()),
-        "GRADSTAB_WORKERS": "2",
-        "GRADSTAB_TORCH_THREADS": "1",
+    env = server_env(2) | {
         "GRADSTAB_TIMEOUT": str(TIMEOUT_S),
         "GRADSTAB_REQUEST_DEADLINE": str(DEADLINE_S),
         "GRADSTAB_MAX_BODY_BYTES": str(MAX_BODY),

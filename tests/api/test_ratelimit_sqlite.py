@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from service.api.ratelimit_sqlite import SCHEME
-from tests.servers import free_port, running_server
+from tests.servers import running_server, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,11 +30,7 @@ def test_two_storages_on_one_file_share_the_moving_window(tmp_path):
 def test_limit_holds_while_workers_are_recycled(tmp_path):
     """5/minute with workers recycled every 3 requests: before, each new worker started from zero
     (100 requests got through in 45 s); now 5 of 20 do."""
-    env = os.environ | {
-        "HOST": "127.0.0.1",
-        "PORT": str(free_port()),
-        "GRADSTAB_WORKERS": "2",
-        "GRADSTAB_TORCH_THREADS": "1",
+    env = server_env(2) | {
         "GRADSTAB_RATE_LIMIT": "5/minute",
         "GRADSTAB_MAX_REQUESTS": "3",
         "GRADSTAB_MAX_REQUESTS_JITTER": "0",

@@ -5,7 +5,6 @@ nginx binary. The compose file's upstream (`api:8000` through Docker's DNS, `res
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import ServerHandle, free_port, running_server
+from tests.servers import ServerHandle, free_port, running_server, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -29,11 +28,7 @@ PROBLEM = "application/problem+json"
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServerHandle]]:
     tmp = tmp_path_factory.mktemp("nginx")
-    env = os.environ | {
-        "HOST": "127.0.0.1",
-        "PORT": str(free_port()),
-        "GRADSTAB_WORKERS": "2",
-        "GRADSTAB_TORCH_THREADS": "1",
+    env = server_env(2) | {
         "GRADSTAB_TRUSTED_PROXIES": "1",
         "GRADSTAB_RATE_LIMIT": "off",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.servers import free_port, running_server
+from tests.servers import running_server, server_env
 
 from .apps import INSTRUCTOR_KEY, KEYS, SPEC, STUDENT_KEY, write_assignment
 from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS
@@ -25,11 +25,7 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assignments = write_assignment(tmp_path_factory.mktemp("assignments"))
-    env = os.environ | {
-        "HOST": "127.0.0.1",
-        "PORT": str(free_port()),
-        "GRADSTAB_WORKERS": "1",
-        "GRADSTAB_TORCH_THREADS": "1",
+    env = server_env(1) | {
         "GRADSTAB_API_KEYS": KEYS,
         "GRADSTAB_ASSIGNMENTS_DIR": str(assignments),
         "GRADSTAB_MAX_DEPTH": "40",
