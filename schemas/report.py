@@ -208,6 +208,10 @@ class DiagnosisSchema(Schema):
     recommendations = fields.List(fields.Nested(RecommendationSchema))
     summary = fields.String()
     thresholds = fields.Dict(keys=fields.String(), values=FiniteFloat(allow_none=True))
+    growth_from_layer = _int(
+        "The t whose product ∂h^d/∂h^t the verdict reads: 1, or a residual network's first block output (inside a "
+        "branch the product carries the branch's own scale); growth_per_layer is over d − t layers."
+    )
     cancellation = fields.Nested(
         RangeEventSchema,
         metadata={
@@ -215,6 +219,26 @@ class DiagnosisSchema(Schema):
             "rounding (e.g. products summing to an exact 0), not to the range, so not underflow."
         },
     )
+
+
+class BlockTheorySchema(Schema):
+    first_layer = _int()
+    last_layer = _int()
+    skip = fields.Boolean()
+    predicted_gain = _float("√ of the predicted factor on the squared gradient norm across the block.")
+    measured_gain = _float("RMS gain of the products from the block's output to its input (null for the first block).")
+
+
+class ArchitectureTheorySchema(Schema):
+    model = fields.String(metadata={"description": "residual | normalized | residual_normalized | batchnorm | none"})
+    status = fields.String(metadata={"description": "approximation (with its measured error) | unavailable (null)"})
+    predicted_log10_total_growth = _float()
+    measured_log10_total_growth = _float()
+    log10_error = _float("predicted − measured log10 total growth")
+    reason = fields.String(metadata={"description": "Why there is no prediction (empty where there is one)."})
+    assumptions = fields.String()
+    references = fields.List(fields.String())
+    blocks = fields.List(fields.Nested(BlockTheorySchema))
 
 
 class LayerTheorySchema(Schema):
@@ -237,6 +261,43 @@ class TheorySchema(Schema):
     )
     critical_note = fields.String()
     layers = fields.List(fields.Nested(LayerTheorySchema))
+    architecture = fields.Nested(
+        ArchitectureTheorySchema,
+        allow_none=True,
+        metadata={
+            "description": "Residual/normalised networks: the mean-field prediction per block (null: plain)."
+        },
+    )
+
+
+class BlockInfoSchema(Schema):
+    first_layer = _int()
+    last_layer = _int()
+    skip = fields.Boolean(metadata={"description": "h_out = h_in + branch_scale·f(h_in)"})
+    note = fields.String(allow_none=True, metadata={"description": "Why the block has no skip."})
+
+
+class NormalizedLayerSchema(Schema):
+    layer = _int()
+    at = fields.String(metadata={"description": "input (before the layer's weights) | output (after σ or the sum)"})
+
+
+class ArchitectureInfoSchema(Schema):
+    residual_every = _int(nullable=True)
+    branch_scale = _float()
+    normalization = fields.String()
+    position = fields.String(allow_none=True)
+    eps = _float()
+    blocks = fields.List(fields.Nested(BlockInfoSchema))
+    normalized_layers = fields.List(fields.Nested(NormalizedLayerSchema))
+    products = fields.String(
+        metadata={
+            "description": "per_sample: ∂h^d_b/∂h^t_b per sample (the batch statistics are over samples); "
+            "whole_batch (batchnorm): the whole batch's (B·n_d)×(B·n_t) product, the samples coupled through the "
+            "batch statistics as autograd differentiates them; its RMS gain is ‖P‖_F/√(B·n_d)."
+        }
+    )
+    growth_from_layer = _int()
 
 
 class RuntimeSchema(Schema):
@@ -282,6 +343,11 @@ class ReportSchema(Schema):
     diagnosis = fields.Nested(DiagnosisSchema)
     theory = fields.Nested(TheorySchema)
     runtime = fields.Nested(RuntimeSchema)
+    architecture = fields.Nested(
+        ArchitectureInfoSchema,
+        allow_none=True,
+        metadata={"description": "Where the blocks and normalisation layers are (null: the plain MLP)."},
+    )
     cache = fields.Nested(
         CacheSchema,
         metadata={

@@ -23,8 +23,15 @@ from service.engine.spec import (
     INITS,
     JACOBIAN_METHODS,
     LOSSES,
+    NORM_EPS,
+    NORM_KINDS,
+    NORM_POSITIONS,
+    RESIDUAL_EVERY,
+    Architecture,
     JacobianOptions,
     ModelSpec,
+    Normalization,
+    Residual,
     Thresholds,
 )
 
@@ -39,6 +46,8 @@ def _defaults(cls: type) -> dict[str, Any]:
 
 SPEC = _defaults(ModelSpec)
 JACOBIAN = _defaults(JacobianOptions)
+RESIDUAL = _defaults(Residual)
+NORMALIZATION = _defaults(Normalization)
 THRESHOLDS = _defaults(Thresholds)
 
 
@@ -189,6 +198,81 @@ class ThresholdsSchema(StrictSchema):
         return Thresholds(**data)
 
 
+class ResidualSchema(StrictSchema):
+    every = fields.Integer(
+        strict=True,
+        load_default=RESIDUAL["every"],
+        validate=validate.OneOf(RESIDUAL_EVERY),
+        metadata={
+            "description": "Consecutive layers per block (1, 2 or 3; default "
+            f"{RESIDUAL['every']}): a block whose input and output widths are equal computes "
+            "h_out = h_in + branch_scale·f(h_in), f its layers as in the plain MLP; one whose widths differ has no "
+            "skip (reported in architecture.blocks)."
+        },
+    )
+    branch_scale = StrictFloat(
+        load_default=RESIDUAL["branch_scale"],
+        validate=validate.Range(min=0, max=1e3),
+        metadata={
+            "description": "The factor on every branch (default "
+            f"{RESIDUAL['branch_scale']:g}); 1/√(number of blocks) keeps the stream's variance bounded, "
+            "0 starts every branch switched off (SkipInit, ReZero)."
+        },
+    )
+
+    @post_load
+    def make(self, data: dict[str, Any], **kwargs: Any) -> Residual:
+        return Residual(**data)
+
+
+class NormalizationSchema(StrictSchema):
+    kind = fields.String(
+        load_default=NORMALIZATION["kind"],
+        validate=validate.OneOf(NORM_KINDS),
+        metadata={
+            "description": f"none (default), layernorm, rmsnorm or batchnorm: γ = 1, β = 0, ε = {NORM_EPS:g}; "
+            "batchnorm normalises each unit over the batch with the batch's own statistics (a training step)."
+        },
+    )
+    position = fields.String(
+        load_default=NORMALIZATION["position"],
+        validate=validate.OneOf(NORM_POSITIONS),
+        metadata={
+            "description": f"pre (default {NORMALIZATION['position']}): the input of each block's branch (without "
+            "residual: of each weight layer); post: after each layer's activation (with residual: after each "
+            "block's addition)."
+        },
+    )
+
+    @post_load
+    def make(self, data: dict[str, Any], **kwargs: Any) -> Normalization:
+        return Normalization(**data)
+
+
+class ArchitectureSchema(StrictSchema):
+    residual = fields.Nested(
+        ResidualSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Residual blocks (absent or null: none)."},
+    )
+    normalization = fields.Nested(
+        NormalizationSchema,
+        load_default=Normalization,
+        metadata={"description": "Normalisation layers (default: none)."},
+    )
+
+    @post_load
+    def make(self, data: dict[str, Any], **kwargs: Any) -> Architecture:
+        return Architecture(**data)
+
+
+ARCHITECTURE_EXAMPLE = {
+    "residual": {"every": 2, "branch_scale": 0.1414},
+    "normalization": {"kind": "layernorm", "position": "pre"},
+}
+
+
 class ModelSpecSchema(StrictSchema):
     """POST /v1/analyses body. Loading returns a `ModelSpec`; unknown fields are refused."""
 
@@ -302,6 +386,16 @@ class ModelSpecSchema(StrictSchema):
     thresholds = fields.Nested(
         ThresholdsSchema, load_default=Thresholds, metadata={"description": "Verdict thresholds."}
     )
+    architecture = fields.Nested(
+        ArchitectureSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Residual blocks and normalisation layers (absent or null: the plain MLP). One that adds "
+            "nothing (no residual, normalization none) is the plain MLP, with its report id.",
+            "example": ARCHITECTURE_EXAMPLE,
+        },
+    )
     verify_recommendations = fields.Boolean(
         load_default=SPEC["verify_recommendations"],
         truthy={True},
@@ -327,6 +421,13 @@ class ModelSpecSchema(StrictSchema):
                 f"Give one activation or exactly one per layer: {len(widths) - 1} layers, {len(act)} names.",
                 "activation",
             )
+        arch = data.get("architecture")
+        if arch is not None and arch.normalization.kind == "batchnorm" and data.get("batch_size", 8) < 2:
+            raise ValidationError(
+                "batchnorm needs batch_size ≥ 2: it normalises each unit over the batch.", "batch_size"
+            )
+        if arch is not None and arch.normalization.kind == "layernorm" and min(widths) < 2:
+            raise ValidationError("layernorm needs every width ≥ 2: it normalises over a sample's units.", "layers")
         if data.get("loss") == "cross_entropy" and widths[-1] < 2:
             raise ValidationError("cross_entropy needs at least 2 output units (the last width).", "loss")
 
@@ -335,6 +436,9 @@ class ModelSpecSchema(StrictSchema):
         widths = data.pop("layers")
         act = data.pop("activation")
         data["activations"] = (act,) * (len(widths) - 1) if isinstance(act, str) else act
+        arch = data.get("architecture")
+        if arch is not None and arch.is_plain:
+            data["architecture"] = None  # the plain MLP, exactly: same numbers, same report id
         spec = ModelSpec(widths=widths, **data)
         errors = check_limits(spec, self.limits)
         if errors:

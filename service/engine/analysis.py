@@ -14,6 +14,11 @@ import torch
 from . import diagnosis as diagnosis_mod
 from . import qr_spectrum
 from .activations import get as get_activation
+from .architecture import architecture_info
+from .blockchain import block_chain
+from .blockpass import run_block_pass
+from .blockref import exact_gradients, run_block_reference
+from .blocktheory import architecture_theory
 from .cost import FLOAT64_CHAIN_MAX_GFLOP, VERIFY_BATCH, VERIFY_PROBES, estimate_cost, exact_chain_flops
 from .events import range_events
 from .gradstats import tensor_stats_many
@@ -21,7 +26,7 @@ from .jacobian import estimate_chain, exact_chain
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
 from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
-from .spec import AUTO_EXACT_GFLOP, ModelSpec
+from .spec import AUTO_EXACT_GFLOP, ModelSpec, spec_dict
 from .theory import theory
 
 LN10 = math.log(10.0)
@@ -58,9 +63,7 @@ def report_id(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> st
 
 
 def _hash_id(spec: ModelSpec, method: str) -> str:
-    payload = json.dumps(
-        {"spec": dataclasses.asdict(spec), "jacobian_method": method, "engine": ENGINE_VERSION}, sort_keys=True
-    )
+    payload = json.dumps({"spec": spec_dict(spec), "jacobian_method": method, "engine": ENGINE_VERSION}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -74,16 +77,26 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
     device = resolve_device(spec.device, planned.gflop)
     pass_dtype = TORCH_DTYPES[spec.dtype]
     params = make_parameters(spec)
-    result = run_pass(spec, params, device)
-    ref = run_reference(spec, params)
     precision, precision_reason = chain_precision(spec, method)
-    chain_fn = exact_chain if method == "exact" else estimate_chain
-    with torch.no_grad():
-        chain = chain_fn(spec, params.weights_as(precision, device), ref, precision, device)
+    if spec.architecture is None:
+        result = run_pass(spec, params, device)
+        ref = run_reference(spec, params)
+        chain_fn = exact_chain if method == "exact" else estimate_chain
+        with torch.no_grad():
+            chain = chain_fn(spec, params.weights_as(precision, device), ref, precision, device)
+        exact = None
+    else:  # residual blocks and/or normalisation layers: the block network's own pass, reference and walk
+        result = run_block_pass(spec, params, device)
+        ref = run_block_reference(spec, params)
+        with torch.no_grad():
+            chain = block_chain(spec, ref, params.weights_as(precision, device), precision, method)
+        exact = exact_gradients(spec, params, ref)
     _resolve_singular_values(spec, params, ref, chain.stats, chain.method)
     layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
-    overflow, underflow, cancellation = range_events(spec, params, ref, result, layers)
+    overflow, underflow, cancellation = range_events(spec, params, ref, result, layers, exact)
     th = theory(spec, ref)
+    if spec.architecture is not None:
+        th = architecture_theory(spec, ref, th, chain.stats)
     diag = diagnosis_mod.diagnose(
         spec,
         layers,
@@ -132,6 +145,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         diagnosis=diag,
         theory=th,
         runtime=runtime,
+        architecture=architecture_info(spec),
     )
 
 
@@ -244,7 +258,8 @@ def _resolve_singular_values(
 
     Every layer gets condition_number_status (κ is a lower bound wherever σ_min is an upper bound).
     """
-    if method == "exact" and spec.jacobian.singular_values == "all" and qr_spectrum.supports(spec):
+    plain = spec.architecture is None
+    if plain and method == "exact" and spec.jacobian.singular_values == "all" and qr_spectrum.supports(spec):
         spectrum = qr_spectrum.product_spectrum(spec, params, ref)
         for t, st in enumerate(stats[:-1], start=1):
             smax, smin = spectrum.log_smax[t - 1], spectrum.log_smin[t - 1]

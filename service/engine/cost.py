@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
+from .cost_architecture import architecture_cost
 from .spec import AUTO_EXACT_GFLOP, ModelSpec
 
 _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -19,6 +20,8 @@ SVD_ALWAYS_GFLOP = 10.0
 # Recommendations are verified on cheap reruns (at most this many, at this batch size), and those that pass
 # are confirmed at the spec's own batch before they are claimed.
 VERIFY_RUNS = 4
+# ... and at most this many more for architectural changes (diagnosis.architecture_rules)
+ARCHITECTURE_VERIFY_RUNS = 2
 VERIFY_BATCH = 4
 VERIFY_PROBES = 16
 # The reruns share a budget: this multiple of the analysis's own work, at least VERIFY_MIN_GFLOP.
@@ -168,8 +171,13 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     chain_extra += svd_flops(widths, batch, svd_layers(widths, jac.singular_values, batch))
     if jac.singular_values == "all" and len(set(widths[1:])) == 1:  # qr_spectrum: a QR and two svdvals per layer
         chain_extra += 2.0 * svd_flops(widths, batch, svd_layers(widths, "all", batch))
-    exact = chain + chain_extra
     approx = estimate_flops(widths, batch, jac.probes, jac.power_iterations)
+    arch = architecture_cost(spec)
+    if arch is not None:  # residual/normalised: the block walk; its estimate is charged as the plain one's
+        chain *= arch.chain_factor
+        chain_extra = arch.exact_extra_flops
+        approx += arch.estimate_extra_flops
+    exact = chain + chain_extra
     n_d, n_max = widths[-1], max(widths)
     elem = _BYTES[spec.dtype]
     chain_elem = 8 if jac.precision == "float64" or jac.singular_values == "all" else 4
@@ -179,6 +187,8 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     acts_mem = batch * sum(widths) * (4 * elem + 3 * 8)
     # the product, its σ'-scaled copy and the GEMM's output; nothing is formed for a single layer
     exact_mem = 3 * batch * n_d * n_max * chain_elem if spec.depth > 1 else 0
+    if arch is not None:
+        exact_mem *= arch.chain_factor  # B·n_d rows × B·n_t columns per group, one group: B-fold
     exact_fits = exact_mem / 2**20 <= AUTO_EXACT_MAX_MIB and (
         exact <= auto_exact_gflop * 1e9 or exact <= EXACT_PREFERENCE * approx
     )
@@ -193,10 +203,11 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     verify = 0.0
     if spec.verify_recommendations:
         vb = min(batch, VERIFY_BATCH)
-        verify = VERIFY_RUNS * (_pass_flops(widths, vb) + estimate_flops(widths, vb, VERIFY_PROBES, 0))
+        runs = VERIFY_RUNS + ARCHITECTURE_VERIFY_RUNS
+        verify = runs * (_pass_flops(widths, vb) + estimate_flops(widths, vb, VERIFY_PROBES, 0))
         # every claimed fix is confirmed at the user's batch with the user's method (Frobenius norms only)
         confirm = chain * 1.15 if method == "exact" else estimate_flops(widths, batch, jac.probes, 0)
-        verify += VERIFY_RUNS * (_pass_flops(widths, batch) + confirm)
+        verify += runs * (_pass_flops(widths, batch) + confirm)
     own = _pass_flops(widths, batch) + work
     verify = min(verify, verify_budget_flops(own))
     return Cost(

@@ -50,7 +50,7 @@ class WeightGradLog:
 
 
 @dataclass
-class _Factored:
+class Factored:
     """A layer's exact values as direction × e^scale per sample: (B, n) directions, (B,) ln scales."""
 
     dirs: Tensor
@@ -62,7 +62,7 @@ class _Factored:
 
 def _reference_gradients(
     spec: ModelSpec, params: Parameters, ref: Reference
-) -> tuple[list[_Factored], list[WeightGradLog]]:
+) -> tuple[list[Factored], list[WeightGradLog]]:
     """Exact ∂ℓ/∂h^t per layer (float64, factored: its logs are -inf where exactly 0) and ∂ℓ/∂W^t, also factored.
 
     The backward recursion is per layer; each layer's ∂ℓ/∂W^t scales (Σ over samples of g ⊗ h, with
@@ -71,10 +71,10 @@ def _reference_gradients(
     """
     d = spec.depth
     g_dir, g_log = ref.top_grad_dir, ref.top_grad_log_scale  # (B, n_d), (B,)
-    out: list[_Factored] = [_Factored(g_dir, g_log)] * d
+    out: list[Factored] = [Factored(g_dir, g_log)] * d
     g_zs: list[Tensor] = [g_dir] * d
     for t in range(d, 0, -1):
-        out[t - 1] = _Factored(g_dir, g_log)
+        out[t - 1] = Factored(g_dir, g_log)
         g_zs[t - 1] = g_z = g_dir * ref.layers[t - 1].sigma_prime  # (B, n_t), scale g_log
         if t > 1:
             g_next = g_z @ params.weights[t - 1]
@@ -82,15 +82,22 @@ def _reference_gradients(
             g_dir = g_next / torch.where(norm > 0, norm, 1.0)[:, None]
             g_log = g_log + torch.log(norm)
     x_norm = torch.linalg.vector_norm(params.x, dim=1)
-    inputs = [_Factored(params.x / torch.where(x_norm > 0, x_norm, 1.0)[:, None], torch.log(x_norm))]
-    inputs += [_Factored(lr.h_dir, lr.h_log_scale) for lr in ref.layers[:-1]]  # h^{t-1}, t = 1..d
-    log_w = torch.stack([o.log_scales for o in out]) + torch.stack([h.log_scales for h in inputs])  # (d, B)
+    inputs = [Factored(params.x / torch.where(x_norm > 0, x_norm, 1.0)[:, None], torch.log(x_norm))]
+    inputs += [Factored(lr.h_dir, lr.h_log_scale) for lr in ref.layers[:-1]]  # h^{t-1}, t = 1..d
+    g_z_scales = [o.log_scales for o in out]  # ∂ℓ/∂z^t = g_dir·σ' keeps ∂ℓ/∂h^t's scale
+    return out, weight_grad_logs([Factored(g, s) for g, s in zip(g_zs, g_z_scales, strict=True)], inputs)
+
+
+def weight_grad_logs(g_zs: list[Factored], inputs: list[Factored]) -> list[WeightGradLog]:
+    """∂ℓ/∂W^t = Σ_b ∂ℓ/∂z^t_b ⊗ (input of layer t)_b, factored, from both factors per layer (each (B, ·) with
+    per-sample log scales): the per-sample scales relative to each layer's largest finite one, for all layers
+    at once."""
+    log_w = torch.stack([g.log_scales for g in g_zs]) + torch.stack([h.log_scales for h in inputs])  # (d, B)
     finite = torch.isfinite(log_w)
     top = torch.where(finite, log_w, -math.inf).amax(dim=1)
     top = torch.where(torch.isfinite(top), top, 0.0)  # a layer with no finite scale: its weights are all 0
     weight = torch.where(finite, torch.exp(log_w - top[:, None]), 0.0)
-    w_logs = [WeightGradLog(weight[t], g_zs[t], inputs[t].dirs, top[t]) for t in range(d)]
-    return out, w_logs
+    return [WeightGradLog(weight[t], g_zs[t].dirs, inputs[t].dirs, top[t]) for t in range(len(g_zs))]
 
 
 def reference_log_magnitudes(spec: ModelSpec, params: Parameters, ref: Reference) -> tuple[list[Tensor], list[Tensor]]:
@@ -115,7 +122,7 @@ def _classify(ln_at_zero: Tensor, ln_tiny: float) -> tuple[int, int]:
     return under, int(exact_nonzero.sum()) - under
 
 
-def _vector_classes(values: list[Tensor], exact: list[_Factored], shift: float, ln_tiny: float) -> _Classes:
+def _vector_classes(values: list[Tensor], exact: list[Factored], shift: float, ln_tiny: float) -> _Classes:
     """Activations or ∂ℓ/∂h^t of every layer: one copy to the host and one set of operations per group of
     equal-width layers (per-layer operations would cost more than the arithmetic, and on a GPU each read
     would synchronise)."""
@@ -161,17 +168,23 @@ def _live_zeros(grad: Tensor, exact: WeightGradLog) -> Tensor:
 
 
 def range_events(
-    spec: ModelSpec, params: Parameters, ref: Reference, result: PassResult, layers: list[LayerReport]
+    spec: ModelSpec,
+    params: Parameters,
+    ref: Reference,
+    result: PassResult,
+    layers: list[LayerReport],
+    exact: tuple[list[Factored], list[WeightGradLog]] | None = None,
 ) -> tuple[RangeEvent, RangeEvent, RangeEvent]:
     """(overflow, underflow, cancellation) for the forward activations, ∂ℓ/∂h^t and ∂ℓ/∂W^t of every layer.
 
-    The non-finite fractions come from the layers' statistics (already counted there).
+    The non-finite fractions come from the layers' statistics (already counted there). `exact`: the exact
+    ∂ℓ/∂h^t and ∂ℓ/∂W^t where the caller has them (a block network's walk), else the plain MLP's recursion.
     """
-    outs, w_logs = _reference_gradients(spec, params, ref)
+    outs, w_logs = exact if exact is not None else _reference_gradients(spec, params, ref)
     frac, min_count = spec.thresholds.flag_fraction, spec.thresholds.flag_min_count
     ln_tiny = math.log(float(torch.finfo(TORCH_DTYPES[spec.dtype]).tiny))
     ln_scale = math.log(spec.loss_scale)
-    forward = [_Factored(lr.h_dir, lr.h_log_scale) for lr in ref.layers]
+    forward = [Factored(lr.h_dir, lr.h_log_scale) for lr in ref.layers]
     quantities = (
         (FORWARD, result.outputs, _vector_classes(result.outputs, forward, 0.0, ln_tiny)),
         ("output_grad", result.output_grads, _vector_classes(result.output_grads, outs, ln_scale, ln_tiny)),

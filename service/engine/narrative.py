@@ -241,3 +241,59 @@ def summary(
         text += f". Fix: {changes} (verified: {verified_verdict}"
         text += f", {gpl:.3g} per layer)" if gpl is not None else ")"
     return text + "."
+
+
+# ---- residual and normalised networks ---------------------------------------------------------------------
+
+
+def residual_compound(blocks: int, scale: float, gain: str, total: float) -> str:
+    return (
+        f"Unscaled residual branches compound: each of the {blocks} blocks passes the gradient through the skip and "
+        f"adds its branch (branch_scale {scale:g}), a factor of about {gain} per block, {power_of_ten(total)} in all; "
+        f"scaling the branches by 1/√{blocks} keeps the sum of their contributions bounded."
+    )
+
+
+def batchnorm_explodes(per_layer: str, predicted: str | None) -> str:
+    theory = f" (mean-field theory: {predicted} for relu, Yang et al. 2019)" if predicted else ""
+    return (
+        "Batch normalisation itself explodes the gradient at initialisation, whatever the weight scale: the batch "
+        f"statistics couple the samples, and the gradient grows by {per_layer} per layer{theory}."
+    )
+
+
+def normalization_hides_scale(kind: str, chi: float, growth: str) -> str:
+    return (
+        f"A {kind} layer keeps the forward activations at unit scale and hides the weight scale from them, but not "
+        f"from every gradient path: χ = σ_w²·E[σ'²] = {chi:.3g} per weight layer, and the gradient still changes "
+        f"by {growth} per layer."
+    )
+
+
+SCALE_BRANCHES_WHY = (
+    "Branches scaled by 1/√(number of blocks) add a bounded total to the residual stream (the 1/√L scaling of deep "
+    "ResNets and Transformers), so the product of (1 + s²χ) over the blocks stays near e^χ."
+)
+ZERO_BRANCHES_WHY = (
+    "Branches that start switched off (SkipInit, ReZero, Fixup) make every block the identity at initialisation: the "
+    "gradient reaches the bottom unchanged; the branch weights then only start learning once their scale moves."
+)
+ADD_PRENORM_WHY = (
+    "Pre-normalisation (x + f(LayerNorm(x))) normalises each branch's input, so each branch adds O(1) to a stream "
+    "that grows with depth and the gradient across a block tends to 1 (Xiong et al. 2020)."
+)
+REPLACE_BATCHNORM_WHY = (
+    "layernorm normalises each sample on its own: without batchnorm's coupling through the batch statistics the "
+    "gradient no longer explodes at initialisation."
+)
+SKIP_BATCHNORM_WHY = (
+    "Skips around the batchnorm blocks give the gradient a path that the batch statistics do not scale."
+)
+
+
+def add_residual_why(blocks: int, scale: float, norm: bool) -> str:
+    pre = " with pre-layernorm in each branch" if norm else ""
+    return (
+        f"Residual connections every 2 layers{pre}, branches scaled by 1/√{blocks} = {scale:.4g}: the gradient "
+        "reaches the bottom through the identity paths whatever the layers do."
+    )

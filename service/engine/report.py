@@ -197,6 +197,8 @@ class Diagnosis:
     # values 0 in the pass whose exact magnitude is inside the dtype's normal range: lost to rounding
     # (products summing to an exact 0), not to the range; flagged like underflow, never called underflow
     cancellation: RangeEvent = field(default_factory=lambda: RangeEvent(False, None, None, None, None))
+    # the layer t whose product ∂h^d/∂h^t the verdict reads: 1, or a residual network's first block output
+    growth_from_layer: int = 1
 
 
 @dataclass
@@ -204,6 +206,32 @@ class LayerTheory:
     index: int
     chi: float | None
     predicted_gain: float | None  # √χ
+
+
+@dataclass
+class BlockTheory:
+    """One block's backpropagated gain: predicted (mean-field, gradient independence) and measured (the products)."""
+
+    first_layer: int
+    last_layer: int
+    skip: bool
+    predicted_gain: float | None  # √ of the predicted factor on the squared gradient norm
+    measured_gain: float | None  # ‖∂h^d/∂h_in‖_F / ‖∂h^d/∂h_out‖_F at the block's input and output (RMS over samples)
+
+
+@dataclass
+class ArchitectureTheory:
+    """Mean-field theory of a residual/normalised network beside the measurement, or why there is none."""
+
+    model: str  # residual | normalized | residual_normalized | batchnorm | none
+    status: str  # approximation (a prediction with its measured error) | unavailable (null, reason says why)
+    predicted_log10_total_growth: float | None
+    measured_log10_total_growth: float | None
+    log10_error: float | None  # predicted − measured
+    reason: str
+    assumptions: str
+    references: list[str] = field(default_factory=list)
+    blocks: list[BlockTheory] = field(default_factory=list)
 
 
 @dataclass
@@ -218,6 +246,7 @@ class Theory:
     critical_weight_scale: float | None  # the weight_scale with χ(q*) = 1 for square layers; None where none exists
     critical_note: str
     layers: list[LayerTheory]
+    architecture: ArchitectureTheory | None = None  # residual/normalised networks only
 
 
 @dataclass
@@ -238,6 +267,35 @@ class Runtime:
 
 
 @dataclass
+class BlockInfo:
+    first_layer: int
+    last_layer: int
+    skip: bool  # h_out = h_in + branch_scale·f(h_in)
+    note: str | None = None  # why a block has no skip
+
+
+@dataclass
+class NormalizedLayer:
+    layer: int
+    at: str  # input (before the layer's weights) | output (after its σ, or its block's sum)
+
+
+@dataclass
+class ArchitectureInfo:
+    """Where the blocks and normalisation layers are, and what the products mean for this network."""
+
+    residual_every: int | None
+    branch_scale: float | None
+    normalization: str
+    position: str | None
+    eps: float | None
+    blocks: list[BlockInfo]
+    normalized_layers: list[NormalizedLayer]
+    products: str  # per_sample (∂h^d_b/∂h^t_b) | whole_batch (batchnorm couples the samples)
+    growth_from_layer: int
+
+
+@dataclass
 class Report:
     id: str  # sha256 of the normalised spec, the resolved Jacobian method and the engine version
     engine_version: str
@@ -248,3 +306,4 @@ class Report:
     diagnosis: Diagnosis
     theory: Theory
     runtime: Runtime
+    architecture: ArchitectureInfo | None = None  # null for the plain MLP

@@ -6,7 +6,8 @@ defaults and limits; the engine trusts what it is given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 ACTIVATIONS: tuple[str, ...] = (
     "identity",
@@ -34,6 +35,11 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 LOSSES: tuple[str, ...] = ("sum", "mean", "mse", "cross_entropy")
 JACOBIAN_METHODS: tuple[str, ...] = ("auto", "exact", "estimate")
 CHAIN_PRECISIONS: tuple[str, ...] = ("auto", "float64", "float32")
+NORM_KINDS: tuple[str, ...] = ("none", "layernorm", "rmsnorm", "batchnorm")
+NORM_POSITIONS: tuple[str, ...] = ("pre", "post")
+RESIDUAL_EVERY: tuple[int, ...] = (1, 2, 3)
+# ε under the square root of every normalisation layer (torch.nn.LayerNorm's, RMSNorm's and BatchNorm1d's default).
+NORM_EPS = 1e-5
 DEFAULT_ACTIVATION = "relu"  # every layer's σ when a spec names none
 # jacobian.method=auto computes the products exactly up to this much work (GFLOP); the server's
 # budget (GRADSTAB_AUTO_EXACT_GFLOP, schemas.limits.Limits.auto_exact_gflop) defaults to it.
@@ -72,6 +78,53 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Residual:
+    """Blocks of `every` consecutive layers: h_out = h_in + branch_scale·f(h_in) where the block's input and output
+    widths are equal (f: the block's layers as in the plain MLP); a block whose widths differ has no skip."""
+
+    every: int = 1
+    branch_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """A normalisation layer (γ = 1, β = 0 at init; ε = NORM_EPS): pre normalises the input of each block's branch
+    (without residual: of each weight layer), post the output of each layer's activation (with residual: of each
+    block after the addition). batchnorm uses the batch's own statistics (biased variance), as in a training step."""
+
+    kind: str = "none"
+    position: str = "pre"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a network adds to the plain MLP. The schema turns one that adds nothing into None (the plain path)."""
+
+    residual: Residual | None = None
+    normalization: Normalization = field(default_factory=Normalization)
+
+    @property
+    def is_plain(self) -> bool:
+        return self.residual is None and self.normalization.kind == "none"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Architecture:
+        """The wire form (as in a recommendation's `change`) → an Architecture; absent members take defaults."""
+        res = data.get("residual")
+        norm = data.get("normalization")
+        return cls(
+            residual=None if res is None else Residual(**res),
+            normalization=Normalization() if norm is None else Normalization(**norm),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "residual": None if self.residual is None else asdict(self.residual),
+            "normalization": asdict(self.normalization),
+        }
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A fully normalised MLP spec: h^t = σ_t(W^t h^{t-1} [+ b^t]), t = 1..d."""
 
@@ -91,6 +144,8 @@ class ModelSpec:
     jacobian: JacobianOptions = field(default_factory=JacobianOptions)
     thresholds: Thresholds = field(default_factory=Thresholds)
     verify_recommendations: bool = True
+    # residual blocks and normalisation layers; None: the plain MLP (and its report ids, which omit this field)
+    architecture: Architecture | None = None
 
     @property
     def depth(self) -> int:
@@ -101,4 +156,29 @@ class ModelSpec:
         act = changes.pop("activation", None)
         if isinstance(act, str):
             changes["activations"] = (act,) * self.depth
+        arch = changes.get("architecture")
+        if isinstance(arch, dict):
+            arch = Architecture.from_dict(arch)
+            changes["architecture"] = None if arch.is_plain else arch
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def spec_dict(spec: ModelSpec) -> dict[str, Any]:
+    """The spec as plain values; `architecture` only where there is one, so a plain spec hashes (report ids,
+    job ids) exactly as it did before the field existed."""
+    raw = asdict(spec)
+    if spec.architecture is None:
+        raw.pop("architecture")
+    return raw
+
+
+def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
+    """The inverse of spec_dict (JSON turns tuples into lists; the engine wants tuples)."""
+    d = dict(data)
+    d["widths"] = tuple(d["widths"])
+    d["activations"] = tuple(d["activations"])
+    d["jacobian"] = JacobianOptions(**d["jacobian"])
+    d["thresholds"] = Thresholds(**d["thresholds"])
+    if d.get("architecture") is not None:
+        d["architecture"] = Architecture.from_dict(d["architecture"])
+    return ModelSpec(**d)

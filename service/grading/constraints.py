@@ -7,10 +7,9 @@ same `layers`; an omitted field equals its default. The view uses the request's 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from service.engine.spec import ModelSpec
+from service.engine.spec import ModelSpec, spec_dict
 
 from .compare import fmt
 
@@ -19,7 +18,7 @@ DERIVED: tuple[str, ...] = ("depth", "width", "input_dim")
 
 def spec_view(spec: ModelSpec) -> dict[str, Any]:
     """The spec as wire-named plain values: activation is one name when every layer shares it."""
-    raw = dataclasses.asdict(spec)
+    raw = spec_dict(spec)
     widths = list(raw.pop("widths"))
     acts = list(raw.pop("activations"))
     view: dict[str, Any] = {"layers": widths, "activation": acts[0] if len(set(acts)) == 1 else acts}

@@ -16,14 +16,13 @@ each point exactly once however often it ran.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.engine.spec import JacobianOptions, ModelSpec, Thresholds
+from service.engine.spec import spec_dict, spec_from_dict  # noqa: F401 (spec_from_dict: re-exported for the runner)
 
 KINDS = ("sweep", "analysis")
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -34,18 +33,7 @@ def now() -> float:
     return time.time()
 
 
-def spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
-    return dataclasses.asdict(spec)
-
-
-def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
-    """The inverse of spec_to_dict (JSON turns tuples into lists; the engine wants tuples)."""
-    d = dict(data)
-    d["widths"] = tuple(d["widths"])
-    d["activations"] = tuple(d["activations"])
-    d["jacobian"] = JacobianOptions(**d["jacobian"])
-    d["thresholds"] = Thresholds(**d["thresholds"])
-    return ModelSpec(**d)
+spec_to_dict = spec_dict
 
 
 def job_id(kind: str, payload: Any) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from .. import narrative as say
+from ..architecture import boundary_layers, growth_from_layer
 from ..report import Diagnosis, LayerReport, RangeEvent, Recommendation, Theory
 from ..spec import ModelSpec
 from .advice import Verifier, fixes_problem, recommendations
@@ -32,8 +33,12 @@ def verdict_of(log10_growth: float, spec: ModelSpec) -> str:
 
 
 def _onset(layers: list[LayerReport], verdict: str, spec: ModelSpec) -> int | None:
-    """The top-most t whose product ∂h^d/∂h^t already leaves the stable band."""
+    """The top-most t whose product ∂h^d/∂h^t already leaves the stable band (block outputs only, in a residual
+    network: inside a branch the product carries the branch's own scale)."""
+    compared = set(boundary_layers(spec)) if spec.architecture is not None else None
     for lr in reversed(layers):
+        if compared is not None and lr.index not in compared:
+            continue
         g = lr.jacobian_product.log10_rms_gain
         if g is None:
             continue
@@ -66,7 +71,8 @@ def diagnose(
     verify: Verifier | None,
     cancellation: RangeEvent | None = None,
 ) -> Diagnosis:
-    total = layers[0].jacobian_product.log10_rms_gain
+    start = growth_from_layer(spec)
+    total = layers[start - 1].jacobian_product.log10_rms_gain
     total = float("nan") if total is None else total
     verdict = "vanishing" if total == -math.inf else verdict_of(total, spec)
     cancellation = cancellation or RangeEvent(False, None, None, None, None)
@@ -90,7 +96,7 @@ def diagnose(
         verdict=verdict,
         log10_total_growth=total if math.isfinite(total) else None,
         growth_per_layer=f.growth,
-        log10_growth_per_layer=total / (d - 1) if d > 1 and math.isfinite(total) else None,
+        log10_growth_per_layer=total / (d - start) if d > start and math.isfinite(total) else None,
         onset_layer=_onset(layers, verdict, spec),
         overflow=overflow,
         underflow=underflow,
@@ -105,4 +111,5 @@ def diagnose(
             "flag_min_count": spec.thresholds.flag_min_count,
         },
         cancellation=cancellation,
+        growth_from_layer=start,
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from .. import narrative as say
-from ..cost import VERIFY_RUNS
+from ..cost import ARCHITECTURE_VERIFY_RUNS, VERIFY_RUNS
 from ..report import Outcome, RangeEvent, Recommendation
 from ..spec import ModelSpec
 from .findings import Findings, dtype_limits
@@ -158,7 +158,11 @@ def fixes_problem(addresses: str, outcome: Outcome, overflow: RangeEvent, underf
 
 def recommendations(f: Findings, verify: Verifier | None) -> list[Recommendation]:
     """The advisors' changes (at most VERIFY_RUNS), verified; those that fix, else the closest one."""
+    from .architecture_rules import ARCHITECTURE_ADVISORS  # imports Candidate from this module
+
     candidates = [c for advisor in ADVISORS for c in advisor(f)][:VERIFY_RUNS]
+    # architectural changes have their own share of reruns, so a plain net's lecture fixes keep theirs
+    candidates += [c for advisor in ARCHITECTURE_ADVISORS for c in advisor(f)][:ARCHITECTURE_VERIFY_RUNS]
     recs: list[Recommendation] = []
     for code, change, why, addresses in candidates:
         changed = f.spec.with_changes(**change)

@@ -175,5 +175,15 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# The plain MLP's growth rules read χ of the layers alone; in a residual/normalised network the blocks decide
+# (diagnosis.architecture_rules), so there they give way to the architectural rules.
+PLAIN_GROWTH_RULES = (finite_width, weights_too_large, small_derivative, weights_too_small)
+
+
 def causes(f: Findings) -> list[Cause]:
-    return [c for rule in RULES if (c := rule(f)) is not None]
+    if f.spec.architecture is None:
+        return [c for rule in RULES if (c := rule(f)) is not None]
+    from .architecture_rules import ARCHITECTURE_RULES  # imports this module's helpers
+
+    rules = [*ARCHITECTURE_RULES, *(r for r in RULES if r not in PLAIN_GROWTH_RULES)]
+    return [c for rule in rules if (c := rule(f)) is not None]

@@ -14,6 +14,7 @@ import torch
 
 from ..activations import Activation
 from ..activations import get as get_activation
+from ..architecture import growth_from_layer
 from ..network import TORCH_DTYPES
 from ..report import DtypeLimits, LayerReport, RangeEvent, Theory
 from ..spec import ModelSpec
@@ -102,10 +103,11 @@ def gather(
     loss: float,
     verdict: str,
 ) -> Findings:
-    total = layers[0].jacobian_product.log10_rms_gain
+    start = growth_from_layer(spec)
+    total = layers[start - 1].jacobian_product.log10_rms_gain
     total = float("nan") if total is None else total
     d = spec.depth
-    per_layer_log = total / (d - 1) if d > 1 and math.isfinite(total) else None
+    per_layer_log = total / (d - start) if d > start and math.isfinite(total) else None
     names = set(spec.activations)
     act = get_activation(next(iter(names))) if len(names) == 1 else None
     above = layers[1:] or layers  # the Jacobians diag(σ'(z^t))W^t of the product are those of t = 2..d

@@ -1,0 +1,51 @@
+"""What residual blocks and normalisation layers add to the cost of an analysis (`cost.estimate_cost` calls it).
+
+With batchnorm the products are the whole batch's (`blockchain`): B·n_d rows over B·n_t columns instead of B
+groups of n_d × n_t, so the exact chain's GEMMs and its memory grow B-fold; the probes' sweeps do not. Every
+normalisation and addition is a few elementwise passes over the product, each costing what a GEMM with
+MIN_EFFECTIVE_ROWS rows costs (bound by reading the product); svdvals run on every product up to
+blockchain.SVD_MAX_COLUMNS columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .architecture import ops
+from .spec import ModelSpec
+
+# Elementwise passes over the product per operation of the backward walk (the unit renormalisation included).
+PASSES = {"norm": 8, "add": 2, "fork": 3, "scale": 1, "act": 3}
+SVD_FLOPS_PER_MK2 = 40.0  # as cost._SVD_FLOPS_PER_MK2
+SVD_MAX_COLUMNS = 256  # as blockchain.SVD_MAX_COLUMNS
+MIN_EFFECTIVE_ROWS = 32  # as cost.MIN_EFFECTIVE_ROWS
+
+
+@dataclass(frozen=True)
+class ArchitectureCost:
+    chain_factor: float  # multiplies the exact chain's GEMM work and memory
+    exact_extra_flops: float  # elementwise passes and svdvals beyond the GEMMs
+    estimate_extra_flops: float  # the probes' elementwise passes
+
+
+def architecture_cost(spec: ModelSpec) -> ArchitectureCost | None:
+    if spec.architecture is None:
+        return None
+    coupled = spec.architecture.normalization.kind == "batchnorm"
+    batch, n_d = spec.batch_size, spec.widths[-1]
+    groups, per_group = (1, batch) if coupled else (batch, 1)
+    rows = per_group * n_d
+    passes = 0.0
+    probe_passes = 0.0
+    for op in ops(spec):
+        k = PASSES.get(op.kind, 0)
+        passes += k * 2.0 * max(rows, MIN_EFFECTIVE_ROWS) * groups * per_group * op.width
+        probe_passes += k * 2.0 * max(spec.jacobian.probes, MIN_EFFECTIVE_ROWS) * groups * per_group * op.width
+    svd = 0.0
+    if spec.jacobian.singular_values != "none":
+        for t in range(1, spec.depth):
+            cols = per_group * spec.widths[t]
+            if spec.jacobian.singular_values == "all" or cols <= SVD_MAX_COLUMNS:
+                m, k = max(rows, cols), min(rows, cols)
+                svd += SVD_FLOPS_PER_MK2 * groups * m * k * k
+    return ArchitectureCost(float(per_group), passes + svd, probe_passes)
