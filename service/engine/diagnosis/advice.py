@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
 
 from .. import narrative as say
 from ..cost import ARCHITECTURE_VERIFY_RUNS, VERIFY_RUNS
 from ..report import Outcome, RangeEvent, Recommendation
 from ..spec import ModelSpec
-from .findings import Findings, dtype_limits
+from .architecture_rules import ARCHITECTURE_ADVISORS
+from .findings import Candidate, Findings, dtype_limits
 
 # (changed spec, full) → what the rerun measured, or None where the reruns' budget is spent (not run)
 Verifier = Callable[[ModelSpec, bool], Outcome | None]
-
-
-class Candidate(NamedTuple):
-    code: str
-    change: dict[str, object]
-    rationale: str
-    addresses: str
 
 
 Advisor = Callable[[Findings], list[Candidate]]
@@ -158,8 +151,6 @@ def fixes_problem(addresses: str, outcome: Outcome, overflow: RangeEvent, underf
 
 def recommendations(f: Findings, verify: Verifier | None) -> list[Recommendation]:
     """The advisors' changes (at most VERIFY_RUNS), verified; those that fix, else the closest one."""
-    from .architecture_rules import ARCHITECTURE_ADVISORS  # imports Candidate from this module
-
     candidates = [c for advisor in ADVISORS for c in advisor(f)][:VERIFY_RUNS]
     # architectural changes have their own share of reruns, so a plain net's lecture fixes keep theirs
     candidates += [c for advisor in ARCHITECTURE_ADVISORS for c in advisor(f)][:ARCHITECTURE_VERIFY_RUNS]

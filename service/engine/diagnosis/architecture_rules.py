@@ -12,9 +12,7 @@ from .. import narrative as say
 from ..architecture import blocks
 from ..report import Cause
 from ..spec import Architecture, Normalization, Residual
-from .advice import Candidate
-from .causes import _growth_evidence
-from .findings import Findings
+from .findings import Candidate, Findings, growth_evidence
 
 
 def _arch(f: Findings) -> Architecture:
@@ -35,7 +33,7 @@ def residual_compound(f: Findings) -> Cause | None:
     return Cause(
         "residual_compound",
         text,
-        evidence={"skip_blocks": k, "branch_scale": res.branch_scale, "gain_per_block": gain, **_growth_evidence(f)},
+        evidence={"skip_blocks": k, "branch_scale": res.branch_scale, "gain_per_block": gain, **growth_evidence(f)},
     )
 
 
@@ -50,7 +48,7 @@ def batchnorm_explodes(f: Findings) -> Cause | None:
         and f.theory.predicted_growth_per_layer
     ):
         predicted = say.num(f.theory.predicted_growth_per_layer)
-    return Cause("batchnorm_explodes", say.batchnorm_explodes(f.growth_text, predicted), evidence=_growth_evidence(f))
+    return Cause("batchnorm_explodes", say.batchnorm_explodes(f.growth_text, predicted), evidence=growth_evidence(f))
 
 
 def normalization_hides_scale(f: Findings) -> Cause | None:
@@ -60,7 +58,7 @@ def normalization_hides_scale(f: Findings) -> Cause | None:
     return Cause(
         "normalization_hides_scale",
         say.normalization_hides_scale(kind, f.chi, f.growth_text),
-        evidence=_growth_evidence(f),
+        evidence=growth_evidence(f),
     )
 
 

@@ -14,22 +14,12 @@ from collections.abc import Callable
 from .. import narrative as say
 from ..activations import get as get_activation
 from ..report import Cause
-from .findings import Findings, dtype_limits
+from .architecture_rules import ARCHITECTURE_RULES
+from .findings import Findings, dtype_limits, growth_evidence
 
 Rule = Callable[[Findings], Cause | None]
 SATURATED_FRACTION = 0.1  # a saturation cause needs this fraction of the units flat
 DEAD_FRACTION = 0.6  # half the units of a ReLU net are dead at random init; a cause needs more
-
-
-def _growth_evidence(f: Findings) -> dict[str, object]:
-    return {
-        "growth_per_layer": f.growth,
-        "log10_total_growth": f.total if math.isfinite(f.total) else None,
-        "sigma_w2": f.theory.sigma_w2,
-        "chi_mean": f.chi,
-        "measured_chi": f.measured_chi,
-        "sigma_prime_mean_square": f.sigma_prime_mean_square,
-    }
 
 
 def _saturated(f: Findings) -> bool:
@@ -58,14 +48,14 @@ def finite_width(f: Findings) -> Cause | None:
         return None
     width = min(f.spec.widths[1:])
     text = say.finite_width(f.chi, f.theory.predicted_growth_per_layer, width, f.growth_text, f.depth - 1, f.total)
-    return Cause("finite_width", text, evidence=_growth_evidence(f))
+    return Cause("finite_width", text, evidence=growth_evidence(f))
 
 
 def weights_too_large(f: Findings) -> Cause | None:
     if f.verdict != "exploding" or f.chi is None or f.chi <= 1.0 or f.near_critical:
         return None
     text = say.weights_too_large(f.growth_text, f.theory.sigma_w2, f.chi, f.depth - 1, f.total)
-    return Cause("weights_too_large", text, evidence=_growth_evidence(f))
+    return Cause("weights_too_large", text, evidence=growth_evidence(f))
 
 
 def small_derivative(f: Findings) -> Cause | None:
@@ -79,7 +69,7 @@ def small_derivative(f: Findings) -> Cause | None:
         return None
     name = f.act.name if f.act else "these activations"
     text = say.small_derivative(name, m, f.peak_prime, f.theory.sigma_w2, f.growth_text, f.depth - 1)
-    return Cause("small_derivative", text, evidence=_growth_evidence(f))
+    return Cause("small_derivative", text, evidence=growth_evidence(f))
 
 
 def saturation(f: Findings) -> Cause | None:
@@ -91,7 +81,7 @@ def saturation(f: Findings) -> Cause | None:
         kind or "", "far from 0 on the side where σ flattens"
     )
     text = say.saturation(f.act.name if f.act else "σ", f.saturated, f.saturated_max or 0.0, sides)
-    evidence = {"saturated_fraction": f.saturated, "saturated_fraction_max": f.saturated_max, **_growth_evidence(f)}
+    evidence = {"saturated_fraction": f.saturated, "saturated_fraction_max": f.saturated_max, **growth_evidence(f)}
     return Cause("saturation", text, evidence=evidence)
 
 
@@ -111,7 +101,7 @@ def weights_too_small(f: Findings) -> Cause | None:
     if not (steepest_short or as_expected):
         return None
     text = say.weights_too_small(f.growth_text, f.theory.sigma_w2, f.chi, f.peak_prime)
-    return Cause("weights_too_small", text, evidence=_growth_evidence(f))
+    return Cause("weights_too_small", text, evidence=growth_evidence(f))
 
 
 def dtype_overflow(f: Findings) -> Cause | None:
@@ -183,7 +173,5 @@ PLAIN_GROWTH_RULES = (finite_width, weights_too_large, small_derivative, weights
 def causes(f: Findings) -> list[Cause]:
     if f.spec.architecture is None:
         return [c for rule in RULES if (c := rule(f)) is not None]
-    from .architecture_rules import ARCHITECTURE_RULES  # imports this module's helpers
-
     rules = [*ARCHITECTURE_RULES, *(r for r in RULES if r not in PLAIN_GROWTH_RULES)]
     return [c for rule in rules if (c := rule(f)) is not None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -72,6 +73,27 @@ class Findings:
 
     def forward_hit(self, event: RangeEvent) -> bool:
         return FORWARD in event.by_quantity
+
+
+class Candidate(NamedTuple):
+    """A spec change an advisor proposes, before it is verified: what it addresses (Recommendation.addresses)."""
+
+    code: str
+    change: dict[str, object]
+    rationale: str
+    addresses: str
+
+
+def growth_evidence(f: Findings) -> dict[str, object]:
+    """The figures behind every growth cause."""
+    return {
+        "growth_per_layer": f.growth,
+        "log10_total_growth": f.total if math.isfinite(f.total) else None,
+        "sigma_w2": f.theory.sigma_w2,
+        "chi_mean": f.chi,
+        "measured_chi": f.measured_chi,
+        "sigma_prime_mean_square": f.sigma_prime_mean_square,
+    }
 
 
 def dtype_limits(name: str) -> DtypeLimits:
