@@ -114,6 +114,12 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         notes.append(precision_reason)
     if spec.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
         notes.append(f"device auto ran on the CPU: {planned.gflop:.2g} GFLOP is below the GPU's break-even")
+    if _constant_loss(spec):
+        notes.append(
+            f"loss {spec.loss} of a {spec.architecture.normalization.kind} output is constant (a normalised vector "
+            "sums to 0), so every gradient of the loss is exactly 0; the products are unaffected. mse or "
+            "cross_entropy give the loss a gradient"
+        )
     if result.emulated:
         notes.append(
             "float16 on the CPU is emulated: float64 arithmetic rounded to float16 once per operation, so the "
@@ -146,6 +152,17 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         theory=th,
         runtime=runtime,
         architecture=architecture_info(spec),
+    )
+
+
+def _constant_loss(spec: ModelSpec) -> bool:
+    """sum and mean of a post-normalised top: layernorm's output sums to 0 per sample, batchnorm's per unit."""
+    arch = spec.architecture
+    return (
+        arch is not None
+        and arch.normalization.position == "post"
+        and arch.normalization.kind in ("layernorm", "batchnorm")
+        and spec.loss in ("sum", "mean")
     )
 
 

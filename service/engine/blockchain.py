@@ -8,8 +8,9 @@ batch statistics included; the batch statistics (min/max over samples) are then 
 
 exact: Frobenius norms exact; σ_max and σ_min from svdvals where the product is small (every layer up to
 SVD_MAX_COLUMNS columns, or as jacobian.singular_values says), else σ_max by warm-started block power iteration
-on the formed product (σ_min not computed). estimate: Frobenius norms from the probes; no spectral norms (their
-matrix-free power iteration is the plain MLP's only). Normalisation layers cut the rank: layernorm's Jacobian
+on the formed product (σ_min not computed). estimate: Frobenius norms from the probes; σ_max by a matrix-free
+block power iteration, walks down to h^t and back up per step, the basis carried from the product above (the
+top one gets COLD_STEPS). Normalisation layers cut the rank: layernorm's Jacobian
 removes the mean and y directions (rank ≤ n − 2), rmsnorm's the y direction (n − 1), batchnorm's two directions
 per unit over the batch (n·(B − 2)); a product through one on the main stream (not bypassed by a skip) is
 rank-deficient, reported as such (σ_min exactly 0).
@@ -22,7 +23,7 @@ import math
 import torch
 
 from .architecture import Op
-from .blockref import ArchReference, Operators, Rows, walk
+from .blockref import ArchReference, Operators, Rows, walk, walk_up
 from .cost import COLD_STEPS, POWER_BLOCK
 from .jacobian import (
     RESOLUTION,
@@ -120,6 +121,8 @@ def block_chain(
         )
 
     walk(operators, rows, visit)
+    if method == "estimate" and steps > 0:
+        _matrix_free_smax(operators, stats, spec, groups, n_rows, steps)
     out = [stats[t] for t in range(1, spec.depth)]
     out.append(_identity_stats(n_rows))
     return ChainResult(out, method)
@@ -141,3 +144,28 @@ def _power_smax(prod: Tensor, log: Tensor, basis: list[Tensor | None], steps: in
     grams = torch.stack([first, _ritz_gram(v)], dim=1).double()  # (S, 2, r, r)
     top = torch.linalg.eigvalsh(grams)[..., -1].amax(dim=1).clamp_min(1e-300)
     return _mean_log10(0.5 * torch.log(top) + log)
+
+
+def _matrix_free_smax(
+    operators: Operators, stats: dict[int, JacobianStats], spec: ModelSpec, groups: int, n_rows: int, steps: int
+) -> None:
+    """σ_max of every P_t (a Ritz value: a lower bound) without forming it: U·P_t by `walk`, P_t·Vᵀ by `walk_up`."""
+    device = operators.device
+    dtype = operators.weights[0].dtype
+    per_group = n_rows // spec.widths[-1]
+    gen = torch.Generator(device="cpu").manual_seed(spec.seed + 2)
+    r = min(POWER_BLOCK, n_rows)
+    basis = _orthogonal_probes(groups, r, n_rows, gen).to(device, dtype)
+    marks = {op.layer: i for i, op in enumerate(operators.ops) if op.kind == "mark"}
+    zero = torch.zeros(groups, dtype=torch.float64, device=device)
+    first = True
+    for t in range(spec.depth - 1, 0, -1):
+        for _ in range(max(steps, COLD_STEPS) if first else steps):
+            image = walk(operators, Rows(basis.reshape(groups, r, per_group, -1), zero), until=marks[t])
+            up = walk_up(operators, image, marks[t])
+            basis = _orthonormal_rows(up.x.reshape(groups, r, n_rows))
+        first = False
+        image = walk(operators, Rows(basis.reshape(groups, r, per_group, -1), zero), until=marks[t])
+        flat = image.x.reshape(groups, r, -1)
+        top = torch.linalg.eigvalsh(_ritz_gram(flat).double())[:, -1].clamp_min(1e-300)
+        stats[t].log10_spectral_norm = _mean_log10(0.5 * torch.log(top) + image.log)

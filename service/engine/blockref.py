@@ -244,22 +244,26 @@ def _norm_vjp(kind: str, x: Tensor, y: Tensor) -> Tensor:
     """x·J for J = I − 11ᵀ/n − y yᵀ/n (layernorm, over units), I − y yᵀ/n (rmsnorm), I − 11ᵀ/B − y yᵀ/B per unit over
     the batch (batchnorm), without the 1/√(v + ε) factor. J is symmetric."""
     if kind == "batchnorm":
-        b = x.shape[2]
-        return x - x.mean(dim=2, keepdim=True) - (x * y).sum(dim=2, keepdim=True) * y / b
-    n = x.shape[-1]
-    proj = (x * y).sum(dim=-1, keepdim=True) * y / n
-    return x - proj - x.mean(dim=-1, keepdim=True) if kind == "layernorm" else x - proj
+        xc = x - x.mean(dim=2, keepdim=True)  # y has zero mean: (x·y) = (xc·y), and xc is exactly 0 for x ∝ 1
+        return xc - (xc * y).sum(dim=2, keepdim=True) * y / x.shape[2]
+    xc = x - x.mean(dim=-1, keepdim=True) if kind == "layernorm" else x
+    return xc - (xc * y).sum(dim=-1, keepdim=True) * y / x.shape[-1]
 
 
-def walk(operators: Operators, rows: Rows, visit: Callable[[Op, Rows, bool], None]) -> Rows:
-    """Carry rows at h^d down every operation; visit(op, rows at the op's output, inside a residual branch?) first.
+def walk(
+    operators: Operators, rows: Rows, visit: Callable[[Op, Rows, bool], None] | None = None, until: int = 0
+) -> Rows:
+    """Carry rows at h^d down the operations to op `until` (0: all of them), and return the rows at its output;
+    visit(op, rows at the op's output, inside a residual branch?) first.
 
     At a mark the rows are those at h^t, at a linear those at z^t. An addition sends the rows both down the branch
-    and, held aside, across the skip; the fork where the branch began adds them back."""
+    and, held aside, across the skip; the fork where the branch began adds them back. Stopped inside a branch, the
+    rows are the branch's: h^t there reaches h^d through the branch only."""
     skips: list[Rows] = []
-    for i in range(len(operators.ops) - 1, -1, -1):
+    for i in range(len(operators.ops) - 1, until - 1, -1):
         op = operators.ops[i]
-        visit(op, rows, bool(skips))
+        if visit is not None:
+            visit(op, rows, bool(skips))
         if op.kind == "mark":
             continue
         if op.kind == "add":
@@ -268,6 +272,25 @@ def walk(operators: Operators, rows: Rows, visit: Callable[[Op, Rows, bool], Non
             rows = rows.plus(skips.pop())
         else:
             rows = operators.vjp(i, rows)
+    return rows
+
+
+def walk_up(operators: Operators, rows: Rows, start: int) -> Rows:
+    """The transpose of `walk`: rows at the output of op `start` carried up to h^d (Jacobian-vector products).
+
+    A fork holds the rows for the skip; the addition adds them to the branch's (where `start` lies inside a branch,
+    the addition finds no skip: the stream below does not depend on h^t there)."""
+    skips: list[Rows] = []
+    for i in range(start + 1, len(operators.ops)):
+        op = operators.ops[i]
+        if op.kind == "mark":
+            continue
+        if op.kind == "fork":
+            skips.append(rows)
+        elif op.kind == "add":
+            rows = rows.plus(skips.pop()) if skips else rows
+        else:
+            rows = operators.vjp(i, rows, transpose=True)
     return rows
 
 

@@ -248,3 +248,14 @@ def _body(arch: dict) -> dict:
         "architecture": arch,
         "jacobian": {"method": "exact"},
     }
+
+
+@pytest.mark.parametrize("arch", [ARCHS[1], ARCHS[4], ARCHS[8], ARCHS[10]], ids=lambda a: "-".join(_flat(a)))
+def test_estimate_spectral_norms_converge_to_the_exact_ones(arch: dict) -> None:
+    """The matrix-free power iteration (a Ritz value, so a lower bound) against svdvals of the formed product."""
+    exact = analyze(_spec(arch))
+    est = analyze(_spec(arch, jacobian={"method": "estimate", "power_iterations": 30}))
+    for le, lx in zip(est.layers[:-1], exact.layers[:-1], strict=True):
+        got, want = le.jacobian_product.log10_spectral_norm, lx.jacobian_product.log10_spectral_norm
+        assert got <= want + 1e-6
+        assert got == pytest.approx(want, abs=0.05)

@@ -53,7 +53,9 @@ def batchnorm_explodes(f: Findings) -> Cause | None:
 
 def normalization_hides_scale(f: Findings) -> Cause | None:
     kind = _arch(f).normalization.kind
-    if f.verdict == "stable" or kind in ("none", "batchnorm") or f.chi is None or abs(math.log(f.chi)) < math.log(2.0):
+    if f.verdict == "stable" or kind in ("none", "batchnorm") or f.chi is None:
+        return None
+    if (f.verdict == "exploding") != (f.chi > 1.0):  # the weights push the gradient the way it went
         return None
     return Cause(
         "normalization_hides_scale",
