@@ -25,7 +25,7 @@ def _fixes(report) -> dict[str, list[dict]]:
 def test_unscaled_branches_compound_and_1_over_sqrt_blocks_fixes_them() -> None:
     report = _report({"layers": {"depth": 40, "width": 64}, "architecture": {"residual": {"every": 1}}})
     assert report.diagnosis.verdict == "exploding"
-    assert [c.code for c in report.diagnosis.causes][0] == "residual_compound"
+    assert report.diagnosis.causes[0].code == "residual_compound"
     fixes = _fixes(report)
     scaled = fixes["scale_branches"][0]["architecture"]["residual"]
     assert scaled == {"every": 1, "branch_scale": round(1 / 40**0.5, 4)}
