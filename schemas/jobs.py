@@ -23,22 +23,41 @@ from service.jobs.sweep import NESTED, expand, point_count
 
 from .fields import StrictSchema
 from .limits import OVER_LIMIT, Limits
-from .spec import JacobianSchema, ModelSpecSchema, ThresholdsSchema
+from .spec import (
+    ArchitectureSchema,
+    JacobianSchema,
+    ModelSpecSchema,
+    NormalizationSchema,
+    ResidualSchema,
+    ThresholdsSchema,
+)
 
 MAX_POINT_ERRORS = 3  # failing points named in one 422
 _NESTED_MEMBERS = {
     "layers": ("depth", "width", "input_dim"),
     "jacobian": tuple(JacobianSchema().fields),
     "thresholds": tuple(ThresholdsSchema().fields),
+    "architecture": (
+        *ArchitectureSchema().fields,
+        *(f"residual.{m}" for m in ResidualSchema().fields),
+        *(f"normalization.{m}" for m in NormalizationSchema().fields),
+    ),
 }
 assert set(_NESTED_MEMBERS) == set(NESTED)
 SPEC_REF = {"allOf": [{"$ref": "#/components/schemas/ModelSpec"}]}
 
 
 def grid_fields() -> list[str]:
-    """Every name a grid axis may have: a spec field, or `parent.member` of layers/jacobian/thresholds."""
+    """Every name a grid axis may have: a spec field, or `parent.member` of layers/jacobian/thresholds/architecture
+    (architecture's members nest once more: `architecture.residual.branch_scale`)."""
     top = list(ModelSpecSchema().fields)
     return top + [f"{p}.{m}" for p, members in _NESTED_MEMBERS.items() for m in members]
+
+
+def _prefixes(name: str) -> list[str]:
+    """ "a.b.c" → ["a", "a.b"]: the axes that would set a whole object holding this one."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _limit(what: str, value: float, setting: str, limit: float) -> str:
@@ -78,7 +97,8 @@ class SweepRequestSchema(_JobsSchema):
         metadata={
             "description": "Axis name → list of values; the points are the cross product. Names are spec "
             "fields (weight_scale, activation, init, dtype, ...) or dotted members (layers.depth, "
-            "layers.width, jacobian.method, thresholds.vanishing_log10, ...).",
+            "layers.width, jacobian.method, thresholds.vanishing_log10, architecture.residual.branch_scale, "
+            "architecture.normalization.kind, ...).",
             "example": {"init": ["kaiming_normal", "xavier_normal"], "layers.depth": [10, 50]},
         },
     )
@@ -102,8 +122,9 @@ class SweepRequestSchema(_JobsSchema):
                 errors[f"grid.{name}"] = [f"Unknown spec field {name!r}; a grid axis is one of {', '.join(allowed)}."]
             elif not values:
                 errors[f"grid.{name}"] = ["Give a non-empty list of values."]
-            elif "." in name and name.split(".")[0] in grid:
-                errors[f"grid.{name}"] = [f"Both {name.split('.')[0]!r} and {name!r} are axes; keep one."]
+            elif any(prefix in grid for prefix in _prefixes(name)):
+                prefix = next(p for p in _prefixes(name) if p in grid)
+                errors[f"grid.{name}"] = [f"Both {prefix!r} and {name!r} are axes; keep one."]
         if errors:
             raise ValidationError(errors)
         n = point_count(grid)

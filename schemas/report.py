@@ -264,9 +264,7 @@ class TheorySchema(Schema):
     architecture = fields.Nested(
         ArchitectureTheorySchema,
         allow_none=True,
-        metadata={
-            "description": "Residual/normalised networks: the mean-field prediction per block (null: plain)."
-        },
+        metadata={"description": "Residual/normalised networks: the mean-field prediction per block (null: plain)."},
     )
 
 

@@ -7,13 +7,22 @@ same `layers`; an omitted field equals its default. The view uses the request's 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from service.engine.spec import ModelSpec, spec_dict
+from service.engine.spec import Architecture, ModelSpec, Residual, spec_dict
 
 from .compare import fmt
 
-DERIVED: tuple[str, ...] = ("depth", "width", "input_dim")
+# architecture's members by dotted name, so a check can require or forbid one without spelling the whole object
+ARCHITECTURE_MEMBERS: tuple[str, ...] = (
+    "architecture.residual",
+    "architecture.residual.every",
+    "architecture.residual.branch_scale",
+    "architecture.normalization.kind",
+    "architecture.normalization.position",
+)
+DERIVED: tuple[str, ...] = ("depth", "width", "input_dim", *ARCHITECTURE_MEMBERS)
 
 
 def spec_view(spec: ModelSpec) -> dict[str, Any]:
@@ -27,6 +36,13 @@ def spec_view(spec: ModelSpec) -> dict[str, Any]:
     view["depth"] = len(widths) - 1
     view["width"] = hidden[0] if len(set(hidden)) == 1 else None
     view["input_dim"] = widths[0]
+    arch = view.get("architecture") or Architecture().as_dict()
+    res, norm = arch["residual"], arch["normalization"]
+    view["architecture.residual"] = res
+    view["architecture.residual.every"] = res["every"] if res else None
+    view["architecture.residual.branch_scale"] = res["branch_scale"] if res else None
+    view["architecture.normalization.kind"] = norm["kind"]
+    view["architecture.normalization.position"] = norm["position"] if norm["kind"] != "none" else None
     return view
 
 
@@ -41,6 +57,11 @@ def normalise_expected(name: str, value: Any) -> Any:
         return [value.get("input_dim", width)] + [width] * value["depth"]
     if name == "activation" and isinstance(value, list) and value and len(set(value)) == 1:
         return value[0]
+    if name == "architecture" and isinstance(value, dict):  # as the schema normalises it: defaults filled in
+        arch = Architecture.from_dict(value)
+        return None if arch.is_plain else arch.as_dict()
+    if name == "architecture.residual" and isinstance(value, dict):
+        return asdict(Residual(**value))
     return value
 
 

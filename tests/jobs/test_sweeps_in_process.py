@@ -214,3 +214,47 @@ def test_a_sweep_answers_its_phase_diagram(client) -> None:
     assert png.status_code == 200 and png.get_data().startswith(b"\x89PNG")
     assert client.get(location, headers={"Accept": "text/csv"}).status_code == 406
     assert client.get(location).get_json()["kind"] == "sweep"  # JSON stays the default
+
+
+def test_sweep_over_architecture_fields_with_its_phase_diagram(client) -> None:
+    """The issue's grid: branch scale × normalisation kind, each point the single analysis of that spec."""
+    body = {
+        "base": {
+            "layers": {"depth": 12, "width": 16},
+            "batch_size": 4,
+            "verify_recommendations": False,
+            "architecture": {"residual": {"every": 2}},
+        },
+        "grid": {
+            "architecture.residual.branch_scale": [0, 0.1, 1],
+            "architecture.normalization.kind": ["none", "layernorm", "batchnorm"],
+        },
+    }
+    r = client.post("/v1/sweeps", json=body)
+    assert r.status_code == 202, r.get_json()
+    job = wait_for(client, r.headers["Location"])
+    assert job["status"] == "succeeded" and job["progress"] == {"done": 9, "total": 9}
+    for point in job["result"]["points"]:
+        spec = {
+            **body["base"],
+            "architecture": {
+                "residual": {"every": 2, "branch_scale": point["params"]["architecture.residual.branch_scale"]},
+                "normalization": {"kind": point["params"]["architecture.normalization.kind"]},
+            },
+        }
+        single = client.post("/v1/analyses", json=spec).get_json()
+        assert point["report_id"] == single["id"] and point["verdict"] == single["diagnosis"]["verdict"]
+        if point["params"]["architecture.residual.branch_scale"] == 0:
+            assert point["log10_total_growth"] == pytest.approx(0.0, abs=1e-12)  # every block the identity
+    page = client.get(r.headers["Location"], headers={"Accept": "image/svg+xml"})
+    assert page.status_code == 200 and b"<svg" in page.data
+
+
+def test_a_grid_may_not_set_an_object_and_its_member(client) -> None:
+    body = {
+        "base": {"layers": {"depth": 4, "width": 8}},
+        "grid": {"architecture.residual": [None], "architecture.residual.every": [1, 2]},
+    }
+    r = client.post("/v1/sweeps", json=body)
+    assert r.status_code == 422
+    assert "architecture.residual" in str(r.get_json())

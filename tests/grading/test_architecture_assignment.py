@@ -1,0 +1,52 @@
+"""The example assignment "architecture, not initialisation", graded through the API with the default limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from service.api.app import create_app
+from service.config import Settings
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "assignments"
+URL = "/v1/assignments/architecture-depth-100/submissions"
+STARTER = {"layers": {"depth": 100, "width": 32}, "activation": "sigmoid", "init": "xavier_normal"}
+
+
+@pytest.fixture(scope="module")
+def app() -> Flask:
+    settings = Settings.from_env({"GRADSTAB_RATE_LIMIT": "off", "GRADSTAB_ASSIGNMENTS_DIR": str(EXAMPLES)})
+    return create_app({"TESTING": True, "GRADSTAB_SETTINGS": settings})
+
+
+def _submit(app: Flask, spec: dict, answers: dict | None = None) -> dict:
+    r = app.test_client().post(URL, json={"spec": spec, "answers": answers or {"growth_per_layer": 1.0}})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def _passed(result: dict) -> dict[str, bool]:
+    return {c["name"]: c["passed"] for c in result["checks"]}
+
+
+def test_the_starter_vanishes_and_has_no_skips(app: Flask) -> None:
+    passed = _passed(_submit(app, STARTER))
+    assert not passed["The gradient is stable"] and not passed["The network has residual blocks"]
+
+
+def test_residual_blocks_with_scaled_branches_earn_the_visible_points(app: Flask) -> None:
+    spec = {**STARTER, "architecture": {"residual": {"every": 2, "branch_scale": 0.1414}}}
+    report = app.test_client().post("/v1/analyses", json=spec).get_json()
+    growth = report["diagnosis"]["growth_per_layer"]
+    result = _submit(app, spec, {"growth_per_layer": growth})
+    passed = _passed(result)
+    assert passed["Only the architecture changed"] and passed["The network has residual blocks"]
+    assert passed["The gradient is stable"] and passed["Growth per layer"]
+    assert result["score"] == result["max_score"]  # the hidden check (scaled branches) passes too
+
+
+def test_changing_the_initialisation_instead_scores_nothing(app: Flask) -> None:
+    result = _submit(app, {**STARTER, "init": "kaiming_normal", "activation": "sigmoid"})
+    assert not _passed(result)["Only the architecture changed"] and result["score"] == 0
