@@ -6,11 +6,11 @@ B·n_d rows over B·n_t columns (see `blockref`): its RMS gain ‖P‖_F/√(B·
 arriving at the top of the whole batch in a random direction grows on its way down, the coupling through the
 batch statistics included; the batch statistics (min/max over samples) are then that one number.
 
-exact: Frobenius norms exact; σ_max and σ_min from svdvals where the product is small (every layer up to
-SVD_MAX_COLUMNS columns, or as jacobian.singular_values says), else σ_max by warm-started block power iteration
-on the formed product (σ_min not computed). estimate: Frobenius norms from the probes; σ_max by a matrix-free
-block power iteration, walks down to h^t and back up per step, the basis carried from the product above (the
-top one gets COLD_STEPS). Normalisation layers cut the rank: layernorm's Jacobian
+exact: Frobenius norms exact; σ_max and σ_min from svdvals on the layers `cost.svd_layers` picks (as for the
+plain MLP: all where affordable, else t = 1 and log-spaced layers; or as jacobian.singular_values says), else
+σ_max by warm-started block power iteration on the formed product (σ_min not computed). estimate: Frobenius norms
+from the probes; σ_max by a matrix-free block power iteration, walks down to h^t and back up per step, the basis
+carried from the product above (the top one gets COLD_STEPS). Normalisation layers cut the rank: layernorm's Jacobian
 removes the mean and y directions (rank ≤ n − 2), rmsnorm's the y direction (n − 1), batchnorm's two directions
 per unit over the batch (n·(B − 2)); a product through one on the main stream (not bypassed by a skip) is
 rank-deficient, reported as such (σ_min exactly 0).
@@ -24,7 +24,8 @@ import torch
 
 from .architecture import Op
 from .blockref import ArchReference, Operators, Rows, walk, walk_up
-from .cost import COLD_STEPS, POWER_BLOCK
+from .cost import COLD_STEPS, POWER_BLOCK, svd_layers
+from .cost_architecture import product_widths
 from .jacobian import (
     RESOLUTION,
     ChainResult,
@@ -42,9 +43,6 @@ from .report import JacobianStats
 from .spec import ModelSpec
 
 Tensor = torch.Tensor
-# svdvals of a formed product with at most this many columns (per group) on every layer; wider ones get the
-# power iteration's σ_max unless jacobian.singular_values is all.
-SVD_MAX_COLUMNS = 256
 
 
 def _rank_cap(kind: str, width: int, batch: int) -> int:
@@ -76,9 +74,10 @@ def block_chain(
     stats: dict[int, JacobianStats] = {}
     caps = {"main": n_rows, "branch": n_rows}
     steps = spec.jacobian.power_iterations
-    want_svd = spec.jacobian.singular_values
+    svd_at = set(svd_layers(product_widths(spec), spec.jacobian.singular_values, groups))
     basis: list[Tensor | None] = [None]
     resolution = RESOLUTION.get(precision, 1e-5)
+    op_layer = [0]
     kind = operators.kind
 
     def visit(op: Op, r: Rows, in_branch: bool) -> None:
@@ -91,6 +90,7 @@ def block_chain(
             caps[key] = min(caps[key], cap)
         elif op.kind == "mark" and op.layer < spec.depth:
             cap = caps["branch"] if in_branch else caps["main"]
+            op_layer[0] = op.layer
             stats[op.layer] = _mark_stats(r, per_group * spec.widths[op.layer], cap)
 
     def _mark_stats(r: Rows, cols: int, cap: int) -> JacobianStats:
@@ -100,7 +100,7 @@ def block_chain(
         source = None
         if method == "exact":
             prod = r.x.reshape(groups, n_rows, cols)
-            if want_svd == "all" or (want_svd == "auto" and cols <= SVD_MAX_COLUMNS):
+            if op_layer[0] in svd_at:
                 ones = torch.ones(groups, dtype=torch.float64, device=device)
                 log_rel, rel_min = _svd_stats(prod, ones)
                 smax, s_min, s_cond, s_status = _svd_summary(log_rel.cpu(), rel_min.cpu(), r.log.cpu(), resolution)

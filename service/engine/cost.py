@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-from .cost_architecture import architecture_cost
+from .cost_architecture import architecture_cost, product_widths
 from .spec import AUTO_EXACT_GFLOP, ModelSpec
 
 _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -175,7 +175,10 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     arch = architecture_cost(spec)
     if arch is not None:  # residual/normalised: the block walk; its estimate is charged as the plain one's
         chain *= arch.chain_factor
-        chain_extra = arch.exact_extra_flops
+        shape = product_widths(spec)
+        chain_extra = arch.exact_extra_flops + svd_flops(
+            shape, arch.groups, svd_layers(shape, jac.singular_values, arch.groups)
+        )
         approx += arch.estimate_extra_flops
     exact = chain + chain_extra
     n_d, n_max = widths[-1], max(widths)

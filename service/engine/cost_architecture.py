@@ -3,8 +3,8 @@
 With batchnorm the products are the whole batch's (`blockchain`): B·n_d rows over B·n_t columns instead of B
 groups of n_d × n_t, so the exact chain's GEMMs and its memory grow B-fold; the probes' sweeps do not. Every
 normalisation and addition is a few elementwise passes over the product, each costing what a GEMM with
-MIN_EFFECTIVE_ROWS rows costs (bound by reading the product); svdvals run on every product up to
-blockchain.SVD_MAX_COLUMNS columns.
+MIN_EFFECTIVE_ROWS rows costs (bound by reading the product); the svdvals (on the layers `cost.svd_layers` picks
+for the products' shape, `product_widths`) are counted in `cost.estimate_cost`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from .spec import ModelSpec
 
 # Elementwise passes over the product per operation of the backward walk (the unit renormalisation included).
 PASSES = {"norm": 8, "add": 2, "fork": 3, "scale": 1, "act": 3}
-SVD_FLOPS_PER_MK2 = 40.0  # as cost._SVD_FLOPS_PER_MK2
-SVD_MAX_COLUMNS = 256  # as blockchain.SVD_MAX_COLUMNS
 MIN_EFFECTIVE_ROWS = 32  # as cost.MIN_EFFECTIVE_ROWS
 
 
 @dataclass(frozen=True)
 class ArchitectureCost:
     chain_factor: float  # multiplies the exact chain's GEMM work and memory
-    exact_extra_flops: float  # elementwise passes and svdvals beyond the GEMMs
+    exact_extra_flops: float  # elementwise passes beyond the GEMMs (cost.py adds the svdvals)
     estimate_extra_flops: float  # the probes' elementwise passes
+    groups: int  # products per analysis: B, or 1 where batchnorm couples the samples
 
 
 def architecture_cost(spec: ModelSpec) -> ArchitectureCost | None:
@@ -41,11 +40,12 @@ def architecture_cost(spec: ModelSpec) -> ArchitectureCost | None:
         k = PASSES.get(op.kind, 0)
         passes += k * 2.0 * max(rows, MIN_EFFECTIVE_ROWS) * groups * per_group * op.width
         probe_passes += k * 2.0 * max(spec.jacobian.probes, MIN_EFFECTIVE_ROWS) * groups * per_group * op.width
-    svd = 0.0
-    if spec.jacobian.singular_values != "none":
-        for t in range(1, spec.depth):
-            cols = per_group * spec.widths[t]
-            if spec.jacobian.singular_values == "all" or cols <= SVD_MAX_COLUMNS:
-                m, k = max(rows, cols), min(rows, cols)
-                svd += SVD_FLOPS_PER_MK2 * groups * m * k * k
-    return ArchitectureCost(float(per_group), passes + svd, probe_passes)
+    return ArchitectureCost(float(per_group), passes, probe_passes, groups)
+
+
+def product_widths(spec: ModelSpec) -> tuple[int, ...]:
+    """The widths the products have per group: the network's own, or B times them where batchnorm couples the
+    samples into one (B·n_d) × (B·n_t) product."""
+    arch = spec.architecture
+    factor = spec.batch_size if arch is not None and arch.normalization.kind == "batchnorm" else 1
+    return tuple(factor * n for n in spec.widths)

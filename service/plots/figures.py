@@ -67,6 +67,9 @@ def predicted_log10_frobenius(report: Report) -> tuple[float | None, ...]:
     layers = _layers(report)
     if not layers:
         return ()
+    blocks = _get(report, "theory", "architecture", "blocks")
+    if blocks:
+        return _predicted_at_blocks(layers, blocks)
     chi = {int(t["index"]): _num(t.get("chi")) for t in (_get(report, "theory", "layers") or [])}
     out: list[float | None] = [None] * len(layers)
     acc: float | None = 0.5 * math.log10(int(layers[-1]["out_features"]))
@@ -77,6 +80,63 @@ def predicted_log10_frobenius(report: Report) -> tuple[float | None, ...]:
         c = chi.get(int(layers[pos]["index"]))  # χ of layer t+1 carries P from t+1 down to t
         acc = acc + 0.5 * math.log10(c) if c is not None and c > 0 else None
     return tuple(out)
+
+
+def _predicted_at_blocks(layers: Sequence[Mapping[str, Any]], blocks: Sequence[Mapping[str, Any]]) -> tuple:
+    """A residual/normalised network's prediction at its block outputs (blocktheory's per-block gains), from the
+    identity at the top down; None inside the blocks, where the theory says nothing."""
+    out: list[float | None] = [None] * len(layers)
+    acc = _num(_get(layers[-1], "jacobian_product", "log10_frobenius_norm"))
+    for block in reversed(blocks):
+        last = int(block["last_layer"])
+        out[last - 1] = acc
+        gain = _num(block.get("predicted_gain"))
+        acc = acc + math.log10(gain) if acc is not None and gain is not None and gain > 0 else None
+    return tuple(out)
+
+
+def _defined(xs: tuple[int, ...], ys: tuple[float | None, ...]) -> tuple[tuple[int, ...], tuple[float | None, ...]]:
+    """The points where a per-block series has a value (so its line joins the block outputs), else all of them."""
+    if all(y is None for y in ys) or ys.count(None) == 0:
+        return xs, ys
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
+    return tuple(x for x, _ in pairs), tuple(y for _, y in pairs)
+
+
+def _theory_label(report: Report) -> str:
+    if _get(report, "theory", "architecture", "blocks"):
+        return "theory: mean field per block (gradient independence)"
+    return "theory: √(n_d·Π χ) (mean field)"
+
+
+def _architecture_series(report: Report, xs: tuple[int, ...], frob: tuple[float | None, ...]) -> list[Series]:
+    """Where the residual blocks end and the normalisation layers sit, as markers on the Frobenius curve."""
+    arch = report.get("architecture")
+    if not arch:
+        return []
+    at = dict(zip(xs, frob, strict=True))
+    out = []
+    skips = sorted({int(b["last_layer"]) for b in arch.get("blocks", []) if b.get("skip")})
+    if skips:
+        label = f"residual block outputs (branch_scale {arch.get('branch_scale')})"
+        out.append(
+            Series("block-outputs", label, tuple(skips), tuple(at.get(t) for t in skips), palette.ORANGE, "none", "D")
+        )
+    normed = sorted({int(n["layer"]) for n in arch.get("normalized_layers", [])})
+    if normed:
+        label = f"{arch.get('normalization')} ({arch.get('position')})"
+        out.append(
+            Series(
+                "normalized",
+                label,
+                tuple(normed),
+                tuple(at.get(t) for t in normed),
+                palette.REDDISH_PURPLE,
+                "none",
+                "x",
+            )
+        )
+    return out
 
 
 def _finite(values: Sequence[float | None]) -> list[float]:
@@ -220,7 +280,8 @@ def gradient_figure(report: Report) -> LineFigure:
             Series(
                 "jacobian-frobenius", f"‖∂h^d/∂h^t‖_F (Frobenius, {method})", xs, frob, palette.BLUISH_GREEN, "-", "^"
             ),
-            Series("theory", "theory: √(n_d·Π χ) (mean field)", xs, theory, palette.BLACK, "--", None),
+            Series("theory", _theory_label(report), *_defined(xs, theory), palette.BLACK, "--", None),
+            *_architecture_series(report, xs, frob),
         ),
         spreads=(
             Spread(

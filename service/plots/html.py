@@ -75,6 +75,40 @@ def _facts(report: Mapping[str, Any]) -> str:
     return f'<dl class="facts">{body}</dl>'
 
 
+def _architecture(report: Mapping[str, Any]) -> str:
+    """Residual/normalised networks: where the blocks and normalisation layers are, and each block's gain beside
+    its mean-field prediction. Empty for the plain MLP."""
+    arch = report.get("architecture")
+    if not arch:
+        return ""
+    th = (report.get("theory") or {}).get("architecture") or {}
+    norm = arch.get("normalization")
+    parts = []
+    if arch.get("residual_every"):
+        parts.append(
+            f"residual blocks of {arch['residual_every']} layers, branch_scale {_fmt(arch.get('branch_scale'))}"
+        )
+    if norm and norm != "none":
+        parts.append(f"{norm} ({arch.get('position')}, ε = {_fmt(arch.get('eps'))})")
+    parts.append(f"products {str(arch.get('products', '')).replace('_', ' ')}")
+    parts.append(f"growth read from layer {arch.get('growth_from_layer')}")
+    rows = "".join(
+        f"<tr><td>{_e(b['first_layer'])}–{_e(b['last_layer'])}</td><td>{'yes' if b.get('skip') else 'no'}</td>"
+        f"<td>{_fmt(b.get('measured_gain'))}</td><td>{_fmt(b.get('predicted_gain'))}</td></tr>"
+        for b in th.get("blocks") or []
+    )
+    theory = (
+        f"<p>Mean-field theory ({_e(th.get('status'))}): predicted log10 total growth "
+        f"{_fmt(th.get('predicted_log10_total_growth'))}, measured {_fmt(th.get('measured_log10_total_growth'))}, "
+        f"error {_fmt(th.get('log10_error'))}. {_e(th.get('reason'))}</p>"
+    )
+    table = (
+        '<div class="scroll"><table><thead><tr><th>layers</th><th>skip</th><th>measured gain</th>'
+        f"<th>predicted gain</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+    return f'<section id="architecture"><h2>Architecture</h2><p>{_e("; ".join(parts))}.</p>{theory}{table}</section>'
+
+
 def _causes(causes: Sequence[Mapping[str, Any]]) -> str:
     if not causes:
         return "<p>No cause to report.</p>"
@@ -176,6 +210,7 @@ def report_page(report: Mapping[str, Any]) -> str:
 </header>
 <main>
 <section id="plots"><h2>Plots</h2>{plots}</section>
+{_architecture(report)}
 <section id="causes"><h2>Causes</h2>{_causes(dg.get("causes") or [])}</section>
 <section id="fixes"><h2>Verified fixes</h2>{_fixes(dg.get("recommendations") or [])}</section>
 <section id="layers"><h2>Per layer</h2>{_table(report)}</section>

@@ -102,7 +102,7 @@ def _draw_line_figure(fig: Any, spec: LineFigure) -> None:
             color=s.color,
             linestyle=s.linestyle,
             linewidth=1.5,
-            marker=s.marker if few else None,
+            marker=s.marker if few or s.linestyle == "none" else None,  # a marker-only series always has them
             markersize=4.0,
             label=s.label,
             zorder=3,

@@ -62,3 +62,23 @@ def test_unique_ids_across_the_inline_svgs(float16_exploding: dict[str, Any]) ->
     # matplotlib's own element ids (line2d_1, ...) repeat per figure; the ones that are referenced must not clash.
     referenced = set(re.findall(r'(?:href="#|url\(#)([^")]+)', report_page(float16_exploding)))
     assert all(ids.count(i) == 1 for i in referenced)
+
+
+def test_an_architecture_report_shows_its_blocks_and_normalisation() -> None:
+    from schemas import ModelSpecSchema, dump_report
+    from service.engine import analyze
+    from service.plots import gradient_figure, report_page
+
+    spec = ModelSpecSchema().load(
+        {
+            "layers": {"depth": 8, "width": 8},
+            "verify_recommendations": False,
+            "architecture": {"residual": {"every": 2}, "normalization": {"kind": "rmsnorm", "position": "pre"}},
+        }
+    )
+    report = dump_report(analyze(spec))
+    page = report_page(report)
+    assert '<section id="architecture">' in page and "rmsnorm (pre" in page
+    keys = {s.key: s for s in gradient_figure(report).series}
+    assert keys["block-outputs"].x == (2, 4, 6, 8) and keys["normalized"].x == (1, 3, 5, 7)
+    assert keys["theory"].x == (2, 4, 6, 8)  # the prediction is per block
