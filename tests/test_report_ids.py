@@ -21,6 +21,13 @@ SPECS = Path(__file__).resolve().parent.parent / "examples" / "specs"
 AUTO_EXACT_GFLOP = 20.0  # the default budget (GRADSTAB_AUTO_EXACT_GFLOP)
 
 EXPECTED = {
+    # issue 18's architectures (the plain specs' ids above did not change with the optional field)
+    "batchnorm_relu_depth50.json": "7402dc76af4207be65e4f43541a50b766d7d58db65bbb3e732d065caf85cf2ba",
+    "layernorm_post_residual_depth50.json": "8fc839ae1eae806e0e43367acf822d1bfa92049a274868324f7df77d2ccb3fef",
+    "layernorm_pre_residual_depth50.json": "343719fc5219550a97ed0819175b6b05f5a410d2d25332189c21de72af97097e",
+    "plain_relu_exploding_depth50.json": "f93e964b3fc1ebd270f2fbad2ab40cf89b410885ab935f1e083cd951c95c7d0d",
+    "residual_relu_depth50.json": "dee71d561952b1092185b67fba8f52781f5f24fa06ed4e284ad6573c91f7abfa",
+    "residual_scaled_branches_depth50.json": "6cb94ffecb38268f6cf3371a1e5c3147bfe69e63fac012d178db493106bcf93c",
     "lecture_identity_depth100.json": "9d903fb9302a4c5494c0451cea790b0c38e104a4e5c03a4a66dd55419c4e0444",
     "relu_kaiming_stable.json": "9c78c58f903810637ec60862f08bc52e531c94b24ff320ad80c80b96286e0489",
     "sigmoid_vanishing.json": "c2f58cdeabf13f60af751d9ee7def98f8359e28725fabcace9c6d4287764cc56",
