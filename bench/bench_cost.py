@@ -17,10 +17,12 @@ from bench_engine import cpu_args, mm_gflops
 
 from service.engine import analyze
 from service.engine.cost import estimate_cost
-from service.engine.spec import JacobianOptions, ModelSpec
+from service.engine.spec import Architecture, JacobianOptions, ModelSpec, Normalization, Residual
 
 BAND = (0.3, 2.5)
-CASES = [  # depth, width, batch, method, power_iterations, activation
+RES_LN = Architecture(Residual(2, 1.0), Normalization("layernorm", "pre"))
+BN = Architecture(None, Normalization("batchnorm", "pre"))
+CASES: list[tuple] = [  # depth, width, batch, method, power_iterations, activation[, architecture]
     (50, 256, 8, "exact", 2, "relu"),
     (50, 256, 8, "estimate", 2, "relu"),
     (20, 512, 8, "exact", 2, "relu"),
@@ -29,6 +31,11 @@ CASES = [  # depth, width, batch, method, power_iterations, activation
     (30, 64, 8, "exact", 2, "sigmoid"),
     (100, 256, 8, "auto", 2, "relu"),
     (8, 2048, 4, "auto", 2, "relu"),
+    # residual/normalised networks (issue 18): the block walk, and batchnorm's whole-batch products
+    (50, 256, 8, "exact", 2, "relu", RES_LN),
+    (50, 256, 8, "estimate", 2, "relu", RES_LN),
+    (20, 128, 8, "exact", 2, "relu", BN),
+    (50, 256, 8, "estimate", 1, "relu", BN),
 ]
 
 
@@ -38,8 +45,9 @@ def main() -> None:
     rate = mm_gflops(torch.float32, 1024)
     print(f"torch.mm float32: {rate:.1f} GFLOP/s on {torch.get_num_threads()} threads; band {BAND}")
     outside = 0
-    for d, n, batch, method, steps, act in CASES:
+    for d, n, batch, method, steps, act, *arch in CASES:
         spec = ModelSpec(
+            architecture=arch[0] if arch else None,
             widths=(n,) * (d + 1),
             activations=(act,) * d,
             batch_size=batch,
@@ -54,11 +62,18 @@ def main() -> None:
         ratio = seconds / (cost.gflop / rate)
         outside += not BAND[0] <= ratio <= BAND[1]
         print(
-            f"d={d:4d} n={n:5d} B={batch:3d} {method:8s}({cost.jacobian_method:8s}) steps={steps:3d} {act:7s}: "
+            f"d={d:4d} n={n:5d} B={batch:3d} {method:8s}({cost.jacobian_method:8s}) steps={steps:3d} {act:7s}"
+            f"{' ' + _name(arch[0]) if arch else ''}: "
             f"predicted {cost.gflop:8.1f} GFLOP = {cost.gflop / rate:6.2f} s, measured {seconds:6.2f} s, "
             f"ratio {ratio:.2f}"
         )
     print(f"{outside} of {len(CASES)} outside the band")
+
+
+def _name(arch: Architecture) -> str:
+    res = f"residual{arch.residual.every}" if arch.residual else ""
+    norm = arch.normalization.kind if arch.normalization.kind != "none" else ""
+    return "+".join(p for p in (res, norm) if p)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ STAGES = (
     "_layer_reports",
     "range_events",
     "theory",
+    # residual/normalised networks (issue 18)
+    "run_block_pass",
+    "run_block_reference",
+    "block_chain",
+    "exact_gradients",
+    "architecture_theory",
 )
 
 
