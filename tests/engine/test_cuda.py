@@ -119,3 +119,29 @@ def test_the_device_gives_the_cpus_diagnosis(monkeypatch: pytest.MonkeyPatch, de
         sa, sb = la.jacobian_product.log10_spectral_norm, lb.jacobian_product.log10_spectral_norm
         if sa is not None and sb is not None:
             assert sb == pytest.approx(sa, abs=0.05)
+
+
+ARCHITECTURES = [
+    {"residual": {"every": 2, "branch_scale": 0.5}, "normalization": {"kind": "layernorm", "position": "pre"}},
+    {"normalization": {"kind": "batchnorm", "position": "post"}},
+    {"residual": {"every": 1, "branch_scale": 1.0}, "normalization": {"kind": "rmsnorm", "position": "post"}},
+]
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES, ids=["res-ln-pre", "bn-post", "res-rms-post"])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@needs_cuda
+@pytest.mark.cuda
+def test_architectures_agree_between_cpu_and_cuda(arch: dict, dtype: str) -> None:
+    """The products come from the same float64 reference on both devices; the pass differs only in its arithmetic
+    (float16 native on the GPU, emulated on the CPU)."""
+    body = {"layers": {"depth": 12, "width": 64}, "dtype": dtype, "architecture": arch, "loss": "mse"}
+    cpu = analyze(make_spec(**body, device="cpu"))
+    gpu = analyze(make_spec(**body, device="cuda"))
+    assert gpu.runtime.device.startswith("cuda")
+    for lc, lg in zip(cpu.layers, gpu.layers, strict=True):
+        assert lg.jacobian_product.log10_frobenius_norm == pytest.approx(
+            lc.jacobian_product.log10_frobenius_norm, abs=1e-5
+        )
+        assert lg.weight_grad.log10_norm == pytest.approx(lc.weight_grad.log10_norm, abs=0.05)
+    assert gpu.diagnosis.verdict == cpu.diagnosis.verdict
