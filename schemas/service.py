@@ -25,6 +25,15 @@ class CapabilitiesSchema(Schema):
     losses = fields.List(fields.String(), required=True)
     jacobian_methods = fields.List(fields.String(), required=True)
     jacobian_precisions = fields.List(fields.String(), required=True)
+    architecture = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        required=True,
+        metadata={
+            "description": "What the spec's `architecture` accepts: residual_every, normalization_kinds, "
+            "normalization_positions, and the ε of every normalisation (normalization_eps)."
+        },
+    )
     limits = fields.Dict(
         keys=fields.String(),
         values=fields.Raw(metadata={"type": "number"}),

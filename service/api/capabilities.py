@@ -21,6 +21,10 @@ from service.engine.spec import (
     INITS,
     JACOBIAN_METHODS,
     LOSSES,
+    NORM_EPS,
+    NORM_KINDS,
+    NORM_POSITIONS,
+    RESIDUAL_EVERY,
 )
 
 from .smorest import Blueprint
@@ -91,6 +95,12 @@ def capabilities(settings: Settings) -> dict[str, Any]:
         "losses": list(LOSSES),
         "jacobian_methods": list(JACOBIAN_METHODS),
         "jacobian_precisions": list(CHAIN_PRECISIONS),
+        "architecture": {
+            "residual_every": list(RESIDUAL_EVERY),
+            "normalization_kinds": list(NORM_KINDS),
+            "normalization_positions": list(NORM_POSITIONS),
+            "normalization_eps": NORM_EPS,
+        },
         "limits": limits.as_dict(),
         "limit_env": {f.name: Limits.env_name(f.name) for f in fields(limits)},
         "max_json_depth": settings.max_json_depth,

@@ -73,3 +73,10 @@ def test_openapi_documents_the_architecture_with_an_example(client) -> None:
     names = {name.lower() for name in schemas}
     assert {"architecture", "residual", "normalization"} <= names
     assert "architecture" in schemas["Report"]["properties"]
+
+
+def test_capabilities_list_what_architecture_accepts(client) -> None:
+    caps = client.get("/v1/capabilities").get_json()["architecture"]
+    assert caps["residual_every"] == [1, 2, 3] and caps["normalization_eps"] == 1e-5
+    assert caps["normalization_kinds"] == ["none", "layernorm", "rmsnorm", "batchnorm"]
+    assert caps["normalization_positions"] == ["pre", "post"]

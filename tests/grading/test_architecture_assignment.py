@@ -50,3 +50,35 @@ def test_residual_blocks_with_scaled_branches_earn_the_visible_points(app: Flask
 def test_changing_the_initialisation_instead_scores_nothing(app: Flask) -> None:
     result = _submit(app, {**STARTER, "init": "kaiming_normal", "activation": "sigmoid"})
     assert not _passed(result)["Only the architecture changed"] and result["score"] == 0
+
+
+def test_a_rubric_can_require_or_forbid_architecture_members() -> None:
+    from schemas.rubric import RubricSchema
+    from schemas.spec import ModelSpecSchema
+    from service.grading.constraints import equals_failures, spec_view
+
+    rubric = RubricSchema().load(
+        {
+            "checks": [
+                {
+                    "kind": "constraint",
+                    "name": "pre-layernorm residual blocks of 2",
+                    "equals": {"architecture.residual.every": 2, "architecture.normalization.kind": "layernorm"},
+                }
+            ]
+        }
+    )
+    equals = rubric.checks[0].equals
+    plain = spec_view(ModelSpecSchema().load({"layers": [4, 4, 4]}))
+    good = spec_view(
+        ModelSpecSchema().load(
+            {"layers": [4, 4, 4], "architecture": {"residual": {"every": 2}, "normalization": {"kind": "layernorm"}}}
+        )
+    )
+    assert equals_failures(good, equals) == []
+    assert len(equals_failures(plain, equals)) == 2
+    # a whole architecture object compares as the schema normalises it (defaults filled in)
+    assert (
+        equals_failures(good, {"architecture": {"residual": {"every": 2}, "normalization": {"kind": "layernorm"}}})
+        == []
+    )
