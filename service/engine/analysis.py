@@ -114,12 +114,9 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         notes.append(precision_reason)
     if spec.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
         notes.append(f"device auto ran on the CPU: {planned.gflop:.2g} GFLOP is below the GPU's break-even")
-    if _constant_loss(spec):
-        notes.append(
-            f"loss {spec.loss} of a {spec.architecture.normalization.kind} output is constant (a normalised vector "
-            "sums to 0), so every gradient of the loss is exactly 0; the products are unaffected. mse or "
-            "cross_entropy give the loss a gradient"
-        )
+    constant = _constant_loss_note(spec)
+    if constant:
+        notes.append(constant)
     if result.emulated:
         notes.append(
             "float16 on the CPU is emulated: float64 arithmetic rounded to float16 once per operation, so the "
@@ -155,14 +152,22 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
     )
 
 
-def _constant_loss(spec: ModelSpec) -> bool:
-    """sum and mean of a post-normalised top: layernorm's output sums to 0 per sample, batchnorm's per unit."""
+def _constant_loss_note(spec: ModelSpec) -> str | None:
+    """A post-normalised top makes some losses constant: a layernorm output sums to 0 per sample and a batchnorm
+    output per unit (sum, mean: exactly), and every normalised vector has Σy² = n·v/(v + ε) (mse: up to ε)."""
     arch = spec.architecture
+    if arch is None or arch.normalization.position != "post" or arch.normalization.kind == "none":
+        return None
+    kind = arch.normalization.kind
+    if spec.loss in ("sum", "mean") and kind in ("layernorm", "batchnorm"):
+        how = "exactly constant (a normalised vector sums to 0), so every gradient of the loss is exactly 0"
+    elif spec.loss == "mse":
+        how = "constant up to ε (Σy² = n·v/(v + ε)), so every gradient of the loss is rounding-sized"
+    else:
+        return None
     return (
-        arch is not None
-        and arch.normalization.position == "post"
-        and arch.normalization.kind in ("layernorm", "batchnorm")
-        and spec.loss in ("sum", "mean")
+        f"loss {spec.loss} of a {kind} output is {how}; the products are unaffected. cross_entropy gives the loss "
+        "a gradient"
     )
 
 

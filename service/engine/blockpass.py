@@ -32,9 +32,12 @@ def normalize(kind: str, h: Tensor) -> Tensor:
     return F.batch_norm(h, None, None, training=True, eps=NORM_EPS)
 
 
-def run_block_pass(spec: ModelSpec, params: Parameters, device: torch.device) -> PassResult:
+def run_block_pass(
+    spec: ModelSpec, params: Parameters, device: torch.device, emulate_float16: bool = True
+) -> PassResult:
+    """The pass in the spec's dtype; emulate_float16=False runs float16 natively on the CPU too (tests compare)."""
     target = TORCH_DTYPES[spec.dtype]
-    emulated = target == torch.float16 and device.type == "cpu"
+    emulated = target == torch.float16 and device.type == "cpu" and emulate_float16
     compute = torch.float64 if emulated else target
     arch = architecture_of(spec)
     kind = arch.normalization.kind

@@ -61,7 +61,7 @@ def test_normalisation_hides_the_weight_scale_from_the_forward_pass_only() -> No
             "activation": "tanh",
             "init": "xavier_normal",
             "weight_scale": 3.0,
-            "loss": "mse",
+            "loss": "cross_entropy",
             "architecture": {"normalization": {"kind": "layernorm", "position": "post"}},
         }
     )
