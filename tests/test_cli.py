@@ -90,3 +90,18 @@ def test_version_prints_the_version_and_exits_0(command):
     out = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"gradstab {service.__version__}"
+
+
+def test_analyze_takes_an_architecture_spec(tmp_path):
+    path = tmp_path / "spec.json"
+    spec = {
+        **SPEC,
+        "architecture": {"residual": {"every": 1}, "normalization": {"kind": "rmsnorm", "position": "post"}},
+    }
+    path.write_text(json.dumps(spec))
+    out = _run("analyze", str(path))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["architecture"]["normalization"] == "rmsnorm" and report["architecture"]["blocks"][1]["skip"]
+    bad = _run("analyze", "-", stdin=json.dumps({**SPEC, "architecture": {"residual": {"every": 7}}}))
+    assert bad.returncode == 2 and "every" in bad.stderr
