@@ -193,6 +193,13 @@ class RecommendationSchema(Schema):
             "(a wider dtype: every range problem)"
         }
     )
+    codes = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Every advice code that proposed this same resulting spec, `code` first: one "
+            "recommendation per resulting spec, its reasons merged in `rationale`."
+        },
+    )
 
 
 class DiagnosisSchema(Schema):

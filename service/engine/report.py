@@ -178,6 +178,8 @@ class Recommendation:
     verified: Outcome | None  # None when verification was switched off
     fixes: bool | None  # the changed spec no longer has the problem `addresses` names
     addresses: str = "growth"
+    # every advisor code that proposed this same resulting spec, `code` first (their reasons are all in rationale)
+    codes: list[str] = field(default_factory=list)
 
 
 @dataclass
