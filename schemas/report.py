@@ -132,17 +132,27 @@ class LayerReportSchema(Schema):
 
 
 class QuantityEventSchema(Schema):
-    first_layer = _int("Lowest t for forward activations, highest t for gradients.", nullable=True)
+    first_layer = _int(
+        "This quantity's first flagged layer in the order it is computed: the lowest t for forward activations, "
+        "the highest t for gradients (backpropagation starts at the top), d for the loss.",
+        nullable=True,
+    )
     layer_count = _int()
     max_fraction = _float()
 
 
 class RangeEventSchema(Schema):
     occurred = fields.Boolean()
-    first_layer = _int(nullable=True)
+    first_layer = _int(
+        "The first flagged layer in the order the computation reaches it: the forward pass h^1 … h^d, the loss, "
+        "then backpropagation from the top (∂ℓ/∂h^t, then ∂ℓ/∂W^t, for t = d … 1); `quantity` names which.",
+        nullable=True,
+    )
     quantity = fields.String(
         allow_none=True,
-        metadata={"description": "forward_activation | output_grad | weight_grad | loss"},
+        metadata={
+            "description": "forward_activation | output_grad | weight_grad | loss: the quantity first_layer is of"
+        },
     )
     fraction = _float("Of that layer's values.")
     layers_from_top = _int("d - first_layer + 1", nullable=True)

@@ -97,7 +97,7 @@ class QuantityEvent:
     """Where one quantity overflowed or underflowed, in the order it is computed.
 
     first_layer is the lowest t for the forward activations and the highest t for the
-    gradients (backpropagation starts at the top).
+    gradients (backpropagation starts at the top); the loss is at t = d.
     """
 
     first_layer: int | None
@@ -109,8 +109,9 @@ class QuantityEvent:
 class RangeEvent:
     """Overflow (inf/NaN) or underflow (non-zero in exact arithmetic, 0 in the dtype).
 
-    first_layer/quantity: the gradient's event where the gradient is hit (it is what
-    the diagnosis is about), else the forward activations'; by_quantity has each.
+    first_layer/quantity: the first flagged value in the order the computation reaches it
+    (forward h^1 … h^d, the loss, then ∂ℓ/∂h^t and ∂ℓ/∂W^t for t = d … 1:
+    events.computation_step); by_quantity has each quantity's own first layer.
     """
 
     occurred: bool
