@@ -274,6 +274,24 @@ class RuntimeSchema(Schema):
     notes = fields.List(fields.String())
 
 
+class ReferenceFidelitySchema(Schema):
+    method = fields.String(
+        metadata={"description": "perturbed_forward: the float64 reference again, from inputs moved by `perturbation`."}
+    )
+    perturbation = _float("Relative size of the input's move: about 4 float64 roundings (2^-50).")
+    tolerance = _float("Relative error of h^t or σ'(z^t) from which a layer's reference values are not trusted.")
+    trusted = fields.Boolean(metadata={"description": "No layer's estimated error passes the tolerance."})
+    first_untrusted_layer = _int(
+        "The first layer past the tolerance (chaotic forward): from it on, σ', χ, the activation statistics and "
+        "every Jacobian product through those layers describe a network within rounding of this one.",
+        nullable=True,
+    )
+    log10_max_relative_error = _float("log10 of the largest estimated relative error; null where it is 0.")
+    log10_relative_errors = fields.List(
+        _float(), metadata={"description": "Per layer t = 1..d: log10 of the estimated relative error (null: 0)."}
+    )
+
+
 # Members of ReportSchema that the HTTP layer adds to a report (service/api/analyses.py).
 HTTP_ONLY: tuple[str, ...] = ("cache",)
 
@@ -299,6 +317,14 @@ class ReportSchema(Schema):
     diagnosis = fields.Nested(DiagnosisSchema)
     theory = fields.Nested(TheorySchema)
     runtime = fields.Nested(RuntimeSchema)
+    reference_fidelity = fields.Nested(
+        ReferenceFidelitySchema,
+        allow_none=True,
+        metadata={
+            "description": "How far the float64 reference forward (σ', χ, the products) is the exact network's: "
+            "where a chaotic forward amplifies its own rounding past the tolerance, and from which layer."
+        },
+    )
     cache = fields.Nested(
         CacheSchema,
         metadata={

@@ -12,10 +12,12 @@ import time
 import torch
 
 from . import diagnosis as diagnosis_mod
+from . import fidelity as fidelity_mod
 from . import qr_spectrum
 from .activations import get as get_activation
 from .cost import FLOAT64_CHAIN_MAX_GFLOP, VERIFY_BATCH, VERIFY_PROBES, estimate_cost, exact_chain_flops
 from .events import range_events
+from .fidelity import check_reference
 from .gradstats import tensor_stats_many
 from .jacobian import estimate_chain, exact_chain
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
@@ -76,6 +78,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
     params = make_parameters(spec)
     result = run_pass(spec, params, device)
     ref = run_reference(spec, params)
+    fidelity = check_reference(spec, params, ref)
     precision, precision_reason = chain_precision(spec, method)
     chain_fn = exact_chain if method == "exact" else estimate_chain
     with torch.no_grad():
@@ -97,6 +100,8 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         else None,
     )
     notes = list(ref.notes)
+    if fidelity_note := fidelity_mod.note(fidelity):
+        notes.append(fidelity_note)
     if precision_reason:
         notes.append(precision_reason)
     if spec.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
@@ -132,6 +137,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         diagnosis=diag,
         theory=th,
         runtime=runtime,
+        reference_fidelity=fidelity,
     )
 
 

@@ -224,6 +224,19 @@ class Theory:
 
 
 @dataclass
+class ReferenceFidelity:
+    """How far the float64 reference forward is the exact network's (service/engine/fidelity.py)."""
+
+    method: str  # perturbed_forward: the reference again from inputs moved by `perturbation` (relative)
+    perturbation: float
+    tolerance: float  # relative error of h^t or σ'(z^t) from which a layer is not trusted
+    trusted: bool  # no layer passes the tolerance
+    first_untrusted_layer: int | None
+    log10_max_relative_error: float | None  # None where the two forwards agree exactly
+    log10_relative_errors: list[float | None]  # per layer t = 1..d (index t-1); None where exactly 0
+
+
+@dataclass
 class Runtime:
     device: str  # torch's name: "cpu" or "cuda:<index>"
     dtype: str
@@ -251,3 +264,4 @@ class Report:
     diagnosis: Diagnosis
     theory: Theory
     runtime: Runtime
+    reference_fidelity: ReferenceFidelity | None = None
