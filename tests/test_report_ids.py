@@ -5,7 +5,10 @@ engine 1.2.0 (issues 9 and 10 changed the numbers on purpose: per-layer float64 
 float32 chain above 1 GFLOP, float16 emulation rounded once from float64, flags and causes) and for
 engine 1.3.0 (issue 9: the power iteration carries its basis's image, power_iterations defaults to 1,
 ReLU chains multiply only live units, two-pass moments) and for engine 1.3.1 (issue 9: on a GPU the power
-iteration runs in chunks of layers, which changes the GPU's spectral norms; the CPU's numbers are unchanged)."""
+iteration runs in chunks of layers, which changes the GPU's spectral norms; the CPU's numbers are unchanged) and
+for engine 1.4.0 (issue 24: χ by a quadrature that resolves σ' at any q, the float32 chain's norms summed in
+float64, one recommendation per resulting spec, "first" overflow in the order of the computation, and the new
+reference_fidelity)."""
 
 from __future__ import annotations
 
@@ -21,9 +24,9 @@ SPECS = Path(__file__).resolve().parent.parent / "examples" / "specs"
 AUTO_EXACT_GFLOP = 20.0  # the default budget (GRADSTAB_AUTO_EXACT_GFLOP)
 
 EXPECTED = {
-    "lecture_identity_depth100.json": "9d903fb9302a4c5494c0451cea790b0c38e104a4e5c03a4a66dd55419c4e0444",
-    "relu_kaiming_stable.json": "9c78c58f903810637ec60862f08bc52e531c94b24ff320ad80c80b96286e0489",
-    "sigmoid_vanishing.json": "c2f58cdeabf13f60af751d9ee7def98f8359e28725fabcace9c6d4287764cc56",
+    "lecture_identity_depth100.json": "a635303cca416d0d70a03e06bc16b32385f7f75dbd0cdeee4944be1f9af957d4",
+    "relu_kaiming_stable.json": "804373944777514f9423ced08235d95b4a8440c1c30bcdc52a2715de1a6ebfb5",
+    "sigmoid_vanishing.json": "9930b594373de66434e79b4a83b31e76773b6ce71be3b1f0d47ea9dbc35bb9ac",
 }
 
 
