@@ -99,6 +99,13 @@ class JacobianStatsSchema(Schema):
             "accumulated in QR form, ln|diag R| per layer: singular_values=all on square products, any spread)"
         },
     )
+    spectral_norm_status = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "exact (svdvals of the formed product) | lower_bound (the power iteration's Ritz value, "
+            "never above σ_max and short of it by at most ~0.08 in log10 where measured: README) | not_computed"
+        },
+    )
 
 
 class ActivationStatsSchema(Schema):

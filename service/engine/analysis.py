@@ -248,7 +248,8 @@ def _resolve_singular_values(
 ) -> None:
     """singular_values=all on square products: σ_min and κ that svdvals only bound, from the QR form.
 
-    Every layer gets condition_number_status (κ is a lower bound wherever σ_min is an upper bound).
+    Every layer gets condition_number_status (κ is a lower bound wherever σ_min is an upper bound) and
+    spectral_norm_status (exact from svdvals, else the power iteration's lower bound).
     """
     if method == "exact" and spec.jacobian.singular_values == "all" and qr_spectrum.supports(spec):
         spectrum = qr_spectrum.product_spectrum(spec, params, ref)
@@ -264,6 +265,11 @@ def _resolve_singular_values(
         st.condition_number_status = _CONDITION_STATUS.get(st.min_singular_value_status)
         if st.singular_values_source is None and st.min_singular_value_status in ("resolved", "upper_bound"):
             st.singular_values_source = "svd" if st.method == "exact" else None
+        if st.log10_spectral_norm is None:
+            st.spectral_norm_status = "not_computed"
+        else:  # svdvals (or the identity) give σ_max; a power iteration's Ritz value is a lower bound on it
+            exact = st.method == "identity" or st.singular_values_source is not None
+            st.spectral_norm_status = "exact" if exact else "lower_bound"
 
 
 def _layer_reports(

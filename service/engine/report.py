@@ -53,6 +53,9 @@ class JacobianStats:
     # | not_computed
     condition_number_status: str | None = None
     singular_values_source: str | None = None  # svd (the formed product) | qr (the product in QR form)
+    # exact (svdvals, or the identity at t = d) | lower_bound (a power iteration's Ritz value: short of σ_max by at
+    # most ~0.08 in log10 where measured, README) | not_computed
+    spectral_norm_status: str | None = None
 
 
 @dataclass
