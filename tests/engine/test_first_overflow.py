@@ -19,8 +19,20 @@ from schemas import ModelSpecSchema
 from service.engine import analyze
 from service.engine.network import make_parameters
 
+from .conftest import make_spec
+
 FLOAT16_MAX = 65504.0
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "specs" / "lecture_identity_depth100.json"
+
+
+def _identity_float16(**fields):
+    return make_spec(activation="identity", dtype="float16", batch_size=2, **fields)
+
+
+def _computation_order(d: int) -> list[tuple[str, int]]:
+    """(quantity, layer) in the order the computation reaches them: forward, loss, then backward from the top."""
+    order = [("forward_activation", t) for t in range(1, d + 1)] + [("loss", d)]
+    return order + [(q, t) for t in range(d, 0, -1) for q in ("output_grad", "weight_grad")]
 
 
 def _flagged(values: torch.Tensor, spec) -> bool:
@@ -39,8 +51,7 @@ def _exact_firsts(spec) -> tuple[list[tuple[str, int]], dict[str, int]]:
     grads = {d: torch.ones_like(hs[d])}  # ∂ℓ/∂h^d = 1
     for t in range(d, 1, -1):
         grads[t - 1] = grads[t] @ params.weights[t - 1]
-    order = [("forward_activation", t) for t in range(1, d + 1)] + [("loss", d)]
-    order += [(q, t) for t in range(d, 0, -1) for q in ("output_grad", "weight_grad")]
+    order = _computation_order(d)
     values = {
         "forward_activation": lambda t: hs[t],
         "loss": lambda t: hs[d].sum().reshape(1),
@@ -73,18 +84,7 @@ def test_the_lecture_example_overflows_first_in_the_forward_pass() -> None:
 def test_a_gradient_that_overflows_alone_is_first_at_the_top_most_layer() -> None:
     """Orthogonal ×1.5 with small inputs: the forward pass stays finite, ∂ℓ/∂h^t = 1.5^(d−t)·(…) overflows about
     25 layers below the top, ∂ℓ/∂W^t = ∂ℓ/∂h^t ⊗ h^(t−1) ~ 1.5^(d−1)·1e-4 never does."""
-    spec = ModelSpecSchema().load(
-        {
-            "layers": {"depth": 40, "width": 16},
-            "activation": "identity",
-            "init": "orthogonal",
-            "weight_scale": 1.5,
-            "dtype": "float16",
-            "input_scale": 1e-4,
-            "batch_size": 2,
-            "verify_recommendations": False,
-        }
-    )
+    spec = _identity_float16(layers={"depth": 40, "width": 16}, init="orthogonal", weight_scale=1.5, input_scale=1e-4)
     _, firsts = _exact_firsts(spec)
     assert set(firsts) == {"output_grad"}  # the premise, from the exact values
     over = analyze(spec).diagnosis.overflow
@@ -97,21 +97,10 @@ def test_a_gradient_that_overflows_alone_is_first_at_the_top_most_layer() -> Non
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_headline_is_the_first_quantity_the_computation_reaches(seed: int) -> None:
     """Whatever the spec, the headline is the by_quantity entry the computation reaches first."""
-    spec = ModelSpecSchema().load(
-        {
-            "layers": {"depth": 60, "width": 8},
-            "activation": "identity",
-            "init": "normal",
-            "weight_scale": 0.5,
-            "dtype": "float16",
-            "seed": seed,
-            "verify_recommendations": False,
-        }
-    )
+    spec = _identity_float16(layers={"depth": 60, "width": 8}, init="normal", weight_scale=0.5, seed=seed)
     over = analyze(spec).diagnosis.overflow
     if not over.occurred:
         pytest.skip("no overflow at this seed")
-    order = [("forward_activation", t) for t in range(1, 61)] + [("loss", 60)]
-    order += [(q, t) for t in range(60, 0, -1) for q in ("output_grad", "weight_grad")]
+    order = _computation_order(spec.depth)
     reached = [(q, e.first_layer) for q, e in over.by_quantity.items()]
     assert (over.quantity, over.first_layer) == min(reached, key=order.index)
