@@ -99,6 +99,13 @@ class JacobianStatsSchema(Schema):
             "accumulated in QR form, ln|diag R| per layer: singular_values=all on square products, any spread)"
         },
     )
+    spectral_norm_status = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "exact (svdvals of the formed product) | lower_bound (the power iteration's Ritz value, "
+            "never above σ_max and short of it by at most ~0.08 in log10 where measured: README) | not_computed"
+        },
+    )
 
 
 class ActivationStatsSchema(Schema):
@@ -132,17 +139,27 @@ class LayerReportSchema(Schema):
 
 
 class QuantityEventSchema(Schema):
-    first_layer = _int("Lowest t for forward activations, highest t for gradients.", nullable=True)
+    first_layer = _int(
+        "This quantity's first flagged layer in the order it is computed: the lowest t for forward activations, "
+        "the highest t for gradients (backpropagation starts at the top), d for the loss.",
+        nullable=True,
+    )
     layer_count = _int()
     max_fraction = _float()
 
 
 class RangeEventSchema(Schema):
     occurred = fields.Boolean()
-    first_layer = _int(nullable=True)
+    first_layer = _int(
+        "The first flagged layer in the order the computation reaches it: the forward pass h^1 … h^d, the loss, "
+        "then backpropagation from the top (∂ℓ/∂h^t, then ∂ℓ/∂W^t, for t = d … 1); `quantity` names which.",
+        nullable=True,
+    )
     quantity = fields.String(
         allow_none=True,
-        metadata={"description": "forward_activation | output_grad | weight_grad | loss"},
+        metadata={
+            "description": "forward_activation | output_grad | weight_grad | loss: the quantity first_layer is of"
+        },
     )
     fraction = _float("Of that layer's values.")
     layers_from_top = _int("d - first_layer + 1", nullable=True)
@@ -192,6 +209,13 @@ class RecommendationSchema(Schema):
             "(loss_scale: the gradients' range) | forward_range (input_scale: the forward pass's range) | range "
             "(a wider dtype: every range problem)"
         }
+    )
+    codes = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Every advice code that proposed this same resulting spec, `code` first: one "
+            "recommendation per resulting spec, its reasons merged in `rationale`."
+        },
     )
 
 
@@ -316,6 +340,24 @@ class RuntimeSchema(Schema):
     notes = fields.List(fields.String())
 
 
+class ReferenceFidelitySchema(Schema):
+    method = fields.String(
+        metadata={"description": "perturbed_forward: the float64 reference again, from inputs moved by `perturbation`."}
+    )
+    perturbation = _float("Relative size of the input's move: about 4 float64 roundings (2^-50).")
+    tolerance = _float("Relative error of h^t or σ'(z^t) from which a layer's reference values are not trusted.")
+    trusted = fields.Boolean(metadata={"description": "No layer's estimated error passes the tolerance."})
+    first_untrusted_layer = _int(
+        "The first layer past the tolerance (chaotic forward): from it on, σ', χ, the activation statistics and "
+        "every Jacobian product through those layers describe a network within rounding of this one.",
+        nullable=True,
+    )
+    log10_max_relative_error = _float("log10 of the largest estimated relative error; null where it is 0.")
+    log10_relative_errors = fields.List(
+        _float(), metadata={"description": "Per layer t = 1..d: log10 of the estimated relative error (null: 0)."}
+    )
+
+
 # Members of ReportSchema that the HTTP layer adds to a report (service/api/analyses.py).
 HTTP_ONLY: tuple[str, ...] = ("cache",)
 
@@ -345,6 +387,14 @@ class ReportSchema(Schema):
         ArchitectureInfoSchema,
         allow_none=True,
         metadata={"description": "Where the blocks and normalisation layers are (null: the plain MLP)."},
+    )
+    reference_fidelity = fields.Nested(
+        ReferenceFidelitySchema,
+        allow_none=True,
+        metadata={
+            "description": "How far the float64 reference forward (σ', χ, the products) is the exact network's: "
+            "where a chaotic forward amplifies its own rounding past the tolerance, and from which layer."
+        },
     )
     cache = fields.Nested(
         CacheSchema,

@@ -121,7 +121,7 @@ class JacobianSchema(StrictSchema):
             "description": "Arithmetic of the product chain (renormalised every layer, so it never "
             "overflows). auto (default): float64 where the chain costs at most 1 GFLOP or singular_values is "
             "all (float64 resolves σ_min to 1e-13·σ_max, float32 to 1e-5), else float32, whose norms agree with "
-            "float64 to about 1e-6 in log10 at twice the speed. runtime.jacobian_precision says which ran."
+            "float64 to 1e-6 in log10 at twice the speed. runtime.jacobian_precision says which ran."
         },
     )
     probes = fields.Integer(

@@ -5,7 +5,10 @@ engine 1.2.0 (issues 9 and 10 changed the numbers on purpose: per-layer float64 
 float32 chain above 1 GFLOP, float16 emulation rounded once from float64, flags and causes) and for
 engine 1.3.0 (issue 9: the power iteration carries its basis's image, power_iterations defaults to 1,
 ReLU chains multiply only live units, two-pass moments) and for engine 1.3.1 (issue 9: on a GPU the power
-iteration runs in chunks of layers, which changes the GPU's spectral norms; the CPU's numbers are unchanged)."""
+iteration runs in chunks of layers, which changes the GPU's spectral norms; the CPU's numbers are unchanged) and
+for engine 1.4.0 (issue 24: χ by a quadrature that resolves σ' at any q, the float32 chain's norms summed in
+float64, one recommendation per resulting spec, "first" overflow in the order of the computation, and the new
+reference_fidelity)."""
 
 from __future__ import annotations
 
@@ -21,16 +24,16 @@ SPECS = Path(__file__).resolve().parent.parent / "examples" / "specs"
 AUTO_EXACT_GFLOP = 20.0  # the default budget (GRADSTAB_AUTO_EXACT_GFLOP)
 
 EXPECTED = {
-    # issue 18's architectures (the plain specs' ids above did not change with the optional field)
-    "batchnorm_relu_depth50.json": "7402dc76af4207be65e4f43541a50b766d7d58db65bbb3e732d065caf85cf2ba",
-    "layernorm_post_residual_depth50.json": "83df103136873dc4218f291902828f3f58da9691359f2d64d488dcd3cbb26f41",
-    "layernorm_pre_residual_depth50.json": "238d5abb70190a48c4cbe4c7638dd1858509f767cdb311983bd5b65577a00aa7",
-    "plain_relu_exploding_depth50.json": "f93e964b3fc1ebd270f2fbad2ab40cf89b410885ab935f1e083cd951c95c7d0d",
-    "residual_relu_depth50.json": "dee71d561952b1092185b67fba8f52781f5f24fa06ed4e284ad6573c91f7abfa",
-    "residual_scaled_branches_depth50.json": "6cb94ffecb38268f6cf3371a1e5c3147bfe69e63fac012d178db493106bcf93c",
-    "lecture_identity_depth100.json": "9d903fb9302a4c5494c0451cea790b0c38e104a4e5c03a4a66dd55419c4e0444",
-    "relu_kaiming_stable.json": "9c78c58f903810637ec60862f08bc52e531c94b24ff320ad80c80b96286e0489",
-    "sigmoid_vanishing.json": "c2f58cdeabf13f60af751d9ee7def98f8359e28725fabcace9c6d4287764cc56",
+    # issue 18's architectures (the optional field changes no plain spec's id; engine 1.4.0 is issue 24's)
+    "batchnorm_relu_depth50.json": "08814603350266ad0dc3db3668600ba9313d1933cea87956f513b2898058e9fa",
+    "layernorm_post_residual_depth50.json": "705477d7d9f0c69a798c99036c6c40e8eff8b2d78883144f36f26d969756c64d",
+    "layernorm_pre_residual_depth50.json": "1430907978a75adf4ab7749d2eb0df1f72d3618bb8f1adfa49097c98274648db",
+    "plain_relu_exploding_depth50.json": "fed268931db703c8d146c91da5291d083d73eeff1269d4da418deae74415f77a",
+    "residual_relu_depth50.json": "bdd3d93254fe2af089709a589dfa606e473100fc37333ee2d6937284714b3f5a",
+    "residual_scaled_branches_depth50.json": "545d8b90ef75a54c50db68d823c5b60f43f06e85ec9f0adac1cb17a11d12e7f6",
+    "lecture_identity_depth100.json": "a635303cca416d0d70a03e06bc16b32385f7f75dbd0cdeee4944be1f9af957d4",
+    "relu_kaiming_stable.json": "804373944777514f9423ced08235d95b4a8440c1c30bcdc52a2715de1a6ebfb5",
+    "sigmoid_vanishing.json": "9930b594373de66434e79b4a83b31e76773b6ce71be3b1f0d47ea9dbc35bb9ac",
 }
 
 

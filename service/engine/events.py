@@ -7,6 +7,12 @@ its exact magnitude lies inside the normal range was lost to rounding (products 
 exact 0): that is cancellation, reported apart. Zeros that are zero in exact arithmetic too (a
 ReLU's dead units) are structure, neither. A layer is flagged when more than
 `thresholds.flag_fraction` of its values, and at least `thresholds.flag_min_count` of them, are hit.
+
+"First" is the order in which the computation reaches a value: the forward pass h^1 … h^d, then the loss, then
+backpropagation from the top, ∂ℓ/∂h^t and then ∂ℓ/∂W^t for t = d … 1. Each quantity's `first_layer` is its own
+first in that order (the lowest t forward, the highest t for the gradients); the event's headline
+`first_layer`/`quantity` is the earliest of them (the lecture's float16 product: the forward pass at layer 20,
+before ∂ℓ/∂W^100 and ∂ℓ/∂h^82).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from .spec import ModelSpec
 Tensor = torch.Tensor
 # Which end of the net a quantity is computed from: forward from the bottom, gradients from the top.
 FORWARD = "forward_activation"
-GRADIENTS = ("output_grad", "weight_grad")
+LOSS = "loss"
 
 
 @dataclass
@@ -207,31 +213,36 @@ def range_events(
             for kind, count in (("under", classes.under[t - 1]), ("cancel", classes.cancel[t - 1])):
                 if count / n > frac and count >= min_count:
                     hits[kind][name].append((t, count / n))
-    overflow = _combine(hits["over"], spec.depth)
-    if not _finite(result.loss) and not overflow.occurred:
-        overflow = RangeEvent(True, spec.depth, "loss", 1.0, 1, {"loss": QuantityEvent(spec.depth, 1, 1.0)})
-    elif not _finite(result.loss):
-        overflow.by_quantity["loss"] = QuantityEvent(spec.depth, 1, 1.0)
-    return overflow, _combine(hits["under"], spec.depth), _combine(hits["cancel"], spec.depth)
+    if not _finite(result.loss):
+        hits["over"][LOSS] = [(spec.depth, 1.0)]
+    return _combine(hits["over"], spec.depth), _combine(hits["under"], spec.depth), _combine(hits["cancel"], spec.depth)
 
 
 def _finite(x: float) -> bool:
     return x == x and abs(x) != float("inf")
 
 
+def computation_step(quantity: str, t: int, depth: int) -> int:
+    """Where layer t's `quantity` comes in the order the computation reaches it: h^1 … h^d (1 … d), the loss
+    (d + 1), then ∂ℓ/∂h^t and ∂ℓ/∂W^t for t = d … 1."""
+    if quantity == FORWARD:
+        return t
+    if quantity == LOSS:
+        return depth + 1
+    return depth + 2 + 2 * (depth - t) + (quantity == "weight_grad")
+
+
 def _combine(hits: dict[str, list[tuple[int, float]]], depth: int) -> RangeEvent:
+    """Each quantity's first flagged layer and the event's headline: the first of them the computation reaches."""
     by_q: dict[str, QuantityEvent] = {}
+    firsts: list[tuple[int, str, int, float]] = []  # (computation step, quantity, layer, fraction)
     for name, layers in hits.items():
         if not layers:
             continue
-        first = min(layers) if name == FORWARD else max(layers)
-        by_q[name] = QuantityEvent(
-            first_layer=first[0], layer_count=len(layers), max_fraction=max(f for _, f in layers)
-        )
-    for name in (*GRADIENTS, FORWARD):
-        if name in by_q:
-            first_t = by_q[name].first_layer
-            assert first_t is not None
-            frac = dict(hits[name])[first_t]
-            return RangeEvent(True, first_t, name, frac, depth - first_t + 1, by_q)
-    return RangeEvent(False, None, None, None, None, by_q)
+        t, frac = min(layers, key=lambda hit, name=name: computation_step(name, hit[0], depth))
+        by_q[name] = QuantityEvent(first_layer=t, layer_count=len(layers), max_fraction=max(f for _, f in layers))
+        firsts.append((computation_step(name, t, depth), name, t, frac))
+    if not firsts:
+        return RangeEvent(False, None, None, None, None, by_q)
+    _, name, t, frac = min(firsts)
+    return RangeEvent(True, t, name, frac, depth - t + 1, by_q)

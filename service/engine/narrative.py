@@ -204,6 +204,10 @@ def input_scale_why(dtype: str, act: str, scale: float) -> str:
 # --- the one-sentence summary -----------------------------------------------------------------------------
 
 
+def _in(quantity_name: str | None) -> str:
+    return f" ({quantity(quantity_name)})" if quantity_name else ""
+
+
 def summary(
     verdict: str,
     depth: int,
@@ -214,6 +218,8 @@ def summary(
     overflow_layer: int | None,
     underflow_layer: int | None,
     fix: tuple[dict, str, float | None] | None,
+    overflow_quantity: str | None = None,
+    underflow_quantity: str | None = None,
 ) -> str:
     """`Vanishing: the gradient shrinks by 0.24 per layer, … (small derivative); float16 flushes …. Fix: …`."""
     layers = f"{depth - 1} layer{'s' if depth != 2 else ''}"
@@ -232,9 +238,9 @@ def summary(
     if first_cause:
         text += f" ({first_cause.replace('_', ' ')})"
     if overflow_layer is not None:
-        text += f"; {dtype} overflows to inf at layer {overflow_layer}"
+        text += f"; {dtype} overflows to inf first at layer {overflow_layer}{_in(overflow_quantity)}"
     if underflow_layer is not None:
-        text += f"; {dtype} flushes values to 0 at layer {underflow_layer}"
+        text += f"; {dtype} flushes values to 0 first at layer {underflow_layer}{_in(underflow_quantity)}"
     if fix is not None:
         change, verified_verdict, gpl = fix
         changes = ", ".join(f"{k}: {v}" for k, v in change.items())

@@ -53,6 +53,9 @@ class JacobianStats:
     # | not_computed
     condition_number_status: str | None = None
     singular_values_source: str | None = None  # svd (the formed product) | qr (the product in QR form)
+    # exact (svdvals, or the identity at t = d) | lower_bound (a power iteration's Ritz value: short of σ_max by at
+    # most ~0.08 in log10 where measured, README) | not_computed
+    spectral_norm_status: str | None = None
 
 
 @dataclass
@@ -97,7 +100,7 @@ class QuantityEvent:
     """Where one quantity overflowed or underflowed, in the order it is computed.
 
     first_layer is the lowest t for the forward activations and the highest t for the
-    gradients (backpropagation starts at the top).
+    gradients (backpropagation starts at the top); the loss is at t = d.
     """
 
     first_layer: int | None
@@ -109,8 +112,9 @@ class QuantityEvent:
 class RangeEvent:
     """Overflow (inf/NaN) or underflow (non-zero in exact arithmetic, 0 in the dtype).
 
-    first_layer/quantity: the gradient's event where the gradient is hit (it is what
-    the diagnosis is about), else the forward activations'; by_quantity has each.
+    first_layer/quantity: the first flagged value in the order the computation reaches it
+    (forward h^1 … h^d, the loss, then ∂ℓ/∂h^t and ∂ℓ/∂W^t for t = d … 1:
+    events.computation_step); by_quantity has each quantity's own first layer.
     """
 
     occurred: bool
@@ -178,6 +182,8 @@ class Recommendation:
     verified: Outcome | None  # None when verification was switched off
     fixes: bool | None  # the changed spec no longer has the problem `addresses` names
     addresses: str = "growth"
+    # every advisor code that proposed this same resulting spec, `code` first (their reasons are all in rationale)
+    codes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -250,6 +256,19 @@ class Theory:
 
 
 @dataclass
+class ReferenceFidelity:
+    """How far the float64 reference forward is the exact network's (service/engine/fidelity.py)."""
+
+    method: str  # perturbed_forward: the reference again from inputs moved by `perturbation` (relative)
+    perturbation: float
+    tolerance: float  # relative error of h^t or σ'(z^t) from which a layer is not trusted
+    trusted: bool  # no layer passes the tolerance
+    first_untrusted_layer: int | None
+    log10_max_relative_error: float | None  # None where the two forwards agree exactly
+    log10_relative_errors: list[float | None]  # per layer t = 1..d (index t-1); None where exactly 0
+
+
+@dataclass
 class Runtime:
     device: str  # torch's name: "cpu" or "cuda:<index>"
     dtype: str
@@ -307,3 +326,4 @@ class Report:
     theory: Theory
     runtime: Runtime
     architecture: ArchitectureInfo | None = None  # null for the plain MLP
+    reference_fidelity: ReferenceFidelity | None = None

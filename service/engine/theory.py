@@ -28,16 +28,26 @@ from .spec import ModelSpec
 Tensor = torch.Tensor
 
 
+# The quadrature's nodes: u = e^s on a uniform grid in s on each half-line (see _quadrature).
+QUAD_LOG_MIN, QUAD_LOG_MAX, QUAD_STEP = -40.0, 3.0, 0.04
+
+
 @functools.cache
 def _quadrature() -> tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian expectations on a fixed, symmetric grid without a point at 0 (so the steps of relu's
-    σ' at 0 integrate exactly): deterministic, and accurate to ~1e-8 for these σ.
+    """Nodes and weights for E[f(z)], z ~ N(0, 1), where f may have a kink or jump at 0 (relu, selu) and change
+    on a scale of 1 in z·√q whatever q: each half-line in its own right, through u = e^s with s uniform on
+    [QUAD_LOG_MIN, QUAD_LOG_MAX]. f(√q·e^s) is then the same smooth step shifted by ½ ln q, so the trapezoid
+    rule converges geometrically for every q from ~1e-30 to ~1e34 (mpmath agrees to ~1e-14 from q = 1e-6
+    to 1e8, tests/engine/test_theory.py). The fixed ±12σ grid this replaced stepped over σ' near 0 once
+    √q·(grid step) passed 1 (q ≳ 1e5: χ off by 1e-3). No node at 0; the weights sum to 1 exactly.
 
     Built on first use, not at import: a tensor op at import time would start torch's OpenMP pool
     in whichever process imports this module (a forking server's master must not have one)."""
-    grid = torch.linspace(-12.0, 12.0, 4800, dtype=torch.float64)
-    weights = torch.exp(-0.5 * grid**2)
-    return grid, weights / weights.sum()
+    s = torch.arange(QUAD_LOG_MIN, QUAD_LOG_MAX + QUAD_STEP / 2, QUAD_STEP, dtype=torch.float64)
+    u = torch.exp(s)
+    half = u * torch.exp(-0.5 * u * u)  # the density in s (φ(u)·du/ds, up to the constant)
+    half = half / (2.0 * half.sum())  # each half-line holds exactly 1/2
+    return torch.cat([-u.flip(0), u]), torch.cat([half.flip(0), half])
 
 
 def gaussian_mean(fn, q: float) -> float:
@@ -113,6 +123,9 @@ def chi_at_fixed_point(act: Activation, sigma_w2: float) -> tuple[float, float]:
     return q, chi(act, sigma_w2, q)
 
 
+JUMP = 1e-3  # χ(q*) changing by more than this across the bisection's last bracket is a jump
+
+
 @dataclass(frozen=True)
 class Critical:
     """σ_w² with χ(q*) = 1 (the edge of chaos), or None and why; q* at it (0 or inf for the limits)."""
@@ -144,7 +157,9 @@ def critical_point(name: str) -> Critical:
             hi, chi_hi = mid, c
         else:
             lo, chi_lo = mid, c
-    if chi_hi - chi_lo > 1e-6:
+    # A jump (gelu, silu: χ from σ_w²/4 to σ_w²/2) stays ~0.5 wide; a steep approach does not: softplus reaches
+    # χ = 1 only as q* → ∞, and 1 − χ(q*) ~ q*^(-1/2) is still 6e-5 at the bisection's last step.
+    if chi_hi - chi_lo > JUMP:
         q_lo, q_hi = fixed_point_q(act, math.exp(lo)), fixed_point_q(act, math.exp(hi))
         return Critical(
             None,

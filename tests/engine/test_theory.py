@@ -15,8 +15,9 @@ import pytest
 
 from service.engine import analyze
 from service.engine.activations import LEAKY_SLOPE, SELU_ALPHA, SELU_SCALE
+from service.engine.activations import get as get_activation
 from service.engine.network import make_parameters
-from service.engine.theory import critical_point
+from service.engine.theory import chi, critical_point
 
 from .conftest import make_spec
 
@@ -116,3 +117,73 @@ def test_report_gives_no_critical_scale_for_gelu_and_says_why() -> None:
     th = analyze(make_spec(layers={"depth": 6, "width": 16}, activation="tanh", init="normal")).theory
     assert th.critical_weight_scale == pytest.approx(1.0 / 4.0, rel=1e-9)  # σ_w² = 16·s² = 1
     assert "square layers" in th.critical_note
+
+
+QS = [1e-6, 1e-3, 1.0, 3e2, 1.81e5, 1e8]
+
+
+def _elu_like_chi(q: float, slope: float, scale: float) -> float:
+    """E[σ'(z)²] for σ' = scale on z > 0 and scale·slope·e^z below: ½ + slope²·E[e^{2z}; z < 0], in closed form
+    E[e^{2z}; z < 0] = e^{2q}·Φ(−2√q) = ½·erfcx(√(2q)) (erfcx(x) = e^{x²}·erfc(x), in mpmath, not torch; at 50
+    digits, since 15 leave e^{x²} off by e^{x²·1e-16} where q passes 1e14)."""
+    with mp.workdps(50):
+        x = mp.sqrt(2 * mp.mpf(q))
+        return float(scale**2 * (mp.mpf(1) / 2 + slope**2 * mp.exp(x**2) * mp.erfc(x) / 2))
+
+
+CLOSED_FORMS = {
+    "identity": lambda q: 1.0,
+    "relu": lambda q: 0.5,
+    "leaky_relu": lambda q: (1.0 + LEAKY_SLOPE**2) / 2.0,
+    "elu": lambda q: _elu_like_chi(q, 1.0, 1.0),
+    "selu": lambda q: _elu_like_chi(q, SELU_ALPHA, SELU_SCALE),
+}
+
+
+@pytest.mark.parametrize("q", QS)
+@pytest.mark.parametrize("name", sorted(CLOSED_FORMS))
+def test_chi_matches_closed_forms_across_q(name: str, q: float) -> None:
+    """The issue's case: selu at q = 1.81e5 was 2.21092 against the closed form's 2.21377 (a ±12σ grid)."""
+    assert chi(get_activation(name), 1.0, q) == pytest.approx(CLOSED_FORMS[name](q), rel=1e-12)
+
+
+MP_PRIMES = {
+    "sigmoid": lambda z: _sigmoid(z) * (1 - _sigmoid(z)),
+    "tanh": lambda z: 1 - mp.tanh(z) ** 2,
+    "gelu": lambda z: mp.ncdf(z) + z * mp.npdf(z),
+    "silu": lambda z: _sigmoid(z) * (1 + z * (1 - _sigmoid(z))),
+    "softplus": _sigmoid,
+}
+
+
+@pytest.mark.parametrize("q", QS)
+@pytest.mark.parametrize("name", sorted(MP_PRIMES))
+def test_chi_matches_mpmath_across_q(name: str, q: float) -> None:
+    """No closed form: mpmath's adaptive quadrature of its own σ' (50 digits), split at 0 and at ±1 in z, where
+    σ' changes whatever q is."""
+    f = MP_PRIMES[name]
+    with mp.workdps(50):
+        sd = mp.sqrt(mp.mpf(q))
+        density = lambda z: f(z) ** 2 * mp.exp(-(z**2) / (2 * q)) / (sd * mp.sqrt(2 * mp.pi))  # noqa: E731
+        cuts = sorted({-1.0, 1.0, -float(sd), float(sd)})
+        expected = float(mp.quad(density, [-mp.inf, *cuts[:2], 0, *cuts[2:], mp.inf]))
+    assert chi(get_activation(name), 1.0, q) == pytest.approx(expected, rel=1e-11)
+
+
+def test_the_issue_selu_spec_reports_the_closed_form_chi() -> None:
+    """selu, xavier_uniform ×2, width 16: σ_w² = 16·4·2/32 = 4, and each layer's χ is 4·E[σ'²] at its own q."""
+    spec = make_spec(
+        layers={"depth": 50, "width": 16},
+        activation="selu",
+        init="xavier_uniform",
+        weight_scale=2,
+        dtype="float16",
+        seed=837893,
+        loss="mean",
+        batch_size=4,
+    )
+    report = analyze(spec)
+    qs = [10.0 ** (2 * lr.activation.log10_pre_activation_rms) for lr in report.layers]
+    assert max(qs) > 1e5  # the regime the issue found
+    for q, lt in zip(qs, report.theory.layers, strict=True):
+        assert lt.chi == pytest.approx(4.0 * CLOSED_FORMS["selu"](q), rel=1e-9)

@@ -90,6 +90,8 @@ def diagnose(
         overflow.first_layer if overflow.occurred else None,
         underflow.first_layer if underflow.occurred else None,
         _fix_for_summary(f, recs),
+        overflow.quantity,
+        underflow.quantity,
     )
     d = spec.depth
     return Diagnosis(

@@ -136,6 +136,33 @@ ADVISORS: tuple[Advisor, ...] = (
 )
 
 
+# What a merged recommendation is judged on: the strictest of its reasons' (growth asks for no range problem too).
+_STRICTNESS = {"growth": 0, "range": 1, "forward_range": 2, "gradient_range": 2}
+
+
+def merge_duplicates(spec: ModelSpec, candidates: list[Candidate]) -> list[Candidate]:
+    """One candidate per resulting spec, in first-proposed order: two advisors can propose the same network
+    (measured and critical weight scale both 1.0; orthogonal_init's {init: orthogonal, weight_scale: 1} on a net
+    that is already orthogonal). The merged one keeps every code and reason, the smallest change that gives
+    that spec, and the strictest `addresses`."""
+    groups: dict[ModelSpec, list[Candidate]] = {}
+    for c in candidates:
+        groups.setdefault(spec.with_changes(**c.change), []).append(c)
+    merged = []
+    for same in groups.values():
+        reasons = list(dict.fromkeys(c.rationale for c in same))
+        merged.append(
+            Candidate(
+                code=same[0].code,
+                change=min((c.change for c in same), key=len),
+                rationale=" ".join(reasons),
+                addresses=min((c.addresses for c in same), key=_STRICTNESS.__getitem__),
+                codes=tuple(dict.fromkeys(c.code for c in same)),
+            )
+        )
+    return merged
+
+
 def fixes_problem(addresses: str, outcome: Outcome, overflow: RangeEvent, underflow: RangeEvent) -> bool:
     """Whether a rerun shows the problem a recommendation addresses gone (see Recommendation)."""
     if addresses == "gradient_range":
@@ -150,12 +177,14 @@ def fixes_problem(addresses: str, outcome: Outcome, overflow: RangeEvent, underf
 
 
 def recommendations(f: Findings, verify: Verifier | None) -> list[Recommendation]:
-    """The advisors' changes (at most VERIFY_RUNS), verified; those that fix, else the closest one."""
-    candidates = [c for advisor in ADVISORS for c in advisor(f)][:VERIFY_RUNS]
+    """The advisors' changes, one per resulting spec (at most VERIFY_RUNS), verified; those that fix, else the
+    closest one."""
+    candidates = merge_duplicates(f.spec, [c for advisor in ADVISORS for c in advisor(f)])[:VERIFY_RUNS]
     # architectural changes have their own share of reruns, so a plain net's lecture fixes keep theirs
-    candidates += [c for advisor in ARCHITECTURE_ADVISORS for c in advisor(f)][:ARCHITECTURE_VERIFY_RUNS]
+    arch = [c for advisor in ARCHITECTURE_ADVISORS for c in advisor(f)]
+    candidates += merge_duplicates(f.spec, arch)[:ARCHITECTURE_VERIFY_RUNS]
     recs: list[Recommendation] = []
-    for code, change, why, addresses in candidates:
+    for code, change, why, addresses, codes in candidates:
         changed = f.spec.with_changes(**change)
         outcome = verify(changed, False) if verify is not None else None
         fixes = None if outcome is None else fixes_problem(addresses, outcome, f.overflow, f.underflow)
@@ -163,7 +192,7 @@ def recommendations(f: Findings, verify: Verifier | None) -> list[Recommendation
             confirmed = verify(changed, True)
             outcome = confirmed or outcome
             fixes = None if confirmed is None else fixes_problem(addresses, confirmed, f.overflow, f.underflow)
-        recs.append(Recommendation(code, change, why, outcome, fixes, addresses))
+        recs.append(Recommendation(code, change, why, outcome, fixes, addresses, list(codes)))
     if verify is None:
         return recs
     working = [r for r in recs if r.fixes]

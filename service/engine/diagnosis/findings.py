@@ -82,6 +82,7 @@ class Candidate(NamedTuple):
     change: dict[str, object]
     rationale: str
     addresses: str
+    codes: tuple[str, ...] = ()  # every advisor that proposed this resulting spec (advice.merge_duplicates), code first
 
 
 def growth_evidence(f: Findings) -> dict[str, object]:
