@@ -26,7 +26,8 @@ from torch.func import jacrev, vmap
 from service.engine import analysis, analyze, jacobian
 from service.engine.activations import get as get_activation
 from service.engine.draws import set_cache_mib
-from service.engine.jacobian import estimate_chain, exact_chain
+from service.engine.estimate import estimate_chain
+from service.engine.jacobian import exact_chain
 from service.engine.network import make_parameters
 from service.engine.reference import run_reference
 from service.engine.spec import JacobianOptions, ModelSpec

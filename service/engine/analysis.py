@@ -21,10 +21,11 @@ from .blockpass import run_block_pass
 from .blockref import exact_gradients, run_block_reference
 from .blocktheory import architecture_theory
 from .cost import FLOAT64_CHAIN_MAX_GFLOP, VERIFY_BATCH, VERIFY_PROBES, estimate_cost, exact_chain_flops
+from .estimate import estimate_chain
 from .events import range_events
 from .fidelity import check_reference
 from .gradstats import tensor_stats_many
-from .jacobian import estimate_chain, exact_chain
+from .jacobian import exact_chain
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
 from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats

@@ -26,18 +26,18 @@ from .architecture import Op
 from .blockref import ArchReference, Operators, Rows, walk, walk_up
 from .cost import COLD_STEPS, POWER_BLOCK, svd_layers
 from .cost_architecture import product_widths
-from .jacobian import (
+from .products import (
     RESOLUTION,
     ChainResult,
-    _frob_stats,
-    _identity_stats,
-    _mean_log10,
-    _orthogonal_probes,
-    _orthonormal_rows,
-    _power_steps,
-    _ritz_gram,
-    _svd_stats,
-    _svd_summary,
+    frob_stats,
+    identity_stats,
+    mean_log10,
+    orthogonal_probes,
+    orthonormal_rows,
+    power_steps,
+    ritz_gram,
+    svd_stats,
+    svd_summary,
 )
 from .report import JacobianStats
 from .spec import ModelSpec
@@ -68,7 +68,7 @@ def block_chain(
     else:
         k = min(spec.jacobian.probes, n_rows)
         gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
-        x = _orthogonal_probes(groups, k, n_rows, gen).reshape(groups, k, per_group, n_d).to(device, precision)
+        x = orthogonal_probes(groups, k, n_rows, gen).reshape(groups, k, per_group, n_d).to(device, precision)
     rows = Rows(x, torch.zeros(groups, dtype=torch.float64, device=device)).unit()
     extra = 0.5 * math.log(n_rows / k)  # ‖P‖_F = √(n_rows/k)·‖R P‖_F for k orthonormal probes (exact: k = n_rows)
     stats: dict[int, JacobianStats] = {}
@@ -102,8 +102,8 @@ def block_chain(
             prod = r.x.reshape(groups, n_rows, cols)
             if op_layer[0] in svd_at:
                 ones = torch.ones(groups, dtype=torch.float64, device=device)
-                log_rel, rel_min = _svd_stats(prod, ones)
-                smax, s_min, s_cond, s_status = _svd_summary(log_rel.cpu(), rel_min.cpu(), r.log.cpu(), resolution)
+                log_rel, rel_min = svd_stats(prod, ones)
+                smax, s_min, s_cond, s_status = svd_summary(log_rel.cpu(), rel_min.cpu(), r.log.cpu(), resolution)
                 source = "svd"
                 if status != "rank_deficient":
                     smin, cond, status = s_min, s_cond, s_status
@@ -117,14 +117,14 @@ def block_chain(
             rank_bound=bound,
             method=method,
             singular_values_source=source,
-            **_frob_stats(r.log + extra, n_rows),
+            **frob_stats(r.log + extra, n_rows),
         )
 
     walk(operators, rows, visit)
     if method == "estimate" and steps > 0:
         _matrix_free_smax(operators, stats, spec, groups, n_rows, steps)
     out = [stats[t] for t in range(1, spec.depth)]
-    out.append(_identity_stats(n_rows))
+    out.append(identity_stats(n_rows))
     return ChainResult(out, method)
 
 
@@ -135,15 +135,15 @@ def _power_smax(prod: Tensor, log: Tensor, basis: list[Tensor | None], steps: in
     u = basis[0]
     if u is None or u.shape[-1] != n_rows:
         gen = torch.Generator(device="cpu").manual_seed(0)
-        u = _orthogonal_probes(groups, min(POWER_BLOCK, n_rows), n_rows, gen).to(prod.device, prod.dtype)
+        u = orthogonal_probes(groups, min(POWER_BLOCK, n_rows), n_rows, gen).to(prod.device, prod.dtype)
         steps = max(steps, COLD_STEPS)
     v = torch.bmm(u, prod)
-    first = _ritz_gram(v)
-    u, v = _power_steps(prod, u, v, steps)
-    basis[0] = _orthonormal_rows(u)
-    grams = torch.stack([first, _ritz_gram(v)], dim=1).double()  # (S, 2, r, r)
+    first = ritz_gram(v)
+    u, v = power_steps(prod, u, v, steps)
+    basis[0] = orthonormal_rows(u)
+    grams = torch.stack([first, ritz_gram(v)], dim=1).double()  # (S, 2, r, r)
     top = torch.linalg.eigvalsh(grams)[..., -1].amax(dim=1).clamp_min(1e-300)
-    return _mean_log10(0.5 * torch.log(top) + log)
+    return mean_log10(0.5 * torch.log(top) + log)
 
 
 def _matrix_free_smax(
@@ -155,7 +155,7 @@ def _matrix_free_smax(
     per_group = n_rows // spec.widths[-1]
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 2)
     r = min(POWER_BLOCK, n_rows)
-    basis = _orthogonal_probes(groups, r, n_rows, gen).to(device, dtype)
+    basis = orthogonal_probes(groups, r, n_rows, gen).to(device, dtype)
     marks = {op.layer: i for i, op in enumerate(operators.ops) if op.kind == "mark"}
     zero = torch.zeros(groups, dtype=torch.float64, device=device)
     first = True
@@ -163,9 +163,9 @@ def _matrix_free_smax(
         for _ in range(max(steps, COLD_STEPS) if first else steps):
             image = walk(operators, Rows(basis.reshape(groups, r, per_group, -1), zero), until=marks[t])
             up = walk_up(operators, image, marks[t])
-            basis = _orthonormal_rows(up.x.reshape(groups, r, n_rows))
+            basis = orthonormal_rows(up.x.reshape(groups, r, n_rows))
         first = False
         image = walk(operators, Rows(basis.reshape(groups, r, per_group, -1), zero), until=marks[t])
         flat = image.x.reshape(groups, r, -1)
-        top = torch.linalg.eigvalsh(_ritz_gram(flat).double())[:, -1].clamp_min(1e-300)
-        stats[t].log10_spectral_norm = _mean_log10(0.5 * torch.log(top) + image.log)
+        top = torch.linalg.eigvalsh(ritz_gram(flat).double())[:, -1].clamp_min(1e-300)
+        stats[t].log10_spectral_norm = mean_log10(0.5 * torch.log(top) + image.log)

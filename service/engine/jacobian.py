@@ -1,38 +1,40 @@
-"""The backpropagated Jacobian products P_t = ∂h^d/∂h^t = Π_{i=t}^{d-1} diag(σ'(z^{i+1})) W^{i+1}.
+"""The backpropagated Jacobian products P_t = ∂h^d/∂h^t = Π_{i=t}^{d-1} diag(σ'(z^{i+1})) W^{i+1}, formed (exact).
 
 Built from the top: P_d = I, P_{t-1} = (P_t · diag(σ'(z^t))) W^t — one (B·n_d, n_t) @
-(n_t, n_{t-1}) GEMM per layer. Every product is renormalised to unit Frobenius norm per
-sample and its log-scale kept in float64, so a product of norm 1e300 or 1e-300 is exact
-whatever the pass dtype.
-
-exact: the formed product gives the Frobenius norm (exact), the spectral norm (warm-started
-power iteration on the formed product, or svdvals where they are computed), σ_min and the
-condition number (svdvals on the layers `cost.svd_layers` picks), and a structural rank
-bound (dead units). estimate: matrix-free, for widths where the formed product is too big:
-random orthogonal probes pushed down once give every Frobenius norm; a power iteration of
-VJP/JVP sweeps, warm-started from the layer above, gives each spectral norm.
+(n_t, n_{t-1}) GEMM per layer, renormalised (`products`). The formed product gives the Frobenius norm (exact),
+the spectral norm (warm-started power iteration on the formed product, or svdvals where they are computed),
+σ_min and the condition number (svdvals on the layers `cost.svd_layers` picks), and a structural rank bound
+(dead units). The matrix-free estimate is `estimate`; residual and normalised networks are `blockchain`'s.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TypedDict
 
 import torch
 
-from .cost import COLD_STEPS, POWER_BLOCK, svd_layers
+from .cost import COLD_STEPS, svd_layers
+from .products import (
+    BLOCK,
+    RESOLUTION,
+    ChainResult,
+    identity_stats,
+    orthogonal_probes,
+    power_steps,
+    prepare_sigma_prime,
+    ritz_gram,
+    structural_rank_bounds,
+    svd_stats,
+    svd_summary,
+)
 from .reference import Reference
 from .report import JacobianStats
 from .spec import ModelSpec
 
 Tensor = torch.Tensor
 LN10 = math.log(10.0)
-# The formed product resolves σ_min only down to about this fraction of σ_max (rounding of
-# the chain's arithmetic accumulated over the layers); below it the value is a bound.
-RESOLUTION = {torch.float64: 1e-13, torch.float32: 1e-5}
-# Power steps for the first (top) product, which has no warm start, and the block size of the iteration.
-BLOCK = POWER_BLOCK
+
 # svdvals wait for a chunk of products of at most this many bytes (copies), then run as one batched call.
 SVD_CHUNK_BYTES = 256 * 2**20
 # The chain multiplies only the units with σ' ≠ 0 where no sample has more than this fraction of them live.
@@ -50,66 +52,6 @@ CHUNK_BYTES = 64 * 2**20
 # from the basis the chunk above ended with, so the farther it is, the more the steps must converge).
 CHUNK_MIN_LAYERS = 4
 CHUNK_MAX_LAYERS = 16
-
-
-@dataclass
-class ChainResult:
-    stats: list[JacobianStats]  # index t-1 for layer t
-    method: str
-
-
-def _unit_rows(v: Tensor) -> tuple[Tensor, Tensor]:
-    """Normalise each row (any trailing dims) to unit norm; returns (v̂, ln‖v‖) with -inf for zero rows."""
-    norm = torch.linalg.vector_norm(v.reshape(v.shape[0], -1), dim=1)
-    safe = torch.where(norm > 0, norm, torch.ones_like(norm))
-    shape = (-1,) + (1,) * (v.dim() - 1)
-    return v / safe.reshape(shape), torch.log(norm.double())
-
-
-def _scaled_sigma_prime(sp: Tensor) -> tuple[Tensor, Tensor]:
-    """σ' (..., n) divided by its per-sample max over units (so float32 chains keep tiny σ'), and ln(max)."""
-    peak = sp.abs().amax(dim=-1)
-    safe = torch.where(peak > 0, peak, torch.ones_like(peak))
-    return sp / safe[..., None], torch.log(peak.double())
-
-
-def _mean_log10(log_e: Tensor) -> float:
-    """Batch mean of ln-values as log10 (the geometric mean over samples); -inf if any is -inf."""
-    return float(log_e.mean()) / LN10
-
-
-def _identity_stats(n_d: int) -> JacobianStats:
-    half_log_n = 0.5 * math.log10(n_d)
-    return JacobianStats(
-        log10_spectral_norm=0.0,
-        log10_frobenius_norm=half_log_n,
-        log10_rms_gain=0.0,
-        log10_min_singular_value=0.0,
-        log10_condition_number=0.0,
-        min_singular_value_status="resolved",
-        rank_bound=n_d,
-        log10_frobenius_norm_min=half_log_n,
-        log10_frobenius_norm_max=half_log_n,
-        method="identity",
-    )
-
-
-class _FrobStats(TypedDict):
-    log10_frobenius_norm: float
-    log10_rms_gain: float
-    log10_frobenius_norm_min: float
-    log10_frobenius_norm_max: float
-
-
-def _frob_stats(log_fro: Tensor, n_d: int) -> _FrobStats:
-    lf = log_fro / LN10
-    mean = float(lf.mean())
-    return {
-        "log10_frobenius_norm": mean,
-        "log10_rms_gain": mean - 0.5 * math.log10(n_d),
-        "log10_frobenius_norm_min": float(lf.min()),
-        "log10_frobenius_norm_max": float(lf.max()),
-    }
 
 
 @dataclass
@@ -132,11 +74,11 @@ def exact_chain(
     widths, d = spec.widths, spec.depth
     n_d, batch = widths[-1], spec.batch_size
     if d == 1:
-        return ChainResult([_identity_stats(n_d)], "exact")
+        return ChainResult([identity_stats(n_d)], "exact")
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
-    u = _orthogonal_probes(batch, min(BLOCK, n_d), n_d, gen).to(device=device, dtype=precision)  # (B, r, n_d)
-    sp_units, log_peaks, active = _prepare_sigma_prime(ref, precision, device)
-    rank_bounds = _rank_bounds(active, widths)
+    u = orthogonal_probes(batch, min(BLOCK, n_d), n_d, gen).to(device=device, dtype=precision)  # (B, r, n_d)
+    sp_units, log_peaks, active = prepare_sigma_prime(ref, precision, device)
+    rank_bounds = structural_rank_bounds(active, widths)
     # svdvals only where σ_min is not already known to be exactly 0 (dead units cut the rank)
     svd_at = {
         t for t in svd_layers(widths, spec.jacobian.singular_values, batch) if rank_bounds[t - 1] == min(n_d, widths[t])
@@ -265,12 +207,12 @@ class _CarriedPower:
 
     def add(self, t: int, jac_prod: Tensor) -> None:
         if self.v is None:  # the first product with a power iteration: no warm start
-            self.u, self.v = _power_steps(jac_prod, self.u, torch.bmm(self.u, jac_prod), max(self.steps, COLD_STEPS))
-            self.grams[t] = _ritz_gram(self.v)[:, None].expand(-1, 2, -1, -1)
+            self.u, self.v = power_steps(jac_prod, self.u, torch.bmm(self.u, jac_prod), max(self.steps, COLD_STEPS))
+            self.grams[t] = ritz_gram(self.v)[:, None].expand(-1, 2, -1, -1)
         else:
-            half = _ritz_gram(self.v)  # the carried basis's own Ritz values: a lower bound as well
-            self.u, self.v = _power_steps(jac_prod, self.u, self.v, self.steps)
-            self.grams[t] = torch.stack([half, _ritz_gram(self.v)], dim=1)  # (B, 2, r, r)
+            half = ritz_gram(self.v)  # the carried basis's own Ritz values: a lower bound as well
+            self.u, self.v = power_steps(jac_prod, self.u, self.v, self.steps)
+            self.grams[t] = torch.stack([half, ritz_gram(self.v)], dim=1)  # (B, 2, r, r)
 
     def flush(self) -> None:
         pass
@@ -296,7 +238,7 @@ class _ChunkedPower:
 
     def add(self, t: int, jac_prod: Tensor) -> None:
         if not self.warm:  # the top product: no warm start
-            self.u, _ = _power_steps(jac_prod, self.u, torch.bmm(self.u, jac_prod), max(self.steps, COLD_STEPS))
+            self.u, _ = power_steps(jac_prod, self.u, torch.bmm(self.u, jac_prod), max(self.steps, COLD_STEPS))
             self.warm = True
         if self.items and self.items[0][1].shape != jac_prod.shape:
             self.flush()
@@ -312,32 +254,13 @@ class _ChunkedPower:
         prods = torch.stack([p for _, p in self.items]).flatten(0, 1)  # (k·B, n_d, n_t)
         basis = self.u.expand(k, -1, -1, -1).reshape(k * batch, r, n_d)
         v = torch.bmm(basis, prods)
-        first = _ritz_gram(v)
-        basis, v = _power_steps(prods, basis, v, self.steps + 1)  # see the class docstring
-        grams = torch.stack([first, _ritz_gram(v)], dim=1).view(k, batch, 2, r, r)
+        first = ritz_gram(v)
+        basis, v = power_steps(prods, basis, v, self.steps + 1)  # see the class docstring
+        grams = torch.stack([first, ritz_gram(v)], dim=1).view(k, batch, 2, r, r)
         for j, (t, _) in enumerate(self.items):
             self.grams[t] = grams[j]
         self.u = basis.view(k, batch, r, n_d)[-1]
         self.items = []
-
-
-def _power_steps(jac_prod: Tensor, basis: Tensor, v: Tensor, steps: int) -> tuple[Tensor, Tensor]:
-    """Block power (subspace) iteration on P·Pᵀ from the basis U (B, r, n_d) with v = U·P: (new U, U·P).
-
-    Each step reads P twice (v·Pᵀ, then U·P) as GEMMs with r rows, about what a matrix-vector product costs,
-    and converges like (σ_{r+1}/σ_1)^k instead of (σ_2/σ_1)^k. Consecutive products share their top left
-    singular subspace, so with the carried half-step one step per layer does what two did without it.
-    """
-    for _ in range(steps):
-        basis = _orthonormal_rows(torch.bmm(v, jac_prod.transpose(1, 2)))  # (B, r, n_d): (P vᵀ)ᵀ
-        v = torch.bmm(basis, jac_prod)  # (B, r, n_t)
-    return basis, v
-
-
-def _ritz_gram(v: Tensor) -> Tensor:
-    """The Rayleigh–Ritz Gram matrix v·vᵀ of an orthonormal basis's image U·P: its top eigenvalue is a lower
-    bound on σ_max². _summarise takes every layer's, relative to ‖P‖_F², in one call."""
-    return torch.bmm(v, v.transpose(1, 2))
 
 
 class _PendingSvd:
@@ -361,9 +284,7 @@ class _PendingSvd:
         if not self.items:
             return
         layers = [t for t, _, _ in self.items]
-        log_rel, rel_min = _svd_stats(
-            torch.cat([p for _, p, _ in self.items]), torch.cat([f for _, _, f in self.items])
-        )
+        log_rel, rel_min = svd_stats(torch.cat([p for _, p, _ in self.items]), torch.cat([f for _, _, f in self.items]))
         for t, a, b in zip(layers, log_rel.chunk(len(layers)), rel_min.chunk(len(layers)), strict=True):
             self.out[t] = (a, b)
         self.items, self.bytes = [], 0
@@ -406,7 +327,7 @@ def _summarise(
         rank_bound = rank_bounds[t - 1]
         status = "rank_deficient" if rank_bound < full else "not_computed"
         if t in svds:
-            smax, svd_min, svd_cond, svd_status = _svd_summary(*svds[t], log_scale[t - 1], resolution)
+            smax, svd_min, svd_cond, svd_status = svd_summary(*svds[t], log_scale[t - 1], resolution)
             if status != "rank_deficient":  # a structural zero beats rounding noise
                 smin, cond, status = svd_min, svd_cond, svd_status
         stats.append(
@@ -423,187 +344,5 @@ def _summarise(
                 method="exact",
             )
         )
-    stats.append(_identity_stats(n_d))
+    stats.append(identity_stats(n_d))
     return stats
-
-
-def _prepare_sigma_prime(
-    ref: Reference, precision: torch.dtype, device: torch.device
-) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-    """Per layer: σ' over its per-sample peak (so float32 chains keep tiny σ'), ln peak, active units.
-
-    Stacked into one set of operations where the layers have equal widths (the usual case), so
-    deep narrow nets do not pay per-layer operation overhead for it.
-    """
-    sps = [lr.sigma_prime for lr in ref.layers]
-    if len({sp.shape for sp in sps}) == 1:
-        stacked = torch.stack(sps)  # (d, B, n)
-        units, log_peak = _scaled_sigma_prime(stacked)
-        active = (stacked != 0).sum(dim=2)  # stays on the host: rank bounds are read there
-        return list(units.to(device=device, dtype=precision)), list(log_peak.to(device)), list(active)
-    out = [_scaled_sigma_prime(sp) for sp in sps]
-    return (
-        [u.to(device=device, dtype=precision) for u, _ in out],
-        [lp.to(device) for _, lp in out],
-        [(sp != 0).sum(dim=1) for sp in sps],
-    )
-
-
-def _svd_stats(jac_prod: Tensor, fro: Tensor) -> tuple[Tensor, Tensor]:
-    """ln(σ_max/‖P‖_F) and σ_min/σ_max from svdvals in float64."""
-    sv = torch.linalg.svdvals(jac_prod.double())  # (B, min(n_d, n_t)), descending
-    top = torch.where(sv[:, 0] > 0, sv[:, 0], torch.ones_like(sv[:, 0]))
-    return torch.log(sv[:, 0] / fro.double()), sv[:, -1] / top
-
-
-def _svd_summary(
-    log_smax_rel: Tensor, rel_min: Tensor, log_scale: Tensor, resolution: float
-) -> tuple[float, float, float, str]:
-    """log10 σ_max, log10 σ_min, log10 κ and the σ_min status from one layer's svdvals (batch means).
-
-    Below `resolution`·σ_max the formed product does not resolve σ_min: the value is then an upper
-    bound on σ_min (and κ a lower bound).
-    """
-    log10_smax = _mean_log10(log_smax_rel + log_scale)
-    unresolved = rel_min < resolution
-    rel = torch.where(unresolved, torch.full_like(rel_min, resolution), rel_min)
-    log10_cond = _mean_log10(-torch.log(rel))
-    status = "upper_bound" if bool(unresolved.any()) else "resolved"
-    return log10_smax, log10_smax - log10_cond, log10_cond, status
-
-
-def estimate_chain(
-    spec: ModelSpec, weights: list[Tensor], ref: Reference, precision: torch.dtype, device: torch.device
-) -> ChainResult:
-    widths, d = spec.widths, spec.depth
-    n_d, batch = widths[-1], spec.batch_size
-    if d == 1:
-        return ChainResult([_identity_stats(n_d)], "estimate")
-    k = min(spec.jacobian.probes, n_d)  # n_d orthonormal probes are the identity: exact
-    steps = spec.jacobian.power_iterations
-    gen = torch.Generator(device="cpu").manual_seed(spec.seed + 1)
-    probes = _orthogonal_probes(batch, k, n_d, gen).to(device=device, dtype=precision)  # (B, k, n_d)
-    sp_units, log_peaks, active = _prepare_sigma_prime(ref, precision, device)
-    rank_bounds = _rank_bounds(active, widths)
-    ws = [w.to(device=device, dtype=precision) for w in weights]
-    u = _orthogonal_probes(batch, min(BLOCK, n_d), n_d, gen).to(device=device, dtype=precision)  # (B, r, n_d)
-    peaks_above = torch.zeros(batch, dtype=torch.float64, device=device)  # Σ ln max σ' over the layers above
-    log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
-    stats: list[JacobianStats] = [_identity_stats(n_d)]
-    carried: _Carried | None = None
-    for t in range(d, 1, -1):  # the products P_{t-1}
-        n_t, n_prev = ws[t - 1].shape
-        probes = (probes * sp_units[t - 1][:, None, :]).reshape(batch * k, n_t) @ ws[t - 1]
-        probes, log_fro = _unit_rows(probes.reshape(batch, k, n_prev))
-        peaks_above = peaks_above + log_peaks[t - 1]
-        log_scale = log_scale + log_peaks[t - 1] + log_fro
-        # ‖P‖_F² ≈ (n_d/k)·Σ_i ‖r_i P‖² for orthonormal r_i; the block has unit norm, so ‖P‖_F = e^s·√(n_d/k)
-        log_fro_est = log_scale + 0.5 * math.log(n_d / k)
-        log10_smax = None
-        if steps > 0:  # power_iterations=0: Frobenius only (the cheap reruns that verify advice)
-            carried, log_smax = _matrix_free_power(carried, u, sp_units, ws, t - 1, d, steps)
-            log10_smax = _mean_log10(log_smax + peaks_above)
-        rank_bound = rank_bounds[t - 2]
-        stats.insert(
-            0,
-            JacobianStats(
-                log10_spectral_norm=log10_smax,
-                log10_min_singular_value=None,
-                log10_condition_number=None,
-                min_singular_value_status="rank_deficient" if rank_bound < min(n_d, n_prev) else "not_computed",
-                rank_bound=rank_bound,
-                method="estimate",
-                **_frob_stats(log_fro_est, n_d),
-            ),
-        )
-    return ChainResult(stats, "estimate")
-
-
-def _rank_bounds(active: list[Tensor], widths: tuple[int, ...]) -> list[int]:
-    """rank(P_t) ≤ min(n_d, n_t, active units of every layer above t), min over the batch; index t-1."""
-    n_d = widths[-1]
-    rank = torch.cummin(torch.stack(active[1:]).flip(0), dim=0).values.flip(0)  # (d-1, B): min over layers above
-    return [min(int(r), n_d, widths[t]) for t, r in enumerate(rank.min(dim=1).values.tolist(), start=1)]
-
-
-def _orthogonal_probes(batch: int, k: int, n_d: int, gen: torch.Generator) -> Tensor:
-    """k ≤ n_d orthonormal rows per sample: the probes (E‖R P‖_F² = (k/n_d)‖P‖_F², with less variance
-    than Gaussian rows) and the power iteration's starting block."""
-    g = torch.randn(batch, n_d, k, generator=gen, dtype=torch.float64)
-    q, _ = torch.linalg.qr(g)  # (B, n_d, k)
-    return q.transpose(1, 2).contiguous()
-
-
-def _vjp_down(v: Tensor, sps: list[Tensor], ws: list[Tensor], top: int, bottom: int) -> tuple[Tensor, Tensor]:
-    """Rows v (B, r, n_d) times P_bottom, renormalised per sample: (v̂, ln‖v P‖_F)."""
-    log_s = torch.zeros(v.shape[0], dtype=torch.float64, device=v.device)
-    for t in range(top, bottom, -1):
-        v, ls = _unit_rows((v * sps[t - 1][:, None, :]) @ ws[t - 1])
-        log_s = log_s + ls
-    return v, log_s
-
-
-def _jvp_up(v: Tensor, sps: list[Tensor], ws: list[Tensor], bottom: int, top: int) -> Tensor:
-    """P_bottom times the rows of v (B, r, n_bottom), as rows (B, r, n_d), renormalised per sample."""
-    for t in range(bottom + 1, top + 1):
-        v, _ = _unit_rows((v @ ws[t - 1].T) * sps[t - 1][:, None, :])
-    return v
-
-
-@dataclass
-class _Carried:
-    """The matrix-free power iteration's basis U and its image U·P_t (unit Frobenius norm per sample, and the
-    ln of that norm), carried from one product to the next."""
-
-    basis: Tensor  # (B, r, n_d)
-    image: Tensor  # (B, r, n_t)
-    log_norm: Tensor  # (B,)
-
-
-def _ritz_log(image: Tensor, log_norm: Tensor) -> Tensor:
-    """ln of the Ritz estimate of σ_max from an orthonormal basis's image: a lower bound."""
-    gram = torch.bmm(image, image.transpose(1, 2)).double()
-    return log_norm + 0.5 * torch.log(torch.linalg.eigvalsh(gram)[:, -1].clamp_min(1e-300))
-
-
-def _matrix_free_power(
-    carried: _Carried | None, start: Tensor, sps: list[Tensor], ws: list[Tensor], t: int, d: int, steps: int
-) -> tuple[_Carried, Tensor]:
-    """Block power iteration on P_t = ∂h^d/∂h^t by VJP/JVP sweeps: (the carried state, ln σ_max Ritz estimate).
-
-    A block of r rows costs about what one vector costs (each sweep reads every W once either way) and
-    converges like (σ_{r+1}/σ_1)^k; the estimate is a lower bound on σ_max. The image U·P_{t+1} of the layer
-    above extends to U·P_t through one more layer, so each product starts from the basis above with its
-    first half-step already taken; the first product starts from `start` with at least COLD_STEPS steps.
-    """
-    if carried is None:
-        basis, steps = start, max(steps, COLD_STEPS)
-        image, log_norm = _vjp_down(basis, sps, ws, d, t)  # (B, r, n_t), U P / ‖U P‖_F
-        log_smax = torch.full_like(log_norm, -math.inf)
-    else:
-        basis = carried.basis
-        image, ls = _unit_rows((carried.image * sps[t][:, None, :]) @ ws[t])
-        log_norm = carried.log_norm + ls
-        log_smax = _ritz_log(image, log_norm)
-    for _ in range(steps):
-        basis = _orthonormal_rows(_jvp_up(image, sps, ws, t, d))  # (B, r, n_d)
-        image, log_norm = _vjp_down(basis, sps, ws, d, t)
-        log_smax = torch.maximum(log_smax, _ritz_log(image, log_norm))
-    return _Carried(basis, image, log_norm), log_smax
-
-
-def _orthonormal_rows(rows: Tensor) -> Tensor:
-    """An orthonormal basis of the row space of each (r, n) block: shifted Cholesky QR.
-
-    The r×r Gram matrix, its Cholesky factor L (float64, a relative shift of 1e-12 keeping it positive
-    definite when power steps make rows nearly parallel) and rows ← L⁻¹·rows as one small batched
-    GEMM: a few tiny ops, where a Householder QR per layer (cuSOLVER on a GPU) cost most of the chain's
-    time. Without a host synchronisation: cholesky_ex reports failure in a tensor, which the shift
-    makes unreachable.
-    """
-    wide = rows.double()
-    gram = torch.bmm(wide, wide.transpose(-1, -2))  # (B, r, r)
-    diag = gram.diagonal(dim1=-2, dim2=-1)
-    diag.add_((1e-12 * diag.sum(-1, keepdim=True)).clamp_min_(1e-300))  # the shift, in place
-    chol, _ = torch.linalg.cholesky_ex(gram)
-    return torch.linalg.solve_triangular(chol, wide, upper=False).to(rows.dtype)  # L⁻¹·rows

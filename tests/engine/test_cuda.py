@@ -46,8 +46,10 @@ DEVICES = [
 @pytest.mark.parametrize("device", DEVICES)
 def test_no_host_synchronisation_inside_the_chain(monkeypatch: pytest.MonkeyPatch, device: str, chunked: bool) -> None:
     """The exact chain's loop queues work only: on CUDA, torch raises on any synchronising call in it."""
-    from service.engine.jacobian import _chain_loop, _live_units, _orthogonal_probes, _prepare_sigma_prime
+    from service.engine.jacobian import _chain_loop, _live_units
     from service.engine.network import make_parameters
+    from service.engine.products import orthogonal_probes as _orthogonal_probes
+    from service.engine.products import prepare_sigma_prime as _prepare_sigma_prime
     from service.engine.reference import run_reference
 
     monkeypatch.setattr(jacobian, "CHUNKED_DEVICES", frozenset({device} if chunked else ()))
