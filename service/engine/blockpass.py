@@ -13,9 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .activations import get as get_activation
 from .architecture import architecture_of, ops
-from .network import TORCH_DTYPES, Parameters, PassResult, _loss, _Round, _RoundedOutputActivation
+from .network import Parameters, PassResult, finish_pass, start_pass
 from .spec import NORM_EPS, ModelSpec
 
 Tensor = torch.Tensor
@@ -36,57 +35,24 @@ def run_block_pass(
     spec: ModelSpec, params: Parameters, device: torch.device, emulate_float16: bool = True
 ) -> PassResult:
     """The pass in the spec's dtype; emulate_float16=False runs float16 natively on the CPU too (tests compare)."""
-    target = TORCH_DTYPES[spec.dtype]
-    emulated = target == torch.float16 and device.type == "cpu" and emulate_float16
-    compute = torch.float64 if emulated else target
+    st, h = start_pass(spec, params, device, emulate_float16)
     arch = architecture_of(spec)
     kind = arch.normalization.kind
     branch_scale = arch.residual.branch_scale if arch.residual is not None else 1.0
-
-    def rnd(t: Tensor) -> Tensor:
-        return _Round.apply(t, target) if emulated else t
-
-    weights = [w.detach().requires_grad_(True) for w in params.weights_as(compute, device)]
-    biases = [
-        None if b is None else b.to(device=device, dtype=compute, copy=True).requires_grad_(True) for b in params.biases
-    ]
-    h = params.x.to(device=device, dtype=compute)
     outputs: list[Tensor] = []
     saved: list[Tensor] = []
     for op in ops(spec):
-        t = op.layer
         if op.kind == "fork":
             saved.append(h)
         elif op.kind == "norm":
-            h = rnd(normalize(kind, rnd(h)))
-        elif op.kind == "linear":
-            h = rnd(rnd(h) @ weights[t - 1].T)
-            b = biases[t - 1]
-            if b is not None:
-                h = rnd(h + b)
-        elif op.kind == "act":
-            name = spec.activations[t - 1]
-            if emulated and name in ("sigmoid", "tanh"):
-                h = _RoundedOutputActivation.apply(h, name, target)
-            else:
-                h = rnd(get_activation(name).fn(h))
+            h = st.rnd(normalize(kind, st.rnd(h)))
+        elif op.kind == "linear":  # with its activation, which the next op marks
+            h = st.layer(h, op.layer, spec.activations[op.layer - 1])
         elif op.kind == "scale":
-            h = rnd(h * branch_scale) if branch_scale != 1.0 else h
+            h = st.rnd(h * branch_scale) if branch_scale != 1.0 else h
         elif op.kind == "add":
-            h = rnd(saved.pop() + rnd(h))
-        else:  # mark: h is h^t
+            h = st.rnd(saved.pop() + st.rnd(h))
+        elif op.kind == "mark":  # h is h^t
             h.retain_grad()
             outputs.append(h)
-    loss = rnd(_loss(spec.loss, rnd(h), params.labels, device))
-    (rnd(loss * spec.loss_scale) if spec.loss_scale != 1.0 else loss).backward()
-    grads = []
-    for w in weights:
-        g = w.grad if w.grad is not None else torch.zeros_like(w)
-        grads.append(g.to(target).to(compute) if emulated else g)
-    return PassResult(
-        loss=float(loss.detach().double()),
-        outputs=[o.detach() for o in outputs],
-        output_grads=[torch.zeros_like(o) if o.grad is None else o.grad.detach() for o in outputs],
-        weight_grads=[g.detach() for g in grads],
-        emulated=emulated,
-    )
+    return finish_pass(spec, params, device, st, h, outputs)

@@ -236,51 +236,80 @@ class PassResult:
     emulated: bool
 
 
-def run_pass(spec: ModelSpec, params: Parameters, device: torch.device, emulate_float16: bool = True) -> PassResult:
-    """The pass in the spec's dtype; emulate_float16=False runs float16 natively on the CPU too (tests compare)."""
+@dataclass
+class PassState:
+    """What a pass in the dtype holds between its layers: the trainable weights and biases (in the compute dtype,
+    float64 where float16 is emulated), and how each value is rounded."""
+
+    target: torch.dtype  # the requested dtype
+    compute: torch.dtype  # the dtype the arithmetic runs in
+    emulated: bool
+    weights: list[Tensor]
+    biases: list[Tensor | None]
+
+    def rnd(self, t: Tensor) -> Tensor:
+        """Round to the requested dtype (forward and backward) where float16 is emulated; else t itself."""
+        return _Round.apply(t, self.target) if self.emulated else t
+
+    def layer(self, h: Tensor, t: int, name: str) -> Tensor:
+        """σ_t(W^t h [+ b^t]) as a native pass holds it. rnd(h): a no-op forward (h is already representable) that
+        rounds ∂ℓ/∂h coming out of the matmul."""
+        z = self.rnd(self.rnd(h) @ self.weights[t - 1].T)
+        b = self.biases[t - 1]
+        if b is not None:
+            z = self.rnd(z + b)
+        if self.emulated and name in ("sigmoid", "tanh"):
+            return _RoundedOutputActivation.apply(z, name, self.target)
+        return self.rnd(get_activation(name).fn(z))
+
+
+def start_pass(
+    spec: ModelSpec, params: Parameters, device: torch.device, emulate_float16: bool = True
+) -> tuple[PassState, Tensor]:
+    """The pass's state and its input x (emulate_float16=False runs float16 natively on the CPU too)."""
     target = TORCH_DTYPES[spec.dtype]
     emulated = target == torch.float16 and device.type == "cpu" and emulate_float16
     compute = torch.float64 if emulated else target
-
-    def rnd(t: Tensor) -> Tensor:
-        return _Round.apply(t, target) if emulated else t
-
     # detach() shares the storage without a copy: autograd reads the weights and writes only .grad of this view
     weights = [w.detach().requires_grad_(True) for w in params.weights_as(compute, device)]
     biases = [
         None if b is None else b.to(device=device, dtype=compute, copy=True).requires_grad_(True) for b in params.biases
     ]
-    h = params.x.to(device=device, dtype=compute)
-    outputs: list[Tensor] = []
-    for w, b, name in zip(weights, biases, spec.activations, strict=True):
-        # rnd(h): a no-op forward (h is already representable) that rounds ∂ℓ/∂h coming out of the matmul.
-        z = rnd(rnd(h) @ w.T)
-        if b is not None:
-            z = rnd(z + b)
-        if emulated and name in ("sigmoid", "tanh"):
-            h = _RoundedOutputActivation.apply(z, name, target)
-        else:
-            h = rnd(get_activation(name).fn(z))
-        h.retain_grad()
-        outputs.append(h)
+    return PassState(target, compute, emulated, weights, biases), params.x.to(device=device, dtype=compute)
+
+
+def finish_pass(
+    spec: ModelSpec, params: Parameters, device: torch.device, st: PassState, h: Tensor, outputs: list[Tensor]
+) -> PassResult:
+    """The loss of the top activations h, its backward, and what the pass produced."""
     # rnd(h): rounds ∂ℓ/∂h^d, which a native pass holds in the dtype, before it reaches h^d
-    loss = rnd(_loss(spec.loss, rnd(h), params.labels, device))
+    loss = st.rnd(_loss(spec.loss, st.rnd(h), params.labels, device))
     # Loss scaling (mixed precision's fix for float16 underflow): backpropagate S·ℓ in the dtype;
     # the gradients stay scaled here (that is where the dtype's range bites) and are unscaled in
     # float64 for the statistics, as torch.amp's GradScaler unscales them in float32.
-    (rnd(loss * spec.loss_scale) if spec.loss_scale != 1.0 else loss).backward()
+    (st.rnd(loss * spec.loss_scale) if spec.loss_scale != 1.0 else loss).backward()
     grads = []
-    for w in weights:
-        g = w.grad
-        assert g is not None
-        grads.append(g.to(target).to(compute) if emulated else g)
+    for w in st.weights:
+        g = w.grad if w.grad is not None else torch.zeros_like(w)  # a branch scaled by 0 gets no gradient at all
+        grads.append(g.to(st.target).to(st.compute) if st.emulated else g)
     return PassResult(
         loss=float(loss.detach().double()),
         outputs=[o.detach() for o in outputs],
         output_grads=[torch.zeros_like(o) if o.grad is None else o.grad.detach() for o in outputs],
         weight_grads=[g.detach() for g in grads],
-        emulated=emulated,
+        emulated=st.emulated,
     )
+
+
+def run_pass(spec: ModelSpec, params: Parameters, device: torch.device, emulate_float16: bool = True) -> PassResult:
+    """The pass in the spec's dtype; emulate_float16=False runs float16 natively on the CPU too (tests compare)."""
+    st, h = start_pass(spec, params, device, emulate_float16)
+    outputs: list[Tensor] = []
+    for t, name in enumerate(spec.activations, start=1):
+        h = st.layer(h, t, name)
+        h.retain_grad()
+        outputs.append(h)
+    return finish_pass(spec, params, device, st, h, outputs)
 
 
 def _loss(kind: str, h: Tensor, labels: Tensor | None, device: torch.device) -> Tensor:
