@@ -174,6 +174,19 @@ class ProgressSchema(Schema):
     total = fields.Integer(required=True, metadata={"description": "Points in the job."})
 
 
+class WaitingSchema(Schema):
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(("no_worker",)),
+        metadata={"description": "no_worker: no live worker consumes the job's queue (REDIS_URL set, no worker)."},
+    )
+    since = fields.DateTime(
+        required=True,
+        metadata={"description": "Since when: the job's creation, or the last time a live worker was seen if later."},
+    )
+    detail = fields.String(required=True, metadata={"description": "What to do about it, in words."})
+
+
 class JobSchema(Schema):
     """A job: GET /v1/jobs/{id}, and the 202 body of a submission."""
 
@@ -194,3 +207,10 @@ class JobSchema(Schema):
         }
     )
     error = fields.String(metadata={"description": "Why the job failed."})
+    waiting = fields.Nested(
+        WaitingSchema,
+        metadata={
+            "description": "Present while the job is unfinished and cannot progress (no live worker consumes its "
+            "queue): why, and since when. Absent otherwise."
+        },
+    )

@@ -40,6 +40,7 @@ from . import (
     request_id,
 )
 from .bodylimit import BodyLimit
+from .jobs_health import JobQueueCollector
 from .jsonio import StrictJSONProvider
 from .smorest import Api, Blueprint
 from .state import ServiceState
@@ -89,6 +90,7 @@ def _state(settings: Settings) -> ServiceState:
             extra={"count": len(found), "ids": sorted(found), "directory": settings.assignments_dir},
         )
     jobs = JobService.from_settings(settings.jobs, cache)
+    m.add_collector(JobQueueCollector(jobs))
     return ServiceState(settings, m, reports, GradingService(reports, settings.limits, found), jobs)
 
 

@@ -23,7 +23,9 @@ from service.engine.spec import (
     LOSSES,
 )
 
+from .jobs_health import jobs_capabilities
 from .smorest import Blueprint
+from .state import state
 
 
 @cache
@@ -104,7 +106,12 @@ def blueprint(settings: Settings) -> Blueprint:
     @blp.route("/capabilities", methods=["GET"])
     @blp.response(200, CapabilitiesSchema)
     def get_capabilities() -> dict[str, Any]:
-        """Activations, inits, dtypes, devices, losses, the limits in force and versions."""
-        return capabilities(settings)
+        """Activations, inits, dtypes, devices, losses, the limits in force, versions, and the job queue's health
+        (live workers, depth, task outcomes, job run times)."""
+        body = capabilities(settings)
+        jobs = state().jobs
+        if jobs is not None:
+            body["jobs"] = jobs_capabilities(jobs)
+        return body
 
     return blp
