@@ -38,6 +38,11 @@ CSV_FIELDS = [
 ]
 
 
+def _iso(value: Any) -> str:
+    """Times as the API writes them (ISO 8601 with a `T`), not str(datetime)'s space."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def run_local(body: dict[str, Any], progress: Progress) -> dict[str, Any]:
     from marshmallow import ValidationError
 
@@ -66,7 +71,7 @@ def run_local(body: dict[str, Any], progress: Progress) -> dict[str, Any]:
             progress.update(task, completed=index + 1)
         found = view(store, record.id, with_plan=True)
         assert found is not None
-        return json.loads(json.dumps(as_dict(found), default=str))
+        return json.loads(json.dumps(as_dict(found), default=_iso))
 
 
 def _request(method: str, url: str, body: Any = None, api_key: str | None = None) -> tuple[dict[str, Any], Any]:

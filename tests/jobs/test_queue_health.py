@@ -99,7 +99,9 @@ def test_a_failed_point_counts_a_failed_task(tmp_path, monkeypatch) -> None:
 @needs_redis
 def test_no_worker_is_said_in_202_get_capabilities_and_metrics(tmp_path) -> None:
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    client = make_jobs_app(str(tmp_path / "unused.sqlite3"), REDIS_URL=REDIS_URL, GRADSTAB_JOB_QUEUE=queue).test_client()
+    client = make_jobs_app(
+        str(tmp_path / "unused.sqlite3"), REDIS_URL=REDIS_URL, GRADSTAB_JOB_QUEUE=queue
+    ).test_client()
     sweep = {**SWEEP_2X2, "base": {**SWEEP_2X2["base"], "seed": uuid.uuid4().int % 2**31}}
     r = client.post("/v1/sweeps", json=sweep)
     assert r.status_code == 202
