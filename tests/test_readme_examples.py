@@ -62,6 +62,10 @@ def report(run: Run, ctx: dict[str, str]) -> None:
     assert body["diagnosis"]["verdict"] in ("exploding", "vanishing", "stable") and body["layers"], body
 
 
+def text_summary(run: Run, ctx: dict[str, str]) -> None:
+    assert "EXPLODING" in run.stdout and "Per layer" in run.stdout, run.stdout
+
+
 def report_after_make_line(run: Run, ctx: dict[str, str]) -> None:
     """`make analyze` echoes its command line first; the report is the last line."""
     body = json.loads(run.stdout.strip().splitlines()[-1])
@@ -127,6 +131,7 @@ NO_DOCKER = "no Docker engine here: tests/deploy checks the Dockerfile and docke
 RULES = [
     Rule(r"^curl -s localhost:8000/v1/analyses ", report),
     Rule(r"^\.venv/bin/python -m service analyze examples/specs/\S+\.json$", report),
+    Rule(r"^\.venv/bin/python -m service analyze examples/specs/\S+\.json --format text$", text_summary),
     Rule(
         r"^\.venv/bin/python -m service analyze SPEC\.json$",
         report,

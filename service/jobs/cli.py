@@ -115,8 +115,8 @@ def to_csv(job: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gradstab sweep", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "gradstab sweep") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("grid", help="a POST /v1/sweeps body as JSON, or - for stdin")
     parser.add_argument("--server", help="run on this server (e.g. http://127.0.0.1:8000) instead of locally")
     parser.add_argument("--api-key", default=os.environ.get("GRADSTAB_API_KEY"), help="sent as X-API-Key")

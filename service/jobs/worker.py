@@ -85,8 +85,8 @@ def make_worker(settings: JobSettings, name: str | None = None) -> HeartbeatWork
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gradstab worker", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "gradstab worker") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     parser.add_argument("--name", default=None, help="worker name (default: RQ's, unique per process)")
     args = parser.parse_args(argv)
