@@ -94,6 +94,16 @@ def _state(settings: Settings) -> ServiceState:
     return ServiceState(settings, m, reports, GradingService(reports, settings.limits, found), jobs)
 
 
+def _contact(settings: Settings) -> dict[str, str]:
+    """info.contact: who runs this server (GRADSTAB_CONTACT_NAME, _URL, _EMAIL)."""
+    out = {"name": settings.contact_name}
+    if settings.contact_url:
+        out["url"] = settings.contact_url
+    if settings.contact_email:
+        out["email"] = settings.contact_email
+    return out
+
+
 class GradstabFlask(Flask):
     """Flask with a soft deadline around each view (GRADSTAB_REQUEST_DEADLINE): past it the view stops
     with DeadlineExceeded, a 503 problem+json, before gunicorn's worker timeout would kill the worker."""
@@ -133,6 +143,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "info": {
                 "description": API_DESCRIPTION,
                 "license": {"name": "MIT", "url": "https://opensource.org/license/mit"},
+                "contact": _contact(settings),
             },
             # relative: the document describes the server that serves it, wherever it is reached
             "servers": [{"url": "/", "description": "this server"}],

@@ -106,8 +106,11 @@ def blueprint(settings: Settings) -> Blueprint:
     @blp.route("/capabilities", methods=["GET"])
     @blp.response(200, CapabilitiesSchema)
     def get_capabilities() -> dict[str, Any]:
-        """Activations, inits, dtypes, devices, losses, the limits in force, versions, and the job queue's health
-        (live workers, depth, task outcomes, job run times)."""
+        """Activations, inits, dtypes, devices, losses, the limits in force, versions and the job queue.
+
+        What this server accepts (so clients need not guess), the environment variable behind each limit,
+        and the job queue's health: backend, live workers, depth, running tasks, task outcomes and the mean
+        job run time (workers 0 with REDIS_URL set: jobs wait until a worker starts)."""
         body = capabilities(settings)
         jobs = state().jobs
         if jobs is not None:

@@ -124,6 +124,7 @@ def blueprint(app_settings: Settings) -> Blueprint:
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     @blp.alt_response(406, response="NOT_ACCEPTABLE")
+    @blp.alt_response(409, response="CONFLICT")
     @blp.doc(
         responses={
             "200": {
@@ -158,7 +159,10 @@ def blueprint(app_settings: Settings) -> Blueprint:
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def cancel_job(job_id: str) -> Any:
-        """Cancel a job: no further points start; the points already delivered stay readable."""
+        """Cancel a job: no further points start; the points already delivered stay readable.
+
+        A point that is running finishes and is delivered. Cancelling a finished job changes nothing. The
+        job (status cancelled) is kept GRADSTAB_JOB_TTL seconds, and the same request returns it until then."""
         job = jobs().cancel(job_id)
         if job is None:
             raise _not_found(job_id)

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -32,6 +33,17 @@ def samples(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def settled(client, **expected: int) -> dict:
+    """GET /v1/capabilities' jobs once its counters reach `expected`: a task records its outcome just after it
+    delivers its last point, so a job can read succeeded a moment before its last task is counted."""
+    deadline = time.monotonic() + 30
+    while True:
+        jobs = client.get("/v1/capabilities").get_json()["jobs"]
+        if all(jobs[k] == v for k, v in expected.items()) or time.monotonic() > deadline:
+            return jobs
+        time.sleep(0.05)
 
 
 def iso(text: str) -> float:
@@ -68,7 +80,7 @@ def test_in_process_health_and_job_run_time(tmp_path) -> None:
     assert r.status_code == 202 and "waiting" not in r.get_json()  # the pool's threads always consume it
     job = wait_for(client, r.headers["Location"])
     assert job["status"] == "succeeded" and "waiting" not in job
-    after = client.get("/v1/capabilities").get_json()["jobs"]
+    after = settled(client, tasks_succeeded=4)
     assert after["tasks_succeeded"] == 4 and after["tasks_failed"] == 0 and after["jobs_finished"] == 1
     assert after["queued"] == 0 and after["running"] == 0
     # The run time is the job's own finished_at - started_at, as its body reports them.
@@ -92,7 +104,7 @@ def test_a_failed_point_counts_a_failed_task(tmp_path, monkeypatch) -> None:
     client = make_jobs_app(str(tmp_path / "jobs.sqlite3")).test_client()
     job = wait_for(client, client.post("/v1/sweeps", json=SWEEP_2X2).headers["Location"])
     assert job["status"] == "failed"
-    caps = client.get("/v1/capabilities").get_json()["jobs"]
+    caps = settled(client, tasks_failed=4)
     assert caps["tasks_failed"] == 4 and caps["tasks_succeeded"] == 0
 
 
