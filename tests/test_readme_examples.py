@@ -105,6 +105,31 @@ def sweep_json(run: Run, ctx: dict[str, str]) -> None:
     assert body["status"] == "succeeded" and len(body["result"]["points"]) == 4, body
 
 
+def finished(server: str, ctx: dict[str, str]) -> None:
+    """A reader draws the sweep once it is done: wait for the job (in-process, seconds)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + 120
+    while True:
+        with urllib.request.urlopen(f"{server}/v1/jobs/{ctx['id']}", timeout=30) as resp:
+            job = json.loads(resp.read())
+        if job["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+            assert job["status"] == "succeeded", job
+            return
+        time.sleep(0.2)
+
+
+def svg_file(run: Run, ctx: dict[str, str]) -> None:
+    svg = Path(ctx["tmp"], "phase.svg").read_text()
+    assert svg.lstrip().startswith(("<?xml", "<svg")) and "Phase diagram" in svg, svg[:200]
+
+
+def html_file(run: Run, ctx: dict[str, str]) -> None:
+    page = Path(ctx["tmp"], "phase.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") >= 1, page[:200]
+
+
 def ready(run: Run, ctx: dict[str, str]) -> None:
     assert run.body["status"] == "ready"
 
@@ -121,6 +146,7 @@ class Rule:
     reason: str = ""  # why it is skipped
     placeholders: dict[str, str] = field(default_factory=dict)
     order: int = 0  # run after the rules of lower order (the heavy job last: stopping the server ends it)
+    before: Callable[[str, dict[str, str]], None] | None = None  # what a reader waits for first
     timeout_s: float = 300
 
     def matches(self, command: Command) -> bool:
@@ -140,8 +166,8 @@ RULES = [
     Rule(r"^make analyze SPEC=examples/specs/sigmoid_vanishing\.json$", report_after_make_line),
     Rule(r"^curl -si localhost:8000/v1/sweeps ", sweep_accepted),
     Rule(r"^curl -s localhost:8000/v1/jobs/<id>$", job_read),
-    Rule(r"^curl -s -X DELETE localhost:8000/v1/jobs/<id>$", job_cancelled),
-    Rule(r"^curl -si localhost:8000/v1/jobs ", analysis_job_accepted, order=1),
+    Rule(r"^curl -s -X DELETE localhost:8000/v1/jobs/<id>$", job_cancelled, order=1),
+    Rule(r"^curl -si localhost:8000/v1/jobs ", analysis_job_accepted, order=2),
     Rule(r"sweep examples/sweeps/relu_init_depth\.json --format csv$", sweep_csv),
     Rule(
         r"sweep GRID\.json --server http://127\.0\.0\.1:8000$",
@@ -149,6 +175,16 @@ RULES = [
         placeholders={"GRID.json": "{grid_file}"},
     ),
     Rule(r"^curl -s localhost:8000/readyz$", ready),
+    Rule(
+        r"^curl -s localhost:8000/v1/jobs/<id> -H 'Accept: image/svg\+xml' -o phase\.svg$",
+        svg_file,
+        placeholders={"phase.svg": "{tmp}/phase.svg"},
+    ),
+    Rule(
+        r"^curl -s localhost:8000/v1/jobs/<id> -H 'Accept: text/html' -o phase\.html$",
+        html_file,
+        placeholders={"phase.html": "{tmp}/phase.html"},
+    ),
     Rule(r'^curl -s -H "Authorization: Bearer \$KEY" .*localhost:8000/v1/grade ', gradescope_results),
     Rule(r"^make run$", reason="the server itself: this test starts `python -m service serve`, what make run runs"),
     Rule(r"^\.venv/bin/python -m service serve$", reason="the server itself, started by this test"),
@@ -240,7 +276,9 @@ def test_examples_run_as_written(server: str, tmp_path: Path) -> None:
     runnable = sorted(((c, r) for c, r in commands if r.check is not None), key=lambda cr: cr[1].order)
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps(OWN_GRID))
-    ctx: dict[str, str] = {"grid_file": str(grid)}
+    ctx: dict[str, str] = {"grid_file": str(grid), "tmp": str(tmp_path)}
     for command, rule in runnable:
         assert rule.check is not None
+        if rule.before is not None:
+            rule.before(server, ctx)
         rule.check(run(command, rule, server, ctx), ctx)
