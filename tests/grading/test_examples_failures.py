@@ -15,9 +15,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +24,7 @@ import pytest
 
 from .apps import SPEC
 from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS
+from .stub_service import stub_service
 
 ROOT = Path(__file__).resolve().parents[2]
 GRADESCOPE = ROOT / "examples" / "gradescope" / "run_autograder"
@@ -41,26 +40,14 @@ ANSWERS: dict[str, tuple[int, str, bytes]] = {
 }
 
 
-class _Stub(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, media, body = ANSWERS[self.path.strip("/").split("/")[0]]
-        self.send_response(status)
-        self.send_header("Content-Type", media)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def stub() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    def answer(path: str) -> tuple[int, dict[str, str], bytes]:
+        status, media, body = ANSWERS[path.strip("/").split("/")[0]]
+        return status, {"Content-Type": media}, body
+
+    with stub_service(answer) as url:
+        yield url
 
 
 def run(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
