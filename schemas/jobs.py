@@ -195,6 +195,89 @@ class ProgressSchema(Schema):
     total = fields.Integer(required=True, metadata={"description": "Points in the job."})
 
 
+class WaitingSchema(Schema):
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(("no_worker",)),
+        metadata={"description": "no_worker: no live worker consumes the job's queue (REDIS_URL set, no worker)."},
+    )
+    since = fields.DateTime(
+        required=True,
+        metadata={"description": "Since when: the job's creation, or the last time a live worker was seen if later."},
+    )
+    detail = fields.String(required=True, metadata={"description": "What to do about it, in words."})
+
+
+class PointEventSchema(Schema):
+    occurred = fields.Boolean(required=True)
+    first_layer = fields.Integer(required=True, allow_none=True)
+    quantity = fields.String(required=True, allow_none=True)
+
+
+class PointTheorySchema(Schema):
+    chi = fields.Float(required=True, allow_none=True, metadata={"description": "Mean-field χ (1: critical)."})
+    predicted_log10_total_growth = fields.Float(required=True, allow_none=True)
+    predicted_growth_per_layer = fields.Float(required=True, allow_none=True)
+    critical_weight_scale = fields.Float(required=True, allow_none=True)
+
+
+class SweepPointSchema(Schema):
+    """One analysed point of a sweep (service/jobs/summary.py)."""
+
+    index = fields.Integer(required=True, metadata={"description": "Position in the grid's cross product."})
+    params = fields.Dict(required=True, metadata={"description": "The grid values of this point, by axis name."})
+    verdict = fields.String(required=True, validate=validate.OneOf(("exploding", "vanishing", "stable")))
+    log10_total_growth = fields.Float(required=True, allow_none=True)
+    growth_per_layer = fields.Float(required=True, allow_none=True)
+    onset_layer = fields.Integer(required=True, allow_none=True)
+    overflow = fields.Nested(PointEventSchema, required=True)
+    underflow = fields.Nested(PointEventSchema, required=True)
+    theory = fields.Nested(PointTheorySchema, required=True)
+    summary = fields.String(required=True)
+    report_id = fields.String(required=True, metadata={"description": "The id POST /v1/analyses gives this spec."})
+    elapsed_ms = fields.Float(required=True)
+    extra = fields.Dict(metadata={"description": "The request's `summary` pointers → their values (when asked)."})
+
+
+class SweepPointErrorSchema(Schema):
+    """A point whose analysis failed."""
+
+    index = fields.Integer(required=True)
+    params = fields.Dict(required=True)
+    error = fields.String(required=True, metadata={"description": "Why: the engine's refusal or the task timeout."})
+
+
+class SweepResultSchema(Schema):
+    """A sweep's result: the points delivered so far (in index order), and the grid's axes."""
+
+    points = fields.List(
+        fields.Raw(
+            metadata={
+                "oneOf": [
+                    {"$ref": "#/components/schemas/SweepPoint"},
+                    {"$ref": "#/components/schemas/SweepPointError"},
+                ]
+            }
+        ),
+        required=True,
+    )
+    axes = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Raw()),
+        required=True,
+        metadata={"description": "Axis name → its values, as the request's grid."},
+    )
+    summary = fields.List(fields.String(), metadata={"description": "The request's `summary` pointers."})
+
+
+# Registered as components by service/api/smorest.py: Job.result refers to them by name.
+JOB_RESULT_SCHEMAS: dict[str, type[Schema]] = {
+    "SweepResult": SweepResultSchema,
+    "SweepPoint": SweepPointSchema,
+    "SweepPointError": SweepPointErrorSchema,
+}
+
+
 class JobSchema(Schema):
     """A job: GET /v1/jobs/{id}, and the 202 body of a submission."""
 
@@ -207,11 +290,16 @@ class JobSchema(Schema):
     finished_at = fields.DateTime(allow_none=True, metadata={"description": "null until the job ends."})
     result = fields.Raw(
         metadata={
-            "description": "A sweep: {points: [{index, params, verdict, log10_total_growth, growth_per_layer, "
-            "onset_layer, overflow, underflow, theory: {chi, predicted_log10_total_growth, ...}, report_id, "
-            "extra?} or {index, params, error}], axes}, with the points delivered so far. An analysis: "
-            "the full report, as POST /v1/analyses returns it.",
-            "type": "object",
+            "description": "Present once a point is delivered. kind sweep: a SweepResult (the points delivered so "
+            "far); kind analysis: the full Report, as POST /v1/analyses returns it.",
+            "oneOf": [{"$ref": "#/components/schemas/SweepResult"}, {"$ref": "#/components/schemas/Report"}],
         }
     )
     error = fields.String(metadata={"description": "Why the job failed."})
+    waiting = fields.Nested(
+        WaitingSchema,
+        metadata={
+            "description": "Present while the job is unfinished and cannot progress (no live worker consumes its "
+            "queue): why, and since when. Absent otherwise."
+        },
+    )

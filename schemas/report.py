@@ -517,6 +517,18 @@ def compile_plan(schema: Schema) -> Plan | None:
         return None
 
 
+def _mark_always_present() -> None:
+    """Every member of a report is dumped from an engine dataclass attribute, so it is always there (null where
+    not computed), except the HTTP-only ones: `required`, so the OpenAPI document and a client generated from
+    it say so (tests/api/test_openapi_statuses.py checks real reports against it)."""
+    for schema in [v for v in globals().values() if isinstance(v, type) and issubclass(v, Schema)]:
+        if schema.__module__ == __name__:
+            for name, field in schema._declared_fields.items():
+                if name not in HTTP_ONLY:
+                    field.required = True
+
+
+_mark_always_present()
 _REPORT_PLAN = compile_plan(_REPORT_SCHEMA)
 
 

@@ -5,6 +5,35 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 
+class JobQueueSchema(Schema):
+    """The job queue's health: GET /v1/capabilities' `jobs`."""
+
+    backend = fields.String(required=True, metadata={"description": "rq (REDIS_URL set) or in-process."})
+    queue = fields.String(required=True, allow_none=True, metadata={"description": "GRADSTAB_JOB_QUEUE (rq)."})
+    workers = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Live workers consuming the queue (rq: heartbeat younger than 3 × "
+            "GRADSTAB_WORKER_HEARTBEAT + 15 s; in-process: this server worker's threads). 0: jobs wait; "
+            "null: the queue could not be read."
+        },
+    )
+    queued = fields.Integer(required=True, allow_none=True, metadata={"description": "Tasks waiting for a worker."})
+    running = fields.Integer(required=True, allow_none=True, metadata={"description": "Tasks being run now."})
+    worker_seen_at = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "When a live worker was last seen (rq); null: never."}
+    )
+    error = fields.String(required=True, allow_none=True, metadata={"description": "Why the queue was unreadable."})
+    tasks_succeeded = fields.Integer(required=True, metadata={"description": "Tasks whose points all succeeded."})
+    tasks_failed = fields.Integer(required=True, metadata={"description": "Tasks with a failed point, or that raised."})
+    tasks_retried = fields.Integer(required=True, metadata={"description": "Redelivered tasks (a worker was lost)."})
+    jobs_finished = fields.Integer(required=True, metadata={"description": "Jobs that ran to their last point."})
+    job_seconds_mean = fields.Float(
+        required=True, allow_none=True, metadata={"description": "Their mean run time, first point to last."}
+    )
+
+
 class CapabilitiesSchema(Schema):
     activations = fields.List(fields.String(), required=True)
     inits = fields.List(fields.String(), required=True)
@@ -51,6 +80,7 @@ class CapabilitiesSchema(Schema):
         metadata={"description": "Deepest JSON nesting accepted (GRADSTAB_MAX_JSON_DEPTH)."},
     )
     versions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    jobs = fields.Nested(JobQueueSchema, metadata={"description": "The job queue: workers, depth, outcomes."})
 
 
 class HealthSchema(Schema):

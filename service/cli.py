@@ -1,4 +1,5 @@
-"""`python -m service analyze SPEC.json|-` (offline, the API's exact JSON) and `python -m service serve`."""
+"""`python -m service analyze SPEC.json|-` (offline: the API's exact JSON, or --format text for people) and
+`python -m service serve`; `sweep` and `worker` have their own parsers in service.jobs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from marshmallow import ValidationError
 
@@ -21,9 +23,28 @@ def _fail(detail: str, errors: list[dict[str, str]] | None = None) -> int:
     return EXIT_BAD_SPEC
 
 
-def analyze_command(path: str, html: str | None = None, plot: str | None = None) -> int:
+def prog_name(argv0: str | None = None) -> str:
+    """The command as the user typed it, for --help: `gradstab` (the console script) or `python -m service`."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return "python -m service" if name in ("", "-c", "__main__.py") else name
+
+
+def _run_analysis(reports: Any, spec: Any) -> dict[str, Any]:
+    """The report; with stage-by-stage progress on stderr where stderr is a terminal (never in a pipe or a log)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return reports.report(spec).report
+    from service.cli_progress import stage_progress
+
+    with stage_progress(console):
+        return reports.report(spec).report
+
+
+def analyze_command(path: str, html: str | None = None, plot: str | None = None, fmt: str = "json") -> int:
     """Same parser, schema, limits, report service and encoder as POST /v1/analyses; no Flask.
-    --html/--plot also write the pictures."""
+    --html/--plot also write the pictures; --format text prints a summary for people instead of the JSON."""
     from schemas.errors import describe_invalid
     from schemas.jsonio import BodyError, dumps, loads_body
     from schemas.spec import ModelSpecSchema
@@ -41,7 +62,7 @@ def analyze_command(path: str, html: str | None = None, plot: str | None = None)
         if not isinstance(body, dict):
             return _fail("the spec must be a JSON object", [{"field": "body", "message": "Expected a JSON object."}])
         spec = ModelSpecSchema(limits=settings.limits).load(body)
-        report = ReportService.uncached(settings.limits.auto_exact_gflop).report(spec).report
+        report = _run_analysis(ReportService.uncached(settings.limits.auto_exact_gflop), spec)
     except BodyError as exc:
         return _fail(exc.detail)
     except ValidationError as exc:
@@ -56,7 +77,12 @@ def analyze_command(path: str, html: str | None = None, plot: str | None = None)
             write_outputs(report, html=html, plot=plot)
         except (OSError, ValueError) as exc:
             return _fail(str(exc))
-    sys.stdout.write(dumps(report) + "\n")
+    if fmt == "text":
+        from service.cli_text import print_summary
+
+        print_summary(report)
+    else:
+        sys.stdout.write(dumps(report) + "\n")
     return 0
 
 
@@ -70,13 +96,25 @@ def serve_command(extra: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     from service import __version__
 
-    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    prog = prog_name()
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--version", action="version", version=f"gradstab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    analyze = sub.add_parser("analyze", help="analyse one spec and print the report as JSON")
+    analyze = sub.add_parser(
+        "analyze",
+        help="analyse one spec and print the report (JSON, or --format text)",
+        description="Analyse one spec, offline. The output is the JSON POST /v1/analyses returns (the default, for "
+        "scripts), or with --format text a summary for people. Progress goes to stderr when it is a terminal.",
+    )
     analyze.add_argument("spec", help="a JSON spec file, or - for stdin")
     analyze.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page")
     analyze.add_argument("--plot", metavar="FILE", help="also write the main plot (FILE.svg or FILE.png)")
+    analyze.add_argument(
+        "--format",
+        choices=("json", "text"),
+        default="json",
+        help="json (default): the API's report, one line; text: verdict, growth, causes, fixes and a per-layer table",
+    )
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn (HOST, PORT from the environment)")
     serve.add_argument("gunicorn_args", nargs=argparse.REMAINDER, help="extra gunicorn options")
     sub.add_parser("sweep", help="run a sweep locally or on a server (see: sweep --help)", add_help=False)
@@ -86,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         from service.jobs import cli as jobs_cli
         from service.jobs import worker
 
-        return (jobs_cli.main if argv[0] == "sweep" else worker.main)(argv[1:])
+        return (jobs_cli.main if argv[0] == "sweep" else worker.main)(argv[1:], prog=f"{prog} {argv[0]}")
     args = parser.parse_args(argv)
     if args.command == "analyze" and args.plot and not args.plot.lower().endswith((".svg", ".png")):
         parser.error(f"--plot {args.plot}: the file name must end in .svg or .png")
     if args.command == "analyze":
-        return analyze_command(args.spec, html=args.html, plot=args.plot)
+        return analyze_command(args.spec, html=args.html, plot=args.plot, fmt=args.format)
     return serve_command(args.gunicorn_args)

@@ -267,6 +267,10 @@ class Settings:
     redis_timeout_s: float = 0.5
     redis_retry_s: float = 30.0
     assignments_dir: str | None = None
+    # /openapi.json's info.contact: GRADSTAB_CONTACT_NAME, GRADSTAB_CONTACT_URL, GRADSTAB_CONTACT_EMAIL (who runs it).
+    contact_name: str = "The operators of this server"
+    contact_url: str | None = None
+    contact_email: str | None = None
     server: ServerSettings = field(default_factory=ServerSettings)  # gunicorn's (HOST, PORT, workers…)
     jobs: JobSettings = field(default_factory=JobSettings)  # REDIS_URL, GRADSTAB_JOB_* (service/jobs/settings.py)
 
@@ -298,6 +302,9 @@ class Settings:
             redis_timeout_s=_float(env, "GRADSTAB_REDIS_TIMEOUT", cls.redis_timeout_s),
             redis_retry_s=_float(env, "GRADSTAB_REDIS_RETRY", cls.redis_retry_s),
             assignments_dir=_get(env, "GRADSTAB_ASSIGNMENTS_DIR"),
+            contact_name=_str(env, "GRADSTAB_CONTACT_NAME", cls.contact_name),
+            contact_url=_get(env, "GRADSTAB_CONTACT_URL"),
+            contact_email=_get(env, "GRADSTAB_CONTACT_EMAIL"),
             server=ServerSettings.from_env(env, cpus),
             jobs=JobSettings.from_env(env),
         )

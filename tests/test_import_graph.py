@@ -111,7 +111,15 @@ def test_no_import_cycles():
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "entry points",
-        ("service.__main__", "service.cli", "service.wsgi", "service.gunicorn_conf", "service.gunicorn_worker"),
+        (
+            "service.__main__",
+            "service.cli",
+            "service.cli_progress",
+            "service.cli_text",
+            "service.wsgi",
+            "service.gunicorn_conf",
+            "service.gunicorn_worker",
+        ),
     ),
     ("http", ("service.api",)),
     ("application", ("service.application", "service.jobs")),

@@ -40,6 +40,7 @@ from . import (
     request_id,
 )
 from .bodylimit import BodyLimit
+from .jobs_health import JobQueueCollector
 from .jsonio import StrictJSONProvider
 from .smorest import Api, Blueprint
 from .state import ServiceState
@@ -89,7 +90,18 @@ def _state(settings: Settings) -> ServiceState:
             extra={"count": len(found), "ids": sorted(found), "directory": settings.assignments_dir},
         )
     jobs = JobService.from_settings(settings.jobs, cache)
+    m.add_collector(JobQueueCollector(jobs))
     return ServiceState(settings, m, reports, GradingService(reports, settings.limits, found), jobs)
+
+
+def _contact(settings: Settings) -> dict[str, str]:
+    """info.contact: who runs this server (GRADSTAB_CONTACT_NAME, _URL, _EMAIL)."""
+    out = {"name": settings.contact_name}
+    if settings.contact_url:
+        out["url"] = settings.contact_url
+    if settings.contact_email:
+        out["email"] = settings.contact_email
+    return out
 
 
 class GradstabFlask(Flask):
@@ -131,6 +143,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "info": {
                 "description": API_DESCRIPTION,
                 "license": {"name": "MIT", "url": "https://opensource.org/license/mit"},
+                "contact": _contact(settings),
             },
             # relative: the document describes the server that serves it, wherever it is reached
             "servers": [{"url": "/", "description": "this server"}],

@@ -27,14 +27,20 @@ def blueprint(settings: Settings) -> Blueprint:
     @blp.route("/assignments", methods=["GET"])
     @blp.response(200, AssignmentPublicSchema(many=True))
     def list_assignments() -> list[dict[str, Any]]:
-        """The public part of every assignment (never a rubric)."""
+        """The public part of every assignment (never a rubric).
+
+        id, title, instructions, starter spec, the fields a student may change, the answers to give and the
+        maximum score, for every file loaded from GRADSTAB_ASSIGNMENTS_DIR at start-up; empty without it."""
         return [public_view(a) for _, a in sorted(state().grading.assignments.items())]
 
     @blp.route("/assignments/<assignment_id>", methods=["GET"])
     @blp.response(200, AssignmentPublicSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get_assignment(assignment_id: str) -> dict[str, Any]:
-        """Title, instructions, the starter spec, what may change and which answers to give."""
+        """Title, instructions, the starter spec, what may change and which answers to give.
+
+        The same public view as the list, for one id; 404 for an id no loaded file has. The rubric stays on
+        the server: submissions are graded against it."""
         return public_view(state().grading.assignment(assignment_id))
 
     @blp.route("/assignments/<assignment_id>/submissions", methods=["POST"])

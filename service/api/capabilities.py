@@ -27,7 +27,9 @@ from service.engine.spec import (
     RESIDUAL_EVERY,
 )
 
+from .jobs_health import jobs_capabilities
 from .smorest import Blueprint
+from .state import state
 
 
 @cache
@@ -114,7 +116,15 @@ def blueprint(settings: Settings) -> Blueprint:
     @blp.route("/capabilities", methods=["GET"])
     @blp.response(200, CapabilitiesSchema)
     def get_capabilities() -> dict[str, Any]:
-        """Activations, inits, dtypes, devices, losses, the limits in force and versions."""
-        return capabilities(settings)
+        """Activations, inits, dtypes, devices, losses, the limits in force, versions and the job queue.
+
+        What this server accepts (so clients need not guess), the environment variable behind each limit,
+        and the job queue's health: backend, live workers, depth, running tasks, task outcomes and the mean
+        job run time (workers 0 with REDIS_URL set: jobs wait until a worker starts)."""
+        body = capabilities(settings)
+        jobs = state().jobs
+        if jobs is not None:
+            body["jobs"] = jobs_capabilities(jobs)
+        return body
 
     return blp

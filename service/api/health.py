@@ -53,14 +53,22 @@ def blueprint(settings: Settings) -> Blueprint:
     @blp.route("/livez", methods=["GET"])
     @blp.response(200, HealthSchema)
     def livez() -> dict[str, Any]:
-        """The process answers HTTP (no torch work)."""
+        """The process answers HTTP (no torch work).
+
+        For liveness probes: 200 whenever the worker that answers can serve a request, before and after its
+        warm-up. Under load every sync worker may be busy; GRADSTAB_PROBE_PORT's /livez, answered by the
+        gunicorn master, is not queued behind analyses."""
         return {"status": "ok", "pid": os.getpid(), "warm_up_ms": state().warm_up_ms}
 
     @blp.route("/readyz", methods=["GET"])
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def readyz() -> dict[str, Any]:
-        """200 once this worker has run its warm-up analysis, 503 before."""
+        """200 once this worker has run its warm-up analysis, 503 before.
+
+        For readiness probes and load balancers: a worker is ready after one tiny analysis has gone through
+        the schema, the engine and the encoder (and CUDA, where present). It says nothing about the job
+        queue's workers: GET /v1/capabilities (jobs) does."""
         st = state()
         if not st.ready:
             detail = "This worker has not finished its warm-up analysis."

@@ -16,7 +16,7 @@ from schemas.jobs import AnalysisJobRequestSchema, JobSchema, SweepRequestSchema
 from service.config import Settings
 from service.jobs.errors import JobError, QuotaExceeded, StoreUnavailable
 from service.jobs.model import Plan
-from service.jobs.service import JobService, as_dict
+from service.jobs.service import JobService
 
 from . import auth
 from .errors import ProblemError, handle_http_exception
@@ -57,7 +57,7 @@ def _not_found(job_id: str) -> ProblemError:
 def _accepted(plan: Plan) -> tuple[dict[str, Any], int, dict[str, str]]:
     job, _created = jobs().submit(plan, _owner())
     location = url_for("jobs.get_job", job_id=job.record.id)
-    return as_dict(job, with_result=False), 202, {"Location": location}
+    return jobs().describe(job, with_result=False), 202, {"Location": location}
 
 
 def blueprint(app_settings: Settings) -> Blueprint:
@@ -124,6 +124,7 @@ def blueprint(app_settings: Settings) -> Blueprint:
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     @blp.alt_response(406, response="NOT_ACCEPTABLE")
+    @blp.alt_response(409, response="CONFLICT")
     @blp.doc(
         responses={
             "200": {
@@ -143,7 +144,7 @@ def blueprint(app_settings: Settings) -> Blueprint:
         job = jobs().get(job_id)
         if job is None:
             raise _not_found(job_id)
-        body = as_dict(job)
+        body = jobs().describe(job)
         if media == JSON:
             return body
         result = body.get("result") or {}
@@ -158,10 +159,13 @@ def blueprint(app_settings: Settings) -> Blueprint:
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def cancel_job(job_id: str) -> Any:
-        """Cancel a job: no further points start; the points already delivered stay readable."""
+        """Cancel a job: no further points start; the points already delivered stay readable.
+
+        A point that is running finishes and is delivered. Cancelling a finished job changes nothing. The
+        job (status cancelled) is kept GRADSTAB_JOB_TTL seconds, and the same request returns it until then."""
         job = jobs().cancel(job_id)
         if job is None:
             raise _not_found(job_id)
-        return as_dict(job)
+        return jobs().describe(job)
 
     return blp

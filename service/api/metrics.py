@@ -57,6 +57,7 @@ class Metrics:
     def __init__(self, timeout_s: float = 120.0) -> None:
         """`timeout_s`: the worker timeout (GRADSTAB_TIMEOUT), the top latency bucket."""
         self.multiprocess = multiprocess_dir() is not None
+        self.collectors: list[Any] = []
         # In multiprocess mode the samples live in files; this registry only owns the objects.
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
@@ -198,10 +199,18 @@ class Metrics:
     def graded(self, key: str, fmt: str, gradable: bool) -> None:
         self.grades.labels(key=key, format=fmt, gradable=str(gradable).lower()).inc()
 
+    def add_collector(self, collector: Any) -> None:
+        """A collector read at scrape time from shared state (the job queue), not summed over workers."""
+        self.collectors.append(collector)
+        if not self.multiprocess:
+            self.registry.register(collector)
+
     def exposition(self) -> bytes:
         if self.multiprocess:
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)
+            for collector in self.collectors:
+                merged.register(collector)
             return generate_latest(merged)
         return generate_latest(self.registry)
 

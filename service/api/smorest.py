@@ -18,6 +18,7 @@ from webargs.flaskparser import FlaskParser
 
 from schemas.errors import ProblemSchema
 from schemas.grading import GRADE_RESPONSE_SCHEMAS
+from schemas.jobs import JOB_RESULT_SCHEMAS
 from schemas.jsonio import BodyError, loads_body
 
 from . import errors
@@ -109,8 +110,12 @@ RATE_LIMIT_HEADERS = {
 }
 
 
+BODY_RESPONSES = (("400", "BAD_REQUEST"), ("413", "REQUEST_ENTITY_TOO_LARGE"), ("415", "UNSUPPORTED_MEDIA_TYPE"))
+
+
 class ContractPlugin(BasePlugin):
-    """What every operation declares: an operationId, a 500 (problem+json, with the request id), and the key
+    """What every operation declares: an operationId, a 500 (problem+json, with the request id), a 503 (the
+    request deadline), 400/413/415 where it takes a JSON body (malformed, too large, not JSON), and the key
     it needs (with 401, 429 and the rate-limit headers on its successes) unless its path is one of auth's
     open paths. A server without keys ignores them, as the API does."""
 
@@ -121,6 +126,11 @@ class ContractPlugin(BasePlugin):
                 operation.setdefault("operationId", operation_id(rule.endpoint, method, len(operations or {})))
             responses = operation.setdefault("responses", {})
             responses.setdefault("500", "INTERNAL_SERVER_ERROR")
+            # Every request runs under GRADSTAB_REQUEST_DEADLINE and the worker timeout (both answer 503).
+            responses.setdefault("503", "SERVICE_UNAVAILABLE")
+            if "requestBody" in operation:  # every JSON body goes through StrictParser and the BodyLimit
+                for status, name in BODY_RESPONSES:
+                    responses.setdefault(status, name)
             if path is not None and is_open_path(path):
                 operation["security"] = []
                 continue
@@ -144,7 +154,7 @@ class Api(flask_smorest.Api):
         self.ma_plugin.converter.add_attribute_function(exclusive_bounds)
         for name, scheme in SECURITY_SCHEMES.items():
             self.spec.components.security_scheme(name, scheme)
-        for name, schema in GRADE_RESPONSE_SCHEMAS.items():
+        for name, schema in (GRADE_RESPONSE_SCHEMAS | JOB_RESULT_SCHEMAS).items():
             self.spec.components.schema(name, schema=schema)
 
     def _register_error_handlers(self) -> None:

@@ -38,6 +38,11 @@ CSV_FIELDS = [
 ]
 
 
+def _iso(value: Any) -> str:
+    """Times as the API writes them (ISO 8601 with a `T`), not str(datetime)'s space."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def run_local(body: dict[str, Any], progress: Progress) -> dict[str, Any]:
     from marshmallow import ValidationError
 
@@ -66,7 +71,7 @@ def run_local(body: dict[str, Any], progress: Progress) -> dict[str, Any]:
             progress.update(task, completed=index + 1)
         found = view(store, record.id, with_plan=True)
         assert found is not None
-        return json.loads(json.dumps(as_dict(found), default=str))
+        return json.loads(json.dumps(as_dict(found), default=_iso))
 
 
 def _request(method: str, url: str, body: Any = None, api_key: str | None = None) -> tuple[dict[str, Any], Any]:
@@ -110,8 +115,8 @@ def to_csv(job: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gradstab sweep", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "gradstab sweep") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("grid", help="a POST /v1/sweeps body as JSON, or - for stdin")
     parser.add_argument("--server", help="run on this server (e.g. http://127.0.0.1:8000) instead of locally")
     parser.add_argument("--api-key", default=os.environ.get("GRADSTAB_API_KEY"), help="sent as X-API-Key")

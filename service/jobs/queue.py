@@ -5,10 +5,13 @@ this process (no REDIS_URL). Either way a task is `runner.run_points(job_id, chu
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from .errors import StoreUnavailable
+from .health import QueueHealth, rq_health
 from .runner import run_points
 from .settings import JobSettings
 from .store import JobStore
@@ -29,6 +32,8 @@ class Dispatcher(Protocol):
 
     def submit(self, job_id: str, total: int) -> None: ...
 
+    def health(self) -> QueueHealth: ...
+
 
 class ThreadDispatcher:
     """The in-process pool: threads, not forked processes (torch's thread pools and fork do not mix)."""
@@ -40,15 +45,29 @@ class ThreadDispatcher:
         self.settings = settings
         self.cache = cache
         self.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="gradstab-job")
+        self._pending, self._running = 0, 0
+        self._lock = threading.Lock()
 
     def _run(self, job_id: str, indices: list[int]) -> None:
+        with self._lock:
+            self._pending, self._running = self._pending - 1, self._running + 1
         try:
             run_points(self.store, self.settings.ttl_s, job_id, indices, self.cache)
         except Exception:
             log.exception("in-process task failed", extra={"job_id": job_id})
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def health(self) -> QueueHealth:
+        """This server process's pool: its threads always consume it (other gunicorn workers have their own)."""
+        with self._lock:
+            return QueueHealth("in-process", None, self.settings.threads, self._pending, self._running)
 
     def submit(self, job_id: str, total: int) -> None:
         for chunk in chunks(total, self.settings.chunk):
+            with self._lock:
+                self._pending += 1
             self.executor.submit(self._run, job_id, chunk)
 
 
@@ -91,3 +110,6 @@ class RQDispatcher:
             self.queue.enqueue_many(data)
         except self._errors as exc:
             raise StoreUnavailable(f"the queue (Redis) is unavailable: {exc}") from exc
+
+    def health(self) -> QueueHealth:
+        return rq_health(self.queue, self.settings.heartbeat_s, time.time())

@@ -51,12 +51,34 @@ def compute_report(spec_dict: dict[str, Any], auto_exact_gflop: float, cache: An
     return reports.report(spec_from_dict(spec_dict)).report
 
 
-def run_points(store: JobStore, ttl_s: int, job_id: str, indices: Iterable[int], cache: Any = None) -> int:
-    """Analyse and deliver `indices` of the job; the number of points this call delivered first."""
+def run_points(
+    store: JobStore, ttl_s: int, job_id: str, indices: Iterable[int], cache: Any = None, retried: bool = False
+) -> int:
+    """Analyse and deliver `indices` of the job; the number of points this call delivered first.
+    `retried`: this run is a redelivery (counted in the store's task statistics)."""
     plan = _plan(store, job_id)
     if plan is None:
         return 0  # expired or deleted: nothing to deliver to
-    delivered = 0
+    outcome = {"failed": True}
+    try:
+        return _deliver(store, ttl_s, job_id, plan, indices, cache, outcome)
+    finally:
+        try:
+            store.stats.task_done(failed=outcome["failed"], retried=retried)
+        except Exception:  # statistics never fail a task
+            log.warning("task statistics not recorded", exc_info=True, extra={"job_id": job_id})
+
+
+def _deliver(
+    store: JobStore,
+    ttl_s: int,
+    job_id: str,
+    plan: Plan,
+    indices: Iterable[int],
+    cache: Any,
+    outcome: dict[str, bool],
+) -> int:
+    delivered, failed = 0, False
     for index in indices:
         record = store.get(job_id)
         if record is None or record.cancelled_at is not None:
@@ -74,6 +96,8 @@ def run_points(store: JobStore, ttl_s: int, job_id: str, indices: Iterable[int],
         except Exception as exc:  # the engine's refusal or rq's JobTimeoutException: this point's error
             log.warning("point failed", extra={"job_id": job_id, "index": index, "error": str(exc)})
             entry = {"index": index, "params": point["params"], "error": f"{type(exc).__name__}: {exc}"}
+            failed = True
         if store.add_entry(job_id, index, entry, ttl_s):
             delivered += 1
+    outcome["failed"] = failed
     return delivered

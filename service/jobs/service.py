@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import QuotaExceeded, StoreUnavailable
+from .health import QueueHealth, waiting
 from .model import JobRecord, JobView, Plan, now
 from .queue import Dispatcher, RQDispatcher, ThreadDispatcher
 from .settings import JobSettings
@@ -61,6 +62,19 @@ class JobService:
 
     def get(self, job_id: str) -> JobView | None:
         return view(self.store, job_id, with_plan=True)
+
+    def health(self) -> QueueHealth:
+        return self.dispatcher.health()
+
+    def describe(self, v: JobView, with_result: bool = True) -> dict[str, Any]:
+        """The job as clients read it, and, while it is unfinished and no worker consumes its queue, why it
+        waits (`waiting`: reason, since, detail)."""
+        out = as_dict(v, with_result)
+        if v.status in ("queued", "running"):
+            why = waiting(self.health(), v.record.created_at)
+            if why is not None:
+                out["waiting"] = why
+        return out
 
     def cancel(self, job_id: str) -> JobView | None:
         if self.store.cancel(job_id, self.settings.ttl_s) is None:

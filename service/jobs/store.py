@@ -16,12 +16,14 @@ from typing import Any, Protocol
 
 from .errors import StoreUnavailable
 from .model import TERMINAL, JobRecord, JobView, now
+from .stats import RedisStats, SQLiteStats, Stats
 
 KEY_PREFIX = "gradstab:job:"
 
 
 class JobStore(Protocol):
     backend: str
+    stats: Stats  # task outcomes and job run times, shared by every process that runs tasks
 
     def create(self, record: JobRecord, ttl_s: int) -> tuple[JobRecord, bool]: ...
 
@@ -81,6 +83,7 @@ class RedisJobStore:
         self.client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
         self.prefix = prefix
         self._errors = (redis.RedisError, OSError)
+        self.stats = Stats(RedisStats(self.client, prefix + "stats"))
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -150,8 +153,11 @@ class RedisJobStore:
             pipe.expire(points_key, max(1, self.client.ttl(key)))
             first, count, _ = pipe.execute()
             if first and count >= total:
-                self.client.hsetnx(state_key, "finished_at", now())
+                finished = now()
+                self.client.hsetnx(state_key, "finished_at", finished)
                 self._expire_all(job_id, ttl_s)  # results are kept ttl_s from the finish
+                started = self.client.hget(state_key, "started_at")
+                self.stats.job_finished(finished - float(started or finished))
         return bool(first)
 
     def cancel(self, job_id: str, ttl_s: int) -> JobRecord | None:
@@ -204,6 +210,7 @@ class SQLiteJobStore:
         self.path = path
         with self._conn() as db:
             db.executescript(_SCHEMA)
+        self.stats = Stats(SQLiteStats(self._conn))
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -264,7 +271,7 @@ class SQLiteJobStore:
     def add_entry(self, job_id: str, index: int, entry: dict[str, Any], ttl_s: int) -> bool:
         with self._conn() as db:
             db.execute("BEGIN IMMEDIATE")
-            row = db.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = db.execute("SELECT body, started_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 db.execute("ROLLBACK")
                 return False
@@ -281,6 +288,8 @@ class SQLiteJobStore:
                     (t, t + ttl_s, job_id),
                 )
             db.execute("COMMIT")
+        if first and count >= json.loads(row[0])["total"]:
+            self.stats.job_finished(t - (row[1] or t))
         return first
 
     def cancel(self, job_id: str, ttl_s: int) -> JobRecord | None:

@@ -23,6 +23,16 @@ def _context() -> tuple[JobSettings, RedisJobStore, Any]:
     return settings, RedisJobStore(settings.redis_url), report_cache
 
 
+def _is_redelivery() -> bool:
+    """RQ counts a redelivered task's retries down from queue.RETRIES."""
+    from rq import get_current_job
+
+    from .queue import RETRIES
+
+    job = get_current_job()
+    return job is not None and job.retries_left is not None and job.retries_left < RETRIES
+
+
 def run_points(job_id: str, indices: list[int]) -> int:
     settings, store, report_cache = _context()
-    return _run_points(store, settings.ttl_s, job_id, indices, report_cache)
+    return _run_points(store, settings.ttl_s, job_id, indices, report_cache, retried=_is_redelivery())

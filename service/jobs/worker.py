@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import os
 import sys
 import threading
+import time
+from typing import Any
 
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
+from .health import note_worker_seen
 from .settings import JobSettings
 
 log = logging.getLogger("service.jobs.worker")
@@ -35,6 +39,12 @@ class HeartbeatWorker(SimpleWorker):
         # Three beats, plus slack for a starved heartbeat thread on a loaded machine: an early expiry
         # only costs a duplicate run (delivery is first-write-wins), but each one spends a retry.
         return int(self.job_monitoring_interval) * 3 + 5
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat, plus the sighting GET /v1/jobs/{id} reads to say since when a queue has no worker."""
+        super().heartbeat(timeout, pipeline)
+        for queue in self.queues:
+            note_worker_seen(pipeline if pipeline is not None else self.connection, queue.name, time.time())
 
     def _beat(self, job: Job, stop: threading.Event) -> None:
         while not stop.wait(self.job_monitoring_interval):
@@ -75,8 +85,8 @@ def make_worker(settings: JobSettings, name: str | None = None) -> HeartbeatWork
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gradstab worker", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "gradstab worker") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     parser.add_argument("--name", default=None, help="worker name (default: RQ's, unique per process)")
     args = parser.parse_args(argv)
@@ -88,9 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     from service.engine.draws import set_cache_mib
 
     set_cache_mib(draw_cache_mib())
-    logging.basicConfig(level=os.environ.get("GRADSTAB_LOG_LEVEL", "INFO").upper(), stream=sys.stderr)
+    from service.logs import logging_config
+
+    level = os.environ.get("GRADSTAB_LOG_LEVEL", "INFO").upper()
+    logging.config.dictConfig(logging_config(level))  # the server's JSON lines; RQ adds no handler of its own then
     worker = make_worker(settings, args.name)
-    worker.work(burst=args.burst, with_scheduler=False)
+    worker.work(burst=args.burst, with_scheduler=False, logging_level=level)
     return 0
 
 

@@ -17,13 +17,14 @@ from typing import Any
 
 from . import palette
 from .dtypes import DtypeRange, dtype_range
-from .model import Band, Clipped, LineFigure, Marker, Series, Spread
+from .model import Band, Clipped, LineFigure, Marker, OffScale, Series, Spread
 
 Report = Mapping[str, Any]
 
-# A dtype limit is drawn (and kept in view) when it is within this many decades of the data:
-# float16/bfloat16/float32 always are for a gradient plot; float64's ±308 only near overflow.
-_LIMIT_REACH_DECADES = 50.0
+# A dtype limit is drawn (and kept in view) only where it meets the data: within this many decades of the
+# curves' range. One further away would squash every curve onto one line (float32's 1e-45 to 3e38 around a
+# stable net's 1e0); it is marked at the view's edge instead (OffScale), with its value.
+_LIMIT_REACH_DECADES = 3.0
 _PAD_DECADES = 0.5
 _SUPERSCRIPT = str.maketrans("-.0123456789", "⁻·⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -194,6 +195,24 @@ def _dtype_bands(rng: DtypeRange, ylim: tuple[float, float]) -> list[Band]:
     return bands
 
 
+def _offscale(rng: DtypeRange, ylim: tuple[float, float]) -> list[OffScale]:
+    """The dtype's limits that lie beyond the view: an arrow at that edge says where."""
+    lo, hi = ylim
+    out = []
+    if rng.log10_max >= hi:
+        out.append(OffScale("dtype-overflow", f"{rng.dtype} overflows above {rng.max:.3g}", "top", palette.VERMILLION))
+    if rng.log10_smallest_normal <= lo:
+        out.append(
+            OffScale(
+                "dtype-underflow",
+                f"{rng.dtype} subnormal below {rng.smallest_normal:.2g}, 0 below {rng.smallest_subnormal:.2g}",
+                "bottom",
+                palette.GREY,
+            )
+        )
+    return out
+
+
 def _event_markers(report: Report) -> list[Marker]:
     markers = []
     onset = _get(report, "diagnosis", "onset_layer")
@@ -255,16 +274,14 @@ def gradient_figure(report: Report) -> LineFigure:
     dtype, method = rng.dtype, _get(report, "runtime", "jacobian_method") or "exact"
     verdict = _get(report, "diagnosis", "verdict") or "unknown"
     d = len(layers)
-    notes = []
-    if rng.log10_max >= ylim[1] and rng.log10_smallest_subnormal <= ylim[0]:
-        notes.append(f"{dtype}'s range ({rng.smallest_subnormal:.2g} to {rng.max:.3g}) lies outside this view.")
+    offscale = _offscale(rng, ylim)
     description = (
         f"Line chart over layers 1 to {d}, y axis log10 scale. Verdict {verdict}. "
         f"Weight-gradient norm in {dtype}, Jacobian-product spectral and Frobenius norms (batch min–max shaded) "
         f"from an exact float64 log-domain computation, and the mean-field prediction. "
-        f"Bands: the stable band and {dtype}'s overflow, subnormal and underflow ranges "
-        f"(largest finite {rng.max:.6g}, smallest normal {rng.smallest_normal:.3g}, "
-        f"smallest subnormal {rng.smallest_subnormal:.3g})."
+        f"Bands: the stable band and, where they meet the curves, {dtype}'s overflow, subnormal and underflow "
+        f"ranges (largest finite {rng.max:.6g}, smallest normal {rng.smallest_normal:.3g}, "
+        f"smallest subnormal {rng.smallest_subnormal:.3g}); a limit beyond the view is an arrow at its edge."
     )
     return LineFigure(
         key="gradients",
@@ -291,7 +308,7 @@ def gradient_figure(report: Report) -> LineFigure:
         bands=tuple(bands),
         markers=tuple(_event_markers(report)),
         clipped=tuple(clipped),
-        notes=tuple(notes),
+        offscale=tuple(offscale),
     )
 
 
@@ -319,6 +336,13 @@ def activation_figure(report: Report) -> LineFigure:
     if any(v is not None for v in dead):
         series.append(Series("dead-fraction", "dead fraction (σ' = 0)", xs, dead, palette.BLACK, ":", "x"))
     names = sorted({str(_get(layer, "activation", "name")) for layer in layers})
+    finite = _finite(sigma)
+    notes: tuple[str, ...] = ()
+    if finite and max(finite) - min(finite) <= 1e-12 * max(1.0, abs(max(finite))):
+        notes = (
+            f"σ' is {finite[0]:.3g} at every layer ({', '.join(names)}): each Jacobian diag(σ')W is the weights "
+            "scaled alike, so the growth comes from the weights alone.",
+        )
     return LineFigure(
         key="activations",
         title=f"σ' per layer ({', '.join(names)})",
@@ -327,10 +351,11 @@ def activation_figure(report: Report) -> LineFigure:
             "and the fraction of saturated or dead units, from the float64 reference forward pass."
         ),
         xlabel="layer t (1 = input side, d = output side)",
-        ylabel="σ' (dimensionless) / fraction of units",
+        ylabel="σ' / fraction of units",
         yscale="linear",
         ylim=(0.0, top),
         series=tuple(series),
+        notes=notes,
     )
 
 

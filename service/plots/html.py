@@ -29,8 +29,9 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1r
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
 figure { margin: 1rem 0; } figure svg { width: 100%; height: auto; max-width: 100%; }
 figcaption { color: var(--muted); font-size: .9rem; }
-table { border-collapse: collapse; font-size: .85rem; width: 100%; }
-th, td { border-bottom: 1px solid var(--line); padding: .2rem .45rem; text-align: right; white-space: nowrap; }
+table { border-collapse: collapse; font-size: .8rem; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid var(--line); padding: .2rem .35rem; text-align: right; white-space: nowrap; }
+th { white-space: normal; vertical-align: bottom; }
 th { position: sticky; top: 0; background: #fafafa; } td.text, th.text { text-align: left; white-space: normal; }
 .scroll { max-height: 32rem; overflow: auto; border: 1px solid var(--line); }
 code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .9em; }
@@ -141,7 +142,6 @@ _COLUMNS = (
     ("t", ("index",)),
     ("in→out", None),
     ("log10 ‖∂ℓ/∂W‖", ("weight_grad", "log10_norm")),
-    ("∂ℓ/∂W status", ("weight_grad", "status")),
     ("log10 ‖P‖₂", ("jacobian_product", "log10_spectral_norm")),
     ("log10 ‖P‖_F", ("jacobian_product", "log10_frobenius_norm")),
     ("min", ("jacobian_product", "log10_frobenius_norm_min")),
@@ -154,24 +154,45 @@ _COLUMNS = (
 )
 
 
+def _value(layer: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = layer
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
 def _table(report: Mapping[str, Any]) -> str:
+    """One row per layer; a column no layer has a value for (dead units of a sigmoid net) is left out, and a
+    non-finite ∂ℓ/∂W shows its status (inf, zero) in its cell, so the table fits a 800 px page."""
     chi = {t.get("index"): t.get("chi") for t in ((report.get("theory") or {}).get("layers") or [])}
-    head = "".join(f'<th scope="col">{_e(name)}</th>' for name, _ in _COLUMNS)
+    layers = list(report.get("layers") or [])
+    columns = [
+        (name, path)
+        for name, path in _COLUMNS
+        if path is None
+        or name == "t"
+        or any(_value(layer, path) is not None for layer in layers)
+        or name.startswith("log10 ‖∂ℓ")
+    ]
+    head = "".join(f'<th scope="col">{_e(name)}</th>' for name, _ in columns)
     rows = []
-    for layer in report.get("layers") or []:
+    for layer in layers:
         cells = []
-        for name, path in _COLUMNS:
+        for name, path in columns:
             if name == "in→out":
-                value = f"{layer.get('in_features')}→{layer.get('out_features')}"
+                text = f"{layer.get('in_features')}→{layer.get('out_features')}"
             elif name == "χ (theory)":
-                value = chi.get(layer.get("index"))
+                text = _fmt(chi.get(layer.get("index")))
+            elif name.startswith("log10 ‖∂ℓ") and _value(layer, path or ()) is None:
+                text = _e(_value(layer, ("weight_grad", "status")) or "—")
             else:
-                value = layer
-                for key in path or ():
-                    value = value.get(key) if isinstance(value, Mapping) else None
-            cells.append(f"<td>{_fmt(value, 4)}</td>")
+                text = _fmt(_value(layer, path or ()))
+            cells.append(f"<td>{text}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    caption = "Per layer t: P = ∂h^d/∂h^t (exact, float64 log domain); ∂ℓ/∂W^t in the pass dtype; — = not finite."
+    caption = (
+        "Per layer t: P = ∂h^d/∂h^t (exact, float64 log domain; min and max of log10 ‖P‖_F over the batch); "
+        "∂ℓ/∂W^t in the pass dtype, or its status where it is not finite; — = not computed."
+    )
     return (
         f'<div class="scroll"><table><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"

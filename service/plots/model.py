@@ -71,6 +71,16 @@ class Clipped:
 
 
 @dataclass(frozen=True)
+class OffScale:
+    """A dtype limit beyond the view (it does not meet the data): an arrow and its value at that edge."""
+
+    key: str
+    label: str
+    edge: str  # "top" | "bottom"
+    color: str
+
+
+@dataclass(frozen=True)
 class LineFigure:
     """A per-layer chart. `title`/`description` are also the SVG's <title>/<desc> (alt text)."""
 
@@ -87,6 +97,7 @@ class LineFigure:
     markers: tuple[Marker, ...] = ()
     clipped: tuple[Clipped, ...] = ()
     notes: tuple[str, ...] = field(default=())  # shown under the plot (and in the HTML caption)
+    offscale: tuple[OffScale, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,8 +114,11 @@ class HeatmapFigure:
     values: tuple[tuple[float | None, ...], ...]  # [row y][column x]
     value_kind: str  # "verdict" (codes below) | "log10_total_growth"
     colorbar_label: str
-    critical_line: tuple[tuple[float, float], ...] = ()  # χ = 1, in cell coordinates (column, row)
+    # χ = 1 per row, in cell coordinates (column, row centre); drawn across each row's height. Only on a
+    # numeric x axis: between two categories (inits, activations) there is nothing to interpolate.
+    critical_line: tuple[tuple[float, float], ...] = ()
     notes: tuple[str, ...] = ()
+    chi: tuple[tuple[float | None, ...], ...] = ()  # theory's χ per cell [row][column], written in the cells
 
 
 VERDICT_CODES: dict[str, int] = {"vanishing": 0, "stable": 1, "exploding": 2}

@@ -62,6 +62,12 @@ def critical_line(log_chi: Sequence[Sequence[float | None]]) -> tuple[tuple[floa
     return tuple(line)
 
 
+def is_numeric_axis(values: Sequence[Any]) -> bool:
+    """A χ = 1 line can be interpolated along an axis of increasing numbers, not across categories."""
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return len(numbers) == len(values) >= 2 and all(a < b for a, b in itertools.pairwise(numbers))
+
+
 def phase_figures(
     result: Mapping[str, Any], value: str = "verdict", x: str | None = None, y: str | None = None
 ) -> list[HeatmapFigure]:
@@ -74,6 +80,7 @@ def phase_figures(
     if x not in axes or y not in axes or x == y:
         raise ValueError(f"x and y must be two different sweep axes, from: {', '.join(axes)}")
     others = [k for k in axes if k not in (x, y)]
+    numeric = is_numeric_axis(axes[x])
     points = list(result.get("points") or [])
     figures = []
     for combo in itertools.product(*(axes[k] for k in others)):
@@ -114,7 +121,12 @@ def phase_figures(
                 description=(
                     f"Heatmap with {len(axes[x])} columns ({x}: {', '.join(map(str, axes[x]))}) and "
                     f"{len(axes[y])} rows ({y}: {', '.join(map(str, axes[y]))}); each cell is one analysis "
-                    f"coloured by its measured {what}; a dashed line marks theory's χ = 1 where it falls in the grid."
+                    f"coloured by its measured {what}; "
+                    + (
+                        "a dashed line marks theory's χ = 1 in each row where it falls in the grid."
+                        if numeric
+                        else f"theory's χ is written in each cell ({x} is categorical: no χ = 1 line between them)."
+                    )
                 ),
                 xlabel=x,
                 ylabel=y,
@@ -122,10 +134,9 @@ def phase_figures(
                 y_values=tuple(axes[y]),
                 values=tuple(grid),
                 value_kind=value,
-                colorbar_label="measured verdict"
-                if value == "verdict"
-                else "total growth ‖∂h^d/∂h^1‖_F/√n_d, log10 scale",
-                critical_line=critical_line(chis),
+                colorbar_label="measured verdict" if value == "verdict" else "total growth (RMS gain), log10",
+                critical_line=critical_line(chis) if numeric else (),
+                chi=tuple(tuple(None if c is None else math.exp(c) for c in row) for row in chis),
                 notes=(f"{missing} cell(s) without a result are blank.",) if missing else (),
             )
         )

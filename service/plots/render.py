@@ -122,6 +122,21 @@ def _draw_line_figure(fig: Any, spec: LineFigure) -> None:
             zorder=4,
         )
         pts.set_gid(f"clipped-{c.key}")
+    for o in spec.offscale:  # a dtype limit beyond the view: where it is, at the edge it lies past
+        top = o.edge == "top"
+        note = ax.text(
+            0.995,
+            0.985 if top else 0.015,
+            f"{'↑' if top else '↓'} {o.label} (off-scale)",
+            transform=ax.transAxes,
+            ha="right",
+            va="top" if top else "bottom",
+            fontsize=7.5,
+            color=o.color,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
+            zorder=5,
+        )
+        note.set_gid(f"offscale-{o.key}")
     for m in spec.markers:
         vline = ax.axvline(m.x, color=m.color, linestyle=m.linestyle, linewidth=1.3, label=m.label, zorder=2)
         vline.set_gid(f"marker-{m.key}")
@@ -145,8 +160,9 @@ def _draw_heatmap(fig: Any, spec: HeatmapFigure) -> None:
     mpl = _mpl()
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
-    ax = fig.add_axes((0.12, 0.14, 0.70, 0.76))
-    cax = fig.add_axes((0.85, 0.14, 0.025, 0.76))
+    # Room right of the colour bar for its tick labels ("exploding") and its label, in any browser's font.
+    ax = fig.add_axes((0.12, 0.14, 0.62, 0.76))
+    cax = fig.add_axes((0.765, 0.14, 0.025, 0.76))
     grid = [[math.nan if v is None else v for v in row] for row in spec.values]
     if spec.value_kind == "verdict":
         names = sorted(VERDICT_CODES, key=VERDICT_CODES.get)
@@ -165,9 +181,14 @@ def _draw_heatmap(fig: Any, spec: HeatmapFigure) -> None:
     mesh.set_gid("cells")
     bar.set_label(spec.colorbar_label)
     if spec.critical_line:
+        # Each row's crossing spans that row's height (rows are separate depths, say: no slope between them).
+        xs, ys = [], []
+        for cx, cy in spec.critical_line:
+            xs += [cx, cx]
+            ys += [cy - 0.5, cy + 0.5]
         (line,) = ax.plot(
-            [p[0] for p in spec.critical_line],
-            [p[1] for p in spec.critical_line],
+            xs,
+            ys,
             color="black",
             linestyle="--",
             linewidth=1.8,
@@ -175,6 +196,20 @@ def _draw_heatmap(fig: Any, spec: HeatmapFigure) -> None:
         )
         line.set_gid("critical-line")
         ax.legend(loc="upper right", fontsize=8)
+    for j, row in enumerate(spec.chi):
+        for i, chi in enumerate(row):
+            if chi is not None:
+                ax.text(
+                    i + 0.5,
+                    j + 0.5,
+                    f"χ {chi:.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 1.5},
+                    gid=f"chi-{j}-{i}",
+                )
     ax.set_xticks([i + 0.5 for i in range(len(spec.x_values))], [str(v) for v in spec.x_values])
     ax.set_yticks([i + 0.5 for i in range(len(spec.y_values))], [str(v) for v in spec.y_values])
     ax.set_title(spec.title, y=1.01)

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jsonschema
@@ -25,6 +24,7 @@ from tests.servers import free_port, running_server
 
 from .apps import INSTRUCTOR_KEY, SPEC
 from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS
+from .stub_service import stub_service
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -76,28 +76,13 @@ def trickling_server() -> Iterator[str]:
     listener.close()
 
 
-class _Overloaded(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = b'{"title": "Service Unavailable", "status": 503}'
-        self.send_response(503)
-        self.send_header("Retry-After", "3600")
-        self.send_header("Content-Type", "application/problem+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def overloaded_server() -> Iterator[str]:
     """503 with Retry-After: 3600 on every request."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Overloaded)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    body = b'{"title": "Service Unavailable", "status": 503}'
+    headers = {"Retry-After": "3600", "Content-Type": "application/problem+json"}
+    with stub_service(lambda path: (503, headers, body)) as url:
+        yield url
 
 
 @pytest.fixture

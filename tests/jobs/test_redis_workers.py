@@ -82,6 +82,7 @@ def test_killed_worker_loses_no_point(tmp_path) -> None:
     client = make_jobs_app(str(tmp_path / "unused.sqlite3"), **config).test_client()
     names = [f"{queue}-a", f"{queue}-b"]
     workers = [start_worker(queue, n, tmp_path) for n in names]
+    retried_before = RedisJobStore(REDIS_URL or "").stats.read().retried
     try:
         n_points = 12
         sweep = {
@@ -114,6 +115,7 @@ def test_killed_worker_loses_no_point(tmp_path) -> None:
         assert sorted(indices) == list(range(n_points))  # every point, exactly once
         assert job["progress"] == {"done": n_points, "total": n_points}
         assert all("verdict" in p for p in points)
+        assert RedisJobStore(REDIS_URL or "").stats.read().retried > retried_before  # the redelivery is counted
         print(
             f"\nkill test: killed worker a mid-task {victim_task} at {killed_at}/{n_points} points; "
             f"delivered {len(points)}/{n_points}, each once"

@@ -33,6 +33,19 @@ def float16_exploding() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def float16_vanishing() -> dict[str, Any]:
+    """A sigmoid net in float16 whose gradient sinks through float16's subnormal range to 0."""
+    return report_for(
+        layers={"depth": 30, "width": 16},
+        activation="sigmoid",
+        init="xavier_normal",
+        dtype="float16",
+        batch_size=8,
+        verify_recommendations=False,
+    )
+
+
+@pytest.fixture(scope="session")
 def sigmoid_vanishing() -> dict[str, Any]:
     return report_for(
         layers={"depth": 25, "width": 16},

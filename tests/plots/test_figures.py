@@ -34,16 +34,39 @@ def test_series_are_the_reports_numbers(float16_exploding: dict[str, Any]) -> No
     assert fig.yscale == "log10" and "log10" in fig.ylabel
 
 
-def test_dtype_bands_at_the_true_limits(float16_exploding: dict[str, Any]) -> None:
-    fig = gradient_figure(float16_exploding)
+def test_dtype_bands_at_the_true_limits_where_they_meet_the_data(
+    float16_exploding: dict[str, Any], float16_vanishing: dict[str, Any]
+) -> None:
     fi = torch.finfo(torch.float16)
     subnormal = torch.nextafter(torch.zeros((), dtype=torch.float16), torch.ones((), dtype=torch.float16)).item()
-    assert _band(fig, "dtype-overflow").y0 == math.log10(fi.max)
-    assert _band(fig, "dtype-subnormal").y1 == math.log10(fi.smallest_normal)
-    assert _band(fig, "dtype-subnormal").y0 == math.log10(subnormal)
-    assert _band(fig, "dtype-underflow").y1 == math.log10(subnormal)
+    exploding = gradient_figure(float16_exploding)
+    assert _band(exploding, "dtype-overflow").y0 == math.log10(fi.max)
+    vanishing = gradient_figure(float16_vanishing)
+    assert _band(vanishing, "dtype-subnormal").y1 == math.log10(fi.smallest_normal)
+    assert _band(vanishing, "dtype-subnormal").y0 == math.log10(subnormal)
+    assert _band(vanishing, "dtype-underflow").y1 == math.log10(subnormal)
+    lo, hi = vanishing.ylim
+    assert lo < math.log10(subnormal)  # the range the gradient sank through is in view
+    # The limits the curves stay far from are arrows at the edge, with their values, not bands.
+    assert not any(b.key == "dtype-overflow" for b in vanishing.bands) and hi < math.log10(fi.max)
+    (top,) = [o for o in vanishing.offscale if o.edge == "top"]
+    assert "65504" in top.label.replace(",", "") or "6.55e+04" in top.label
+    assert not any(b.key in ("dtype-subnormal", "dtype-underflow") for b in exploding.bands)
+    assert [o.edge for o in exploding.offscale] == ["bottom"]
+
+
+def _curves(fig: Any) -> list[float]:
+    return [v for s in fig.series for v in s.y if v is not None]
+
+
+def test_a_far_dtype_range_does_not_squash_the_curves(sigmoid_vanishing: dict[str, Any]) -> None:
+    """float32's 1e-45 to 3e38 around a net that stays within 1e-12 to 1e2: the view is the data's."""
+    fig = gradient_figure(sigmoid_vanishing)
+    data = _curves(fig)
     lo, hi = fig.ylim
-    assert lo < math.log10(subnormal) and hi > math.log10(fi.max)  # the whole range is in view
+    assert lo >= min(data) - 4 and hi <= max(data) + 4
+    assert not [b.key for b in fig.bands if b.key.startswith("dtype-")]
+    assert sorted(o.edge for o in fig.offscale) == ["bottom", "top"]
 
 
 def test_stable_band_is_the_thresholds_on_the_frobenius_scale(sigmoid_vanishing: dict[str, Any]) -> None:

@@ -53,12 +53,44 @@ def test_critical_line_where_log_chi_changes_sign() -> None:
     # log χ: -1 then +1 along the row: the edge half-way between the two cell centres.
     assert critical_line([[-1.0, 1.0]]) == ((1.0, 0.5),)
     assert critical_line([[-1.0, -0.5]]) == ()
+    sweep = _numeric_sweep()
+    (fig,) = phase_figures(sweep)
+    # χ = w²: 1 between w = 0.5 (log χ = -1.386) and w = 2 (+1.386), half-way, in both rows.
+    assert fig.critical_line == ((1.0, 0.5), (1.0, 1.5))
+    root = svgparse.parse(render_svg(fig))
+    ys = sorted({round(y, 1) for _, y in svgparse.vertices(svgparse.group(root, "critical-line"))})
+    assert len(ys) == 3  # the line spans both rows' full height: bottom, the shared edge, top
+
+
+def _numeric_sweep() -> dict[str, Any]:
+    points = []
+    for w in (0.5, 2.0):
+        for depth in (10, 50):
+            growth = (depth - 1) * math.log10(w)
+            verdict = "stable" if abs(growth) < 2 else ("vanishing" if growth < 0 else "exploding")
+            theory = {"chi": w * w, "predicted_log10_total_growth": growth}
+            points.append(
+                {
+                    "params": {"weight_scale": w, "layers.depth": depth},
+                    "verdict": verdict,
+                    "log10_total_growth": growth,
+                    "theory": theory,
+                }
+            )
+    return {"points": points, "axes": {"weight_scale": [0.5, 2.0], "layers.depth": [10, 50]}}
+
+
+def test_categorical_axis_gets_chi_per_cell_and_no_line() -> None:
+    """Between two inits there is nothing to interpolate: each cell says its χ instead."""
     sweep = _sweep()
     for p in sweep["points"]:
         p["theory"]["chi"] = 0.5 if p["params"]["init"] == "xavier_normal" else 2.0
     (fig,) = phase_figures(sweep)
-    assert len(fig.critical_line) == 2
-    svgparse.group(svgparse.parse(render_svg(fig)), "critical-line")
+    assert fig.critical_line == ()
+    assert fig.chi == ((2.0, 0.5), (2.0, 0.5))
+    svg = render_svg(fig)
+    assert 'id="critical-line"' not in svg and svg.count("χ 0.5") == 2 and svg.count("χ 2") == 2
+    assert "categorical" in fig.description
 
 
 def test_extra_axes_make_small_multiples() -> None:

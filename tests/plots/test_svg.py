@@ -53,15 +53,21 @@ def test_y_axis_is_labelled_in_powers_of_ten(gradient_svg: str) -> None:
     assert "log10 scale" in gradient_svg
 
 
-def test_dtype_bands_sit_at_the_limits_in_pixels(float16_exploding: dict[str, Any], gradient_svg: str) -> None:
+def test_dtype_bands_sit_at_the_limits_in_pixels(
+    float16_exploding: dict[str, Any], gradient_svg: str, float16_vanishing: dict[str, Any]
+) -> None:
     root = svgparse.parse(gradient_svg)
     to_log10 = svgparse.y_pixel_to_log10(root)
     limits = float16_exploding["diagnosis"]["dtype_limits"]
     overflow = svgparse.vertices(svgparse.group(root, "band-dtype-overflow"))
-    subnormal = svgparse.vertices(svgparse.group(root, "band-dtype-subnormal"))
     assert min(to_log10(y) for _, y in overflow) == pytest.approx(math.log10(limits["max"]), abs=0.01)
+    assert "float16 subnormal below 6.1e-05" in gradient_svg  # off-scale here: an arrow at the bottom edge
+    root = svgparse.parse(render_svg(gradient_figure(float16_vanishing)))
+    to_log10 = svgparse.y_pixel_to_log10(root)
+    subnormal = svgparse.vertices(svgparse.group(root, "band-dtype-subnormal"))
     assert max(to_log10(y) for _, y in subnormal) == pytest.approx(math.log10(limits["smallest_normal"]), abs=0.01)
     assert min(to_log10(y) for _, y in subnormal) == pytest.approx(math.log10(limits["smallest_subnormal"]), abs=0.01)
+    svgparse.group(root, "offscale-dtype-overflow")
 
 
 def test_alt_text_is_the_first_child(float16_exploding: dict[str, Any], gradient_svg: str) -> None:
