@@ -23,6 +23,10 @@ STAGES = (
     ("run_reference", "float64 reference pass"),
     ("exact_chain", "Jacobian products (exact)"),
     ("estimate_chain", "Jacobian products (estimate)"),
+    # residual/normalised networks
+    ("run_block_pass", "forward and backward pass in the spec's dtype"),
+    ("run_block_reference", "float64 reference pass"),
+    ("block_chain", "Jacobian products through the blocks"),
 )
 
 
@@ -51,7 +55,7 @@ class _Announcer:
         @functools.wraps(fn)
         def announced(*args: Any, **kwargs: Any) -> Any:
             if self.diagnosis_depth:
-                if name == "run_pass":
+                if name in ("run_pass", "run_block_pass"):
                     self.reruns += 1
                     self.status.update(f"diagnosis: verifying recommended fixes, rerun {self.reruns} …")
             else:

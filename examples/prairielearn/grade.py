@@ -136,8 +136,9 @@ def grade(started: float) -> dict:
     except ApiError as exc:
         if exc.status in (401, 403, 404):
             what = "the grader's API key" if exc.status != 404 else f"the assignment {assignment!r}"
-            return not_gradable(f"The grader is not set up correctly: the service refused {what} ({exc}). "
-                                f"{NOT_YOUR_FAULT}")
+            return not_gradable(
+                f"The grader is not set up correctly: the service refused {what} ({exc}). {NOT_YOUR_FAULT}"
+            )
         return not_gradable(f"The grading service refused or failed: {exc}. {NOT_YOUR_FAULT}")
     except GradstabError as exc:
         return not_gradable(f"The grading service was unreachable or failed: {exc}")
