@@ -95,6 +95,24 @@ def layer_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def _architecture(report: dict[str, Any]) -> str:
+    """Residual blocks and normalisation in one line, with the growth's reference layer and the theory's error."""
+    a = report["architecture"]
+    parts = []
+    if a.get("residual_every"):
+        skips = sum(1 for b in a.get("blocks", []) if b.get("skip"))
+        parts.append(
+            f"residual every {a['residual_every']} ({skips} skips, branch_scale {_num(a.get('branch_scale'))})"
+        )
+    if a.get("normalization") not in (None, "none"):
+        parts.append(f"{a['normalization']} {a.get('position')}")
+    parts.append(f"growth from layer {a.get('growth_from_layer')}, products {a.get('products', '').replace('_', ' ')}")
+    th = (report.get("theory") or {}).get("architecture") or {}
+    if th.get("log10_error") is not None:
+        parts.append(f"theory off by {_num(th['log10_error'])} in log10")
+    return "; ".join(parts)
+
+
 def summary(report: dict[str, Any]) -> Group:
     d, runtime = report["diagnosis"], report["runtime"]
     verdict = d["verdict"]
@@ -110,6 +128,8 @@ def summary(report: dict[str, Any]) -> Group:
     facts.add_row("per layer", _num(d.get("growth_per_layer"), ".3f"))
     facts.add_row("onset", "—" if d.get("onset_layer") is None else f"layer {d['onset_layer']}")
     facts.add_row("range", f"{_event('overflow', d['overflow'])}; {_event('underflow', d['underflow'])}")
+    if report.get("architecture"):
+        facts.add_row("architecture", _architecture(report))
     parts: list[Any] = [head, Text(d["summary"]), facts]
     if d.get("causes"):
         parts.append(Text("Causes", style="bold"))

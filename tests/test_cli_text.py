@@ -153,3 +153,23 @@ def test_help_names_the_command_typed(argv0: list[str], expected: str) -> None:
         done = subprocess.run([*argv0, *sub, "--help"], capture_output=True, text=True, env=ENV, timeout=60)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(prefix), done.stdout[:200]
+
+
+def test_text_summary_names_the_architecture() -> None:
+    from rich.console import Console
+
+    from schemas import ModelSpecSchema, dump_report
+    from service.cli_text import print_summary
+    from service.engine import analyze
+
+    spec = ModelSpecSchema().load(
+        {
+            "layers": {"depth": 6, "width": 8},
+            "verify_recommendations": False,
+            "architecture": {"residual": {"every": 2, "branch_scale": 0.5}, "normalization": {"kind": "layernorm"}},
+        }
+    )
+    console = Console(record=True, width=120)
+    print_summary(dump_report(analyze(spec)), console)
+    text = console.export_text()
+    assert "residual every 2 (3 skips, branch_scale 0.5)" in text and "layernorm pre" in text

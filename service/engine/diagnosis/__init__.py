@@ -82,7 +82,7 @@ def diagnose(
     growth_causes = [c.code for c in found if c.code not in ("dtype_overflow", "dtype_underflow", "cancellation")]
     text = say.summary(
         verdict,
-        spec.depth,
+        spec.depth - start + 1,  # the layers the verdict's product spans, d − start of them, as "depth − 1"
         f.growth,
         total,
         growth_causes[0] if growth_causes else None,
