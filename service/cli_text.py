@@ -95,6 +95,21 @@ def layer_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def change_text(change: dict[str, Any]) -> str:
+    """A recommended change on one line: `weight_scale=0.5, init=kaiming_normal`; an architecture as
+    `architecture=residual(every 2, branch_scale 0.1414)+layernorm(pre)`."""
+    parts = []
+    for key, value in change.items():
+        if key == "architecture" and isinstance(value, dict):
+            res, norm = value.get("residual"), value.get("normalization") or {}
+            pieces = [f"residual(every {res['every']}, branch_scale {res['branch_scale']:g})"] if res else []
+            if norm.get("kind", "none") != "none":
+                pieces.append(f"{norm['kind']}({norm.get('position')})")
+            value = "+".join(pieces) or "plain"
+        parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
 def _architecture(report: dict[str, Any]) -> str:
     """Residual blocks and normalisation in one line, with the growth's reference layer and the theory's error."""
     a = report["architecture"]
@@ -138,7 +153,7 @@ def summary(report: dict[str, Any]) -> Group:
     if fixes:
         parts.append(Text("Verified fixes (rerun with the change)", style="bold"))
         for r in fixes:
-            change = ", ".join(f"{k}={v}" for k, v in r["change"].items())
+            change = change_text(r["change"])
             v = r.get("verified") or {}
             parts.append(
                 Text(f"• {change}: {v.get('verdict', '?')}, {_num(v.get('growth_per_layer'), '.3f')} per layer")

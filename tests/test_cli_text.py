@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from service.cli_text import TABLE_ROWS, print_summary, rows_to_show
+from service.cli_text import TABLE_ROWS, change_text, print_summary, rows_to_show
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURE = ROOT / "examples" / "specs" / "lecture_identity_depth100.json"
@@ -49,7 +49,7 @@ def test_text_summary_says_what_the_json_says(lecture_report: dict) -> None:
     for cause in d["causes"]:
         assert " ".join(cause["message"].split()[:6]) in " ".join(text.split())
     for fix in (r for r in d["recommendations"] if r["fixes"]):
-        assert ", ".join(f"{k}={v}" for k, v in fix["change"].items()) in text
+        assert change_text(fix["change"]) in text
 
 
 def test_layer_table_is_compact_and_keeps_the_layers_that_matter(lecture_report: dict) -> None:
@@ -173,3 +173,14 @@ def test_text_summary_names_the_architecture() -> None:
     print_summary(dump_report(analyze(spec)), console)
     text = console.export_text()
     assert "residual every 2 (3 skips, branch_scale 0.5)" in text and "layernorm pre" in text
+
+
+def test_an_architecture_change_reads_on_one_line() -> None:
+    change = {
+        "architecture": {
+            "residual": {"every": 2, "branch_scale": 0.1414},
+            "normalization": {"kind": "layernorm", "position": "pre"},
+        }
+    }
+    assert change_text(change) == "architecture=residual(every 2, branch_scale 0.1414)+layernorm(pre)"
+    assert change_text({"weight_scale": 0.5, "init": "orthogonal"}) == "weight_scale=0.5, init=orthogonal"
