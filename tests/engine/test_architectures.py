@@ -139,11 +139,14 @@ def test_products_and_gradients_match_autograd(arch: dict, activation: str) -> N
         if coupled:
             fro = float(torch.linalg.matrix_norm(full))
             expected_fro, smax = math.log10(fro), float(torch.linalg.svdvals(full)[0])
-            expected_smax = math.log10(smax)
+            expected_smax, expected_max = math.log10(smax), math.log10(fro)
         else:
             per = _per_sample(full, spec.batch_size)
             expected_fro = float(torch.log10(torch.linalg.matrix_norm(per)).mean())
             expected_smax = float(torch.log10(torch.linalg.svdvals(per)[:, 0]).mean())
+            # the largest sample's norm is finite even where a sample whose units all died makes the mean -inf
+            expected_max = float(torch.log10(torch.linalg.matrix_norm(per)).max())
+        assert jp.log10_frobenius_norm_max == pytest.approx(expected_max, rel=1e-10, abs=1e-10), t
         assert jp.log10_frobenius_norm == pytest.approx(expected_fro, rel=1e-10, abs=1e-10), t
         assert jp.log10_spectral_norm == pytest.approx(expected_smax, rel=1e-10, abs=1e-10), t
     # gradients of the loss: weights and h^t, as the float64 pass computed them (a fresh graph: .grad of retained
