@@ -76,7 +76,7 @@ def _relative_errors(a_layers: list[LayerReference], b_layers: list[LayerReferen
     return out
 
 
-def note(fidelity: ReferenceFidelity) -> str | None:
+def reference_note(fidelity: ReferenceFidelity) -> str | None:
     """The runtime note where the reference is not trusted throughout."""
     t = fidelity.first_untrusted_layer
     if t is None:
