@@ -52,6 +52,7 @@ STAGES = (
     "make_parameters",
     "run_pass",
     "run_reference",
+    "check_reference",
     "exact_chain",
     "estimate_chain",
     "_resolve_singular_values",

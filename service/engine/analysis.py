@@ -12,7 +12,6 @@ import time
 import torch
 
 from . import diagnosis as diagnosis_mod
-from . import fidelity as fidelity_mod
 from . import qr_spectrum
 from .activations import get as get_activation
 from .architecture import architecture_info
@@ -23,7 +22,7 @@ from .blocktheory import architecture_theory
 from .cost import FLOAT64_CHAIN_MAX_GFLOP, VERIFY_BATCH, VERIFY_PROBES, estimate_cost, exact_chain_flops
 from .estimate import estimate_chain
 from .events import range_events
-from .fidelity import check_reference
+from .fidelity import check_reference, reference_note
 from .gradstats import tensor_stats_many
 from .jacobian import exact_chain
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
@@ -70,10 +69,14 @@ def _hash_id(spec: ModelSpec, method: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, planned: Plan | None = None) -> Report:
+def analyze(
+    spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, planned: Plan | None = None, fidelity: bool = True
+) -> Report:
     """The full report for a spec; raises SpecError for what cannot run here (e.g. no CUDA).
 
-    `planned`: the spec's `plan` where the caller already made it (a cache lookup did)."""
+    `planned`: the spec's `plan` where the caller already made it (a cache lookup did). `fidelity`: False skips
+    the reference's self-check (reference_fidelity None), for the recommendation reruns, which read only the verdict
+    and the flags."""
     start = time.perf_counter()
     planned = planned or plan(spec, auto_exact_gflop)
     method = planned.jacobian_method
@@ -94,7 +97,8 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         with torch.no_grad():
             chain = block_chain(spec, ref, params.weights_as(precision, device), precision, method)
         exact = exact_gradients(spec, params, ref)
-    fidelity = check_reference(spec, params, ref, run_reference if spec.architecture is None else run_block_reference)
+    forward = run_reference if spec.architecture is None else run_block_reference
+    checked = check_reference(spec, params, ref, forward) if fidelity else None
     _resolve_singular_values(spec, params, ref, chain.stats, chain.method)
     layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
     overflow, underflow, cancellation = range_events(spec, params, ref, result, layers, exact)
@@ -114,8 +118,8 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         else None,
     )
     notes = list(ref.notes)
-    if fidelity_note := fidelity_mod.note(fidelity):
-        notes.append(fidelity_note)
+    if checked is not None and (chaotic := reference_note(checked)):
+        notes.append(chaotic)
     if precision_reason:
         notes.append(precision_reason)
     if spec.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
@@ -155,7 +159,7 @@ def analyze(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP, *, plan
         theory=th,
         runtime=runtime,
         architecture=architecture_info(spec),
-        reference_fidelity=fidelity,
+        reference_fidelity=checked,
     )
 
 
@@ -250,7 +254,8 @@ class _Verifier:
             if self.spent_gflop + planned.gflop > self.budget_gflop:
                 return None
             self.spent_gflop += planned.gflop
-            self._done[rerun] = _outcome(analyze(rerun, self.auto_exact_gflop, planned=planned), rerun.batch_size)
+            report = analyze(rerun, self.auto_exact_gflop, planned=planned, fidelity=False)
+            self._done[rerun] = _outcome(report, rerun.batch_size)
         return self._done[rerun]
 
 

@@ -285,3 +285,10 @@ def test_emulated_float16_is_as_close_to_float64_as_native_float16(arch: dict) -
         err_e, err_n = float((e.double() - x).norm()) / scale, float((n.double() - x).norm()) / scale
         assert err_e <= 0.02 and err_e <= err_n + 0.005
     assert emulated.loss == pytest.approx(exact.loss, rel=1e-2)
+
+
+def test_the_block_reference_checks_itself_too() -> None:
+    """reference_fidelity runs the block network's own reference from moved inputs (fidelity.check_reference)."""
+    tame = analyze(_spec(ARCHS[9]))
+    assert tame.reference_fidelity is not None and tame.reference_fidelity.trusted
+    assert len(tame.reference_fidelity.log10_relative_errors) == len(WIDTHS) - 1

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import service.engine.jacobian as jacobian
+from service.engine import analyze
 from service.engine.events import _reference_gradients as reference_gradients
 from service.engine.events import _vector_classes, _weight_grad_classes, reference_log_magnitudes
 from service.engine.network import TORCH_DTYPES, make_parameters, run_pass
@@ -228,8 +229,6 @@ def test_the_power_iterations_worst_known_case_is_a_lower_bound_within_the_docum
     """Issue 24: silu, orthogonal, input_scale 10 (a nearly flat top of the spectrum, σ_9/σ_1 ≈ 0.91 at layer 9)
     fell 0.077 short of σ_max, over the 0.05 the README then claimed. svdvals of the formed float64 products here;
     spectral_norm_status says which layers are only bounded."""
-    from service.engine import analyze
-
     spec = make_spec(
         layers={"depth": 30, "width": 256},
         activation="silu",
