@@ -222,10 +222,12 @@ class Operators:
         op = self.ops[i]
         if op.kind == "linear":
             w = self.weights[op.layer - 1]
-            return Rows(rows.x @ (w.T if transpose else w), rows.log).unit()
+            x = rows.x
+            out = x.reshape(-1, x.shape[-1]) @ (w.T if transpose else w)  # one GEMM over every row and sample
+            return Rows(out.reshape(*x.shape[:-1], out.shape[-1]), rows.log).unit()
         if op.kind == "act":
             sp, log = self.sp[i]
-            return Rows(rows.x * sp, rows.log + log.to(rows.log.device)).unit()
+            return Rows(rows.x * sp, rows.log + log.to(rows.log.device))  # σ' ≤ its peak: the linear renormalises
         if op.kind == "norm":
             y, inv, log = self.norms[i]
             return Rows(_norm_vjp(self.kind, rows.x, y) * inv, rows.log + log.to(rows.log.device)).unit()
