@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
-from schemas.limits import Limits
+from schemas.limits import ADMIT_MARGIN, Limits
 from service.jobs.settings import JobSettings
 
 DEFAULT_RATE_LIMIT = "120/minute"
@@ -218,6 +218,13 @@ class ServerSettings:
         )
 
 
+def server_limits(limits: Limits, server: ServerSettings) -> Limits:
+    """The limits a server admits by: unless GRADSTAB_MAX_SECONDS is set, a predicted time of at most
+    ADMIT_MARGIN of its request deadline (of its worker timeout where it has none)."""
+    seconds = limits.max_seconds or round(ADMIT_MARGIN * (server.request_deadline or server.timeout), 3)
+    return replace(limits, max_seconds=seconds)
+
+
 def gpu_for_worker(age: int, gpus: int) -> int:
     """The GPU of gunicorn's worker number `age` (1, 2, … as it forks them): workers take the GPUs in turn."""
     return (age - 1) % gpus
@@ -277,8 +284,9 @@ class Settings:
         course_rate_limit = _str(env, "GRADSTAB_COURSE_RATE_LIMIT", DEFAULT_COURSE_RATE_LIMIT)
         auth_fail_limit = _str(env, "GRADSTAB_AUTH_FAIL_LIMIT", "10/minute")
         work_limit = _str(env, "GRADSTAB_WORK_LIMIT", "20000/minute")
+        server = ServerSettings.from_env(env, cpus)
         return cls(
-            limits=_limits(env),
+            limits=server_limits(_limits(env), server),
             max_json_depth=_int(env, "GRADSTAB_MAX_JSON_DEPTH", cls.max_json_depth, minimum=3),
             log_level=_str(env, "GRADSTAB_LOG_LEVEL", cls.log_level).upper(),
             warm_up=_bool(env, "GRADSTAB_WARM_UP", cls.warm_up),
@@ -298,6 +306,6 @@ class Settings:
             redis_timeout_s=_float(env, "GRADSTAB_REDIS_TIMEOUT", cls.redis_timeout_s),
             redis_retry_s=_float(env, "GRADSTAB_REDIS_RETRY", cls.redis_retry_s),
             assignments_dir=_get(env, "GRADSTAB_ASSIGNMENTS_DIR"),
-            server=ServerSettings.from_env(env, cpus),
+            server=server,
             jobs=JobSettings.from_env(env),
         )

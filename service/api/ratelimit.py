@@ -257,10 +257,11 @@ def work_budget(
     app: Flask, limit: str | None, store: CounterStore = CounterStore(), breaker: CircuitBreaker | None = None
 ) -> Callable[[float], None]:
     """An `admit(gflop)` for the report service: each analysis that runs (a cache miss) is charged its
-    estimated GFLOP against the caller's budget `limit` ("20000/minute": GFLOP per window, per key, or per
-    student of an instructor key), so a key cannot keep every worker busy with heavy specs at a request
-    rate its request limit allows. Over budget: 429 work_budget with Retry-After. A storage that fails
-    blocks no one; outside a request (warm-up, jobs) nothing is charged."""
+    predicted time in GEMM-equivalent GFLOP (cost.charged_gflop: its GFLOP where GEMMs dominate, more where
+    per-layer and per-step fixed costs do) against the caller's budget `limit` ("20000/minute": GFLOP per
+    window, per key, or per student of an instructor key), so a key cannot keep every worker busy with heavy
+    specs at a request rate its request limit allows. Over budget: 429 work_budget with Retry-After. A storage
+    that fails blocks no one; outside a request (warm-up, jobs) nothing is charged."""
     if not limit:
         return lambda gflop: None
     guard = _GuardedWindow(app, limit, store, breaker, "work budget")

@@ -14,6 +14,7 @@ from typing import Any
 
 from schemas.report import dump_report
 from service.engine.analysis import analyze, plan
+from service.engine.cost import charged_gflop
 from service.engine.spec import ModelSpec
 
 from .cache import CachedReport, NoCache, ReportCache
@@ -28,9 +29,9 @@ class ReportService:
     """`auto_exact_gflop`: the server's budget for jacobian.method=auto (Limits.auto_exact_gflop).
 
     `on_analysed(report)` runs after each engine run (the wire dict); `on_lookup(backend, hit)` after
-    each cache lookup: the HTTP layer counts both in its metrics. `admit(gflop)` runs before the engine
-    on a miss, with the analysis's estimated work: the HTTP layer charges it to the caller's work budget
-    there (and raises to refuse); a cache hit costs nothing."""
+    each cache lookup: the HTTP layer counts both in its metrics. `admit(gflop)` runs before the engine on a
+    miss, with the analysis's predicted time in GEMM-equivalent GFLOP (cost.charged_gflop): the HTTP layer
+    charges it to the caller's work budget there (and raises to refuse); a cache hit costs nothing."""
 
     auto_exact_gflop: float
     cache: ReportCache
@@ -55,7 +56,7 @@ class ReportService:
         self.on_lookup(self.cache.backend, cached is not None)
         if cached is not None:
             return CachedReport(cached, hit=True)
-        self.admit(planned.gflop)
+        self.admit(charged_gflop(spec, self.auto_exact_gflop))
         report = dump_report(analyze(spec, self.auto_exact_gflop, planned=planned))
         self.on_analysed(report)
         self.cache.set(planned.id, report)

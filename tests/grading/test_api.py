@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import jsonschema
 import pytest
 from flask import Flask
 
+from schemas import ModelSpecSchema
 from service.application.assignments import AssignmentError
+from service.engine.cost import charged_gflop
 
 from .apps import INSTRUCTOR_KEY, KEYS, SPEC, STUDENT_KEY, bearer, make_app, write_assignment
 from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS
@@ -232,10 +235,11 @@ def test_x_cache_does_not_reveal_another_keys_submission() -> None:
 
 def test_work_budget_charges_estimated_gflop_per_caller() -> None:
     """Issue 13 item 17: rate limits counted requests, not cost. Each analysis that runs is charged its
-    estimated GFLOP (at least 1) to the caller: a 2 GFLOP budget pays for two, refuses the third, and a
-    cache hit costs nothing."""
-    client = make_app(GRADSTAB_WORK_LIMIT="2/minute", GRADSTAB_RATE_LIMIT="off").test_client()
+    predicted time in GEMM-equivalent GFLOP (issue 20; at least 1) to the caller: a budget of two charges
+    pays for two, refuses the third, and a cache hit costs nothing."""
     specs = [{"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4, "seed": seed} for seed in range(3)]
+    charge = math.ceil(charged_gflop(ModelSpecSchema().load(specs[0])))
+    client = make_app(GRADSTAB_WORK_LIMIT=f"{2 * charge}/minute", GRADSTAB_RATE_LIMIT="off").test_client()
     assert [post(client, "/v1/analyses", s, key=None).status_code for s in specs[:2]] == [200, 200]
     refused = post(client, "/v1/analyses", specs[2], key=None)
     assert refused.status_code == 429 and refused.content_type == "application/problem+json"
