@@ -257,8 +257,11 @@ class Settings:
     # GRADSTAB_WORK_LIMIT: estimated GFLOP of analyses (cache misses) per caller and window ("off": none).
     work_limit: str | None = "20000/minute"
     redis_url: str | None = None
-    # GRADSTAB_AUTH_FAIL_LIMIT: failed authentications (401) per client address before it gets 429 ("off": none).
+    # GRADSTAB_AUTH_FAIL_LIMIT: failed authentications (401) per client address and presented key before that key
+    # gets 429 from there; GRADSTAB_AUTH_FAIL_ADDRESS_LIMIT: per address over all keys, before every key not yet
+    # known from that address gets 429 ("off": none). service/api/ratelimit.py guard_failed_auth.
     auth_fail_limit: str | None = "10/minute"
+    auth_fail_address_limit: str | None = "100/minute"
     cache_size: int = 256
     cache_ttl_s: int = 7 * 24 * 3600
     # GRADSTAB_CACHE_MAX_MIB: the in-process report cache's size in MiB of report JSON per worker.
@@ -282,7 +285,8 @@ class Settings:
         env = os.environ if environ is None else environ
         rate_limit = _str(env, "GRADSTAB_RATE_LIMIT", DEFAULT_RATE_LIMIT)
         course_rate_limit = _str(env, "GRADSTAB_COURSE_RATE_LIMIT", DEFAULT_COURSE_RATE_LIMIT)
-        auth_fail_limit = _str(env, "GRADSTAB_AUTH_FAIL_LIMIT", "10/minute")
+        auth_fail_limit = _str(env, "GRADSTAB_AUTH_FAIL_LIMIT", cls.auth_fail_limit or "off")
+        auth_fail_address_limit = _str(env, "GRADSTAB_AUTH_FAIL_ADDRESS_LIMIT", cls.auth_fail_address_limit or "off")
         work_limit = _str(env, "GRADSTAB_WORK_LIMIT", "20000/minute")
         server = ServerSettings.from_env(env, cpus)
         return cls(
@@ -297,6 +301,9 @@ class Settings:
             course_rate_limit=None if course_rate_limit.lower() in ("off", "none", "0") else course_rate_limit,
             redis_url=_get(env, "REDIS_URL"),
             auth_fail_limit=None if auth_fail_limit.lower() in ("off", "none", "0") else auth_fail_limit,
+            auth_fail_address_limit=None
+            if auth_fail_address_limit.lower() in ("off", "none", "0")
+            else auth_fail_address_limit,
             work_limit=None if work_limit.lower() in ("off", "none", "0") else work_limit,
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),

@@ -155,7 +155,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         auth_breaker = CircuitBreaker(
             settings.redis_retry_s, on_change=lambda is_open: st.metrics.redis_circuit("auth", is_open)
         )
-        ratelimit.guard_failed_auth(app, settings.auth_fail_limit, store, auth_breaker)
+        ratelimit.guard_failed_auth(
+            app, settings.auth_fail_limit, store, auth_breaker, settings.auth_fail_address_limit, keys
+        )
     auth.init_app(app, keys)
     ratelimit.init_app(app, settings.rate_limit, store, settings.course_rate_limit)
     # Cost, not only requests: each analysis that runs is charged its estimated GFLOP to the caller.

@@ -211,14 +211,34 @@ def test_one_rate_limit_budget_per_key_across_endpoints() -> None:
     assert client.get("/v1/assignments", headers=bearer(STUDENT_KEY)).status_code == 200  # another key's budget
 
 
-def test_failed_authentications_are_rate_limited_per_address() -> None:
-    client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_AUTH_FAIL_LIMIT="3/minute").test_client()
-    guesses = [post(client, "/v1/analyses", SPEC, key=f"guess-{i:016d}").status_code for i in range(4)]
-    assert guesses == [401, 401, 401, 429]
-    blocked = post(client, "/v1/analyses", SPEC)  # even the right key: the address is blocked for now
+def test_failed_authentications_are_rate_limited_per_address_and_key() -> None:
+    """Issue 20 item 3: one client retrying a wrong key is refused for that key alone; a valid key is never
+    refused for someone else's failures from the same address (a NAT, or a proxy's address)."""
+    client = make_app(
+        GRADSTAB_API_KEYS=KEYS, GRADSTAB_AUTH_FAIL_LIMIT="3/minute", GRADSTAB_AUTH_FAIL_ADDRESS_LIMIT="off"
+    ).test_client()
+    wrong = "wrong-key-0000000000"
+    assert [post(client, "/v1/analyses", SPEC, key=wrong).status_code for _ in range(4)] == [401, 401, 401, 429]
+    blocked = post(client, "/v1/analyses", SPEC, key=wrong)
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
     assert "failed authentications" in blocked.get_json()["detail"]
+    assert post(client, "/v1/analyses", SPEC, key="another-wrong-key-01").status_code == 401  # its own count
+    assert post(client, "/v1/analyses", SPEC).status_code == 200  # the valid key from the same address
     assert client.get("/livez").status_code == 200
+
+
+def test_an_address_closed_to_guessing_still_serves_the_keys_known_there() -> None:
+    """Past the per-address limit every guess gets 429, right or wrong, so the answer tells a guesser nothing;
+    a valid key that has authenticated from that address goes on being served."""
+    client = make_app(
+        GRADSTAB_API_KEYS=KEYS, GRADSTAB_AUTH_FAIL_LIMIT="3/minute", GRADSTAB_AUTH_FAIL_ADDRESS_LIMIT="5/minute"
+    ).test_client()
+    assert post(client, "/v1/analyses", SPEC).status_code == 200  # the instructor's key, known here now
+    guesses = [post(client, "/v1/analyses", SPEC, key=f"guess-{i:016d}").status_code for i in range(6)]
+    assert guesses == [401] * 5 + [429]
+    assert post(client, "/v1/analyses", SPEC).status_code == 200  # known: served
+    fresh = post(client, "/v1/analyses", SPEC, key=STUDENT_KEY)  # valid, never used from here: waits
+    assert fresh.status_code == 429 and "all keys" in fresh.get_json()["detail"]
 
 
 def test_x_cache_does_not_reveal_another_keys_submission() -> None:
