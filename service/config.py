@@ -263,6 +263,9 @@ class Settings:
     auth_fail_limit: str | None = "10/minute"
     auth_fail_address_limit: str | None = "100/minute"
     cache_size: int = 256
+    # GRADSTAB_CACHE_SHARE_STUDENTS: serve student keys from reports other callers put in the cache (off: a student
+    # key's first request for a spec runs the engine, so its timing reveals nothing; service/api/cache_hint.py).
+    cache_share_students: bool = False
     cache_ttl_s: int = 7 * 24 * 3600
     # GRADSTAB_CACHE_MAX_MIB: the in-process report cache's size in MiB of report JSON per worker.
     cache_max_mib: int = 64
@@ -306,6 +309,7 @@ class Settings:
             else auth_fail_address_limit,
             work_limit=None if work_limit.lower() in ("off", "none", "0") else work_limit,
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
+            cache_share_students=_bool(env, "GRADSTAB_CACHE_SHARE_STUDENTS", cls.cache_share_students),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
             cache_max_mib=_int(env, "GRADSTAB_CACHE_MAX_MIB", cls.cache_max_mib, minimum=1),
             draw_cache_mib=draw_cache_mib(env),
