@@ -266,6 +266,10 @@ class Settings:
     # GRADSTAB_CACHE_SHARE_STUDENTS: serve student keys from reports other callers put in the cache (off: a student
     # key's first request for a spec runs the engine, so its timing reveals nothing; service/api/cache_hint.py).
     cache_share_students: bool = False
+    # GRADSTAB_METRICS_KEY_NAMES: label metrics with API key names (off: with the key's role); GRADSTAB_METRICS_TOKEN:
+    # a bearer token GET /metrics requires (empty: none; the compose front does not serve /metrics at all).
+    metrics_key_names: bool = False
+    metrics_token: str = ""
     cache_ttl_s: int = 7 * 24 * 3600
     # GRADSTAB_CACHE_MAX_MIB: the in-process report cache's size in MiB of report JSON per worker.
     cache_max_mib: int = 64
@@ -310,6 +314,8 @@ class Settings:
             work_limit=None if work_limit.lower() in ("off", "none", "0") else work_limit,
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_share_students=_bool(env, "GRADSTAB_CACHE_SHARE_STUDENTS", cls.cache_share_students),
+            metrics_key_names=_bool(env, "GRADSTAB_METRICS_KEY_NAMES", cls.metrics_key_names),
+            metrics_token=_str(env, "GRADSTAB_METRICS_TOKEN", cls.metrics_token),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
             cache_max_mib=_int(env, "GRADSTAB_CACHE_MAX_MIB", cls.cache_max_mib, minimum=1),
             draw_cache_mib=draw_cache_mib(env),

@@ -16,6 +16,7 @@ from service.grading.model import Assignment, GradeRequest
 
 from .auth import caller_name, require_role
 from .cache_hint import cache_view
+from .metrics import caller_label
 from .smorest import Blueprint
 from .state import state
 
@@ -41,7 +42,7 @@ def respond(request: GradeRequest, assignment: Assignment | None, for_student: b
     """Grade, count and log it; the body in the requested format with X-Cache (shared by both routes)."""
     graded = state().grading.grade(request, assignment, for_student=for_student, view=cache_view())
     result = graded.result
-    state().metrics.graded(caller_name(), request.format, result.gradable)
+    state().metrics.graded(caller_label(), request.format, result.gradable)
     log.info(
         "grade",
         extra={

@@ -91,7 +91,7 @@ def test_keys(app: Flask) -> None:
     for path in ("/livez", "/metrics", "/openapi.json"):
         assert client.get(path).status_code == 200, path
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'gradstab_requests_by_key_total{key="alice",status="403"}' in metrics
+    assert 'gradstab_requests_by_key_total{key="student",status="403"}' in metrics  # the role, not the name
 
 
 def test_assignments_public_part_and_hidden_rubric(app: Flask) -> None:
@@ -209,6 +209,27 @@ def test_one_rate_limit_budget_per_key_across_endpoints() -> None:
     limited = post(client, "/v1/grade", grade_body())
     assert limited.status_code == 429 and "API key prof" in limited.get_json()["detail"]
     assert client.get("/v1/assignments", headers=bearer(STUDENT_KEY)).status_code == 200  # another key's budget
+
+
+def test_metrics_name_keys_only_where_the_operator_opts_in() -> None:
+    """Issue 20 item 5: by default the key label holds the caller's role; GRADSTAB_METRICS_KEY_NAMES names keys."""
+    for opt_in, label in (("off", "instructor"), ("on", "prof")):
+        client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_METRICS_KEY_NAMES=opt_in).test_client()
+        assert post(client, "/v1/grade", grade_body()).status_code == 200
+        metrics = client.get("/metrics").get_data(as_text=True)
+        assert f'gradstab_requests_by_key_total{{key="{label}",status="200"}}' in metrics
+        assert f'gradstab_grades_total{{format="json",gradable="true",key="{label}"}}' in metrics
+        assert ('"prof"' in metrics) == (opt_in == "on") and '"alice"' not in metrics
+
+
+def test_metrics_can_require_a_bearer_token() -> None:
+    client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_METRICS_TOKEN="scrape-token-0123456789").test_client()
+    for headers in ({}, bearer("wrong"), bearer(INSTRUCTOR_KEY)):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401 and refused.content_type == "application/problem+json"
+        assert "gradstab_" not in refused.get_data(as_text=True)
+    scraped = client.get("/metrics", headers=bearer("scrape-token-0123456789"))
+    assert scraped.status_code == 200 and "gradstab_http_requests_total" in scraped.get_data(as_text=True)
 
 
 def test_failed_authentications_are_rate_limited_per_address_and_key() -> None:
