@@ -269,6 +269,9 @@ class Settings:
     # GRADSTAB_METRICS_KEY_NAMES: label metrics with API key names (off: with the key's role); GRADSTAB_METRICS_TOKEN:
     # a bearer token GET /metrics requires (empty: none; the compose front does not serve /metrics at all).
     metrics_key_names: bool = False
+    # GRADSTAB_BODY_TIMEOUT: seconds a client has to send its whole request body; past it 408 (0: no limit but the
+    # request deadline). service/api/bodylimit.py.
+    body_timeout_s: float = 5.0
     metrics_token: str = ""
     cache_ttl_s: int = 7 * 24 * 3600
     # GRADSTAB_CACHE_MAX_MIB: the in-process report cache's size in MiB of report JSON per worker.
@@ -315,6 +318,7 @@ class Settings:
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
             cache_share_students=_bool(env, "GRADSTAB_CACHE_SHARE_STUDENTS", cls.cache_share_students),
             metrics_key_names=_bool(env, "GRADSTAB_METRICS_KEY_NAMES", cls.metrics_key_names),
+            body_timeout_s=_float(env, "GRADSTAB_BODY_TIMEOUT", cls.body_timeout_s),
             metrics_token=_str(env, "GRADSTAB_METRICS_TOKEN", cls.metrics_token),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
             cache_max_mib=_int(env, "GRADSTAB_CACHE_MAX_MIB", cls.cache_max_mib, minimum=1),

@@ -34,6 +34,11 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "too_deep": ProblemType(
         400, "JSON nested too deeply", "The body nests deeper than GRADSTAB_MAX_JSON_DEPTH allows."
     ),
+    "body_timeout": ProblemType(
+        408,
+        "Request Timeout",
+        "The request body did not arrive within GRADSTAB_BODY_TIMEOUT seconds; send the whole body at once.",
+    ),
     "unauthorized": ProblemType(
         401,
         "Unauthorized",
