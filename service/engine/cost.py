@@ -7,6 +7,7 @@ schema to refuse work beyond the configured limits before any tensor is allocate
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 from .spec import AUTO_EXACT_GFLOP, ModelSpec
@@ -157,6 +158,7 @@ def _exact_extra_flops(widths: tuple[int, ...], batch: int, power_iterations: in
     return total
 
 
+@lru_cache(maxsize=64)  # one request asks up to four times (plan, admission, work budget): issue 20 item 7
 def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Cost:
     """Work in GEMM-equivalent GFLOP and peak memory, counting every option that changes them (batch,
     method, power_iterations, probes, singular_values, verification reruns)."""
@@ -292,6 +294,7 @@ def _qr_spectrum(spec: ModelSpec) -> bool:
     return spec.jacobian.singular_values == "all" and len(set(spec.widths[1:])) == 1
 
 
+@lru_cache(maxsize=64)
 def predict_time(spec: ModelSpec, threads: int = 1, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Timing:
     """Predicted seconds of the analysis on `threads` torch threads: the GEMM work divides among them, the fixed
     costs (summed over layers by layer_fixed_seconds) do not."""
