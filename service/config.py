@@ -181,6 +181,9 @@ class ServerSettings:
     # app's /livez waits behind analyses when every sync worker is busy; the master's never does, and
     # it answers 200 while it has live workers (its arbiter replaces any that hang past the timeout).
     probe_port: int = 0
+    # GRADSTAB_PUBLIC_URL: the service's public root (https://gradstab.example.edu): problem `type` URIs are built on
+    # it, and resolve to their pages. Empty: tag: URIs. Never the request's Host header, which the client picks.
+    public_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> ServerSettings:
@@ -215,6 +218,7 @@ class ServerSettings:
             warm_up_timeout=_int(env, "GRADSTAB_WARM_UP_TIMEOUT", cls.warm_up_timeout),
             gpus=_int(env, "GRADSTAB_GPUS", cls.gpus),
             probe_port=_int(env, "GRADSTAB_PROBE_PORT", cls.probe_port),
+            public_url=_public_url(env),
         )
 
 
@@ -223,6 +227,13 @@ def server_limits(limits: Limits, server: ServerSettings) -> Limits:
     ADMIT_MARGIN of its request deadline (of its worker timeout where it has none)."""
     seconds = limits.max_seconds or round(ADMIT_MARGIN * (server.request_deadline or server.timeout), 3)
     return replace(limits, max_seconds=seconds)
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    url = _str(env, "GRADSTAB_PUBLIC_URL", "").rstrip("/")
+    if url and not url.startswith(("https://", "http://")):
+        raise ValueError(f"GRADSTAB_PUBLIC_URL={url!r} is not an absolute http(s) URL")
+    return url
 
 
 def gpu_for_worker(age: int, gpus: int) -> int:

@@ -81,7 +81,12 @@ def assert_problem(status: int, headers: dict[str, str], body: bytes, expected: 
     assert status == expected, body[:500]
     assert headers["content-type"] == PROBLEM, headers
     doc = json.loads(body)
-    assert doc["status"] == expected and doc["title"] and doc["detail"] and "/problems/" in doc["type"]
+    assert (
+        doc["status"] == expected
+        and doc["title"]
+        and doc["detail"]
+        and doc["type"].startswith("tag:gradstab,2026:/problems/")
+    )
     assert doc["request_id"] and headers["x-request-id"] == doc["request_id"]
     assert len(body) < 2000  # nothing hostile is echoed back at length
     return doc
