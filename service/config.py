@@ -236,6 +236,18 @@ def _public_url(env: Mapping[str, str]) -> str:
     return url
 
 
+def staggered_max_requests(age: int, workers: int, max_requests: int, jitter: int) -> int:
+    """Requests before worker number `age` (gunicorn's counter: 1, 2, … as it forks them) is recycled, less its
+    jitter. gunicorn gives every worker max_requests plus a random 0..jitter; workers that share the load evenly
+    then all reach it within the jitter of one another and recycle together (issue 20: two workers 5.4 s apart,
+    a request waiting 10 s meanwhile). The first `workers` workers start max_requests / workers apart instead;
+    each replacement counts from its own start, so recycles stay that far apart (one every max_requests /
+    workers requests per worker), well beyond the jitter."""
+    if max_requests <= 0 or workers <= 1 or age > workers:
+        return max_requests
+    return max_requests + (age - 1) * (max_requests // workers)
+
+
 def gpu_for_worker(age: int, gpus: int) -> int:
     """The GPU of gunicorn's worker number `age` (1, 2, … as it forks them): workers take the GPUs in turn."""
     return (age - 1) % gpus
