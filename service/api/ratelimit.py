@@ -335,15 +335,17 @@ def work_budget(
         ident = (guard.prefix, "work", rate_key())
 
         def charge() -> tuple[bool, float]:
-            allowed = cost <= item.amount and window.hit(item, *ident, cost=cost)
-            return allowed, window.get_window_stats(item, *ident).reset_time
+            if cost <= item.amount and window.hit(item, *ident, cost=cost):
+                return True, 0.0  # the window's reset time is only read for a refusal (issue 20 item 7)
+            return False, window.get_window_stats(item, *ident).reset_time
 
         charged = guard.run(charge)
         if charged is None or charged[0]:
             return
         retry_after = _retry_after(charged[1])
         raise WorkBudgetExceeded(
-            f"Work budget {item} (estimated GFLOP) spent for {_who()}: this analysis is estimated at {cost} GFLOP; "
+            f"Work budget {item} (predicted GEMM-equivalent GFLOP) spent for {_who()}: this analysis is charged {cost} "
+            "GFLOP; "
             f"retry after {retry_after} s, or send a smaller spec.",
             retry_after,
         )
