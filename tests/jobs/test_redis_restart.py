@@ -2,10 +2,10 @@
 free loopback port, without persistence, as docker-compose.yml runs it (`--save '' --appendonly no`).
 
 Idle: Redis is shut down under an idle worker and started again a few seconds later; the same worker process
-then runs a sweep to completion. Busy: the same while the worker runs a task; the task's point is delivered
-once Redis is back (the worker's bookkeeping fails, RQ's retry or a redelivery runs it again). Without
-persistence the restart loses every job record: GET answers 404, and the same request submitted again gets the
-same id (a content hash) and runs again, which is what README.md tells a client to do.
+then runs a sweep to completion. Busy: the same while the worker runs a task (the task's bookkeeping then fails
+and RQ's loop quits, which ended the process before `serve`); the worker then runs the next sweep. Without
+persistence the restart loses every job record, the one in flight too: GET answers 404, and the same request
+submitted again gets the same id (a content hash) and runs again, which is what README.md tells a client to do.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
 from tests.servers import free_port
 
@@ -74,20 +77,32 @@ def _sweep(seed: int, points: int, depth: int = 20) -> dict:
     }
 
 
-def test_an_idle_worker_outlives_a_redis_restart(redis_server, tmp_path) -> None:
+@contextmanager
+def api_and_worker(redis_server: RedisProcess, tmp_path: Path) -> Iterator[tuple[FlaskClient, subprocess.Popen[bytes]]]:
+    """A jobs API and one worker process on the test's own Redis and a fresh queue."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     config = {"REDIS_URL": redis_server.url, "GRADSTAB_JOB_QUEUE": queue}
     client = make_jobs_app(str(tmp_path / "unused.sqlite3"), **config).test_client()
-    worker = start_worker(queue, f"{queue}-w", tmp_path, redis_server.url)
+    worker = start_worker(queue, "worker", tmp_path, redis_server.url)
     try:
+        yield client, worker
+    finally:
+        stop(worker)
+
+
+def _restart(redis_server: RedisProcess, down_s: float, worker: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    redis_server.kill()
+    time.sleep(down_s)
+    redis_server.start()
+    assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+
+
+def test_an_idle_worker_outlives_a_redis_restart(redis_server, tmp_path) -> None:
+    with api_and_worker(redis_server, tmp_path) as (client, worker):
         sweep = _sweep(uuid.uuid4().int % 2**31, 3)
         loc = client.post("/v1/sweeps", json=sweep).headers["Location"]
         assert wait_for(client, loc, timeout=180)["status"] == "succeeded"
-
-        redis_server.kill()  # the worker is idle, blocked on the queue
-        time.sleep(5)
-        redis_server.start()
-        assert worker.poll() is None, (tmp_path / f"{queue}-w.log").read_text()
+        _restart(redis_server, 5, worker, tmp_path)  # the worker is idle, blocked on the queue
 
         # Without persistence the job record went with Redis: 404, and the same request runs again.
         assert client.get(loc).status_code == 404
@@ -96,27 +111,16 @@ def test_an_idle_worker_outlives_a_redis_restart(redis_server, tmp_path) -> None
         job = wait_for(client, loc, timeout=180)
         assert job["status"] == "succeeded" and sorted(p["index"] for p in job["result"]["points"]) == [0, 1, 2]
         assert worker.poll() is None
-    finally:
-        stop(worker)
 
 
 def test_a_busy_worker_outlives_a_redis_restart(redis_server, tmp_path) -> None:
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    config = {"REDIS_URL": redis_server.url, "GRADSTAB_JOB_QUEUE": queue}
-    client = make_jobs_app(str(tmp_path / "unused.sqlite3"), **config).test_client()
-    worker = start_worker(queue, f"{queue}-w", tmp_path, redis_server.url)
-    try:
+    with api_and_worker(redis_server, tmp_path) as (client, worker):
         slow = _sweep(uuid.uuid4().int % 2**31, 1, depth=400)  # a task of a second or more
         loc = client.post("/v1/sweeps", json=slow).headers["Location"]
         wait_for(client, loc, timeout=180, until=lambda job: job["status"] == "running")
-        redis_server.kill()  # mid-task
-        time.sleep(3)
-        redis_server.start()
-        assert worker.poll() is None, (tmp_path / f"{queue}-w.log").read_text()
+        _restart(redis_server, 3, worker, tmp_path)  # mid-task
 
         sweep = _sweep(uuid.uuid4().int % 2**31, 2)
         loc = client.post("/v1/sweeps", json=sweep).headers["Location"]
         assert wait_for(client, loc, timeout=180)["status"] == "succeeded"
         assert worker.poll() is None
-    finally:
-        stop(worker)
