@@ -294,7 +294,7 @@ class Settings:
     metrics_key_names: bool = False
     # GRADSTAB_BODY_TIMEOUT: seconds a client has to send its whole request body; past it 408 (0: no limit but the
     # request deadline). service/api/bodylimit.py.
-    body_timeout_s: float = 5.0
+    body_timeout_s: float = 2.0
     metrics_token: str = ""
     cache_ttl_s: int = 7 * 24 * 3600
     # GRADSTAB_CACHE_MAX_MIB: the in-process report cache's size in MiB of report JSON per worker.

@@ -17,7 +17,7 @@ request deadline, so a client that declares `Content-Length: 500`, sends 2 bytes
 for the whole deadline (108 s), and two such connections stopped the app port. Under gunicorn the body is now
 read here, before the app runs, within GRADSTAB_BODY_TIMEOUT seconds in all (Settings.body_timeout_s);
 past it the request carries `gradstab.body_timeout` and the app answers 408 problem+json at once (the sync
-worker then closes the connection), freeing the worker after seconds.
+worker then closes the connection), freeing the worker after 2 s by default.
 """
 
 from __future__ import annotations
