@@ -246,7 +246,9 @@ SVD_S = 2e-4  # per layer given svdvals: the LAPACK call
 SVD_SAMPLE_UNIT_S = 8e-7  # ... per sample and singular value, up to SVD_UNITS (small matrices run far below
 SVD_UNITS = 32  # the GEMM rate; larger ones near what the GFLOP count charges them)
 SWEEP_S = 2e-5  # estimate: per layer crossed by one matrix-free sweep (the power sweeps: d² of them per step)
-SWEEP_ELEM_S = 1.5e-8  # ... per element of the swept rows at the layer's input and output (σ', renormalisation)
+SWEEP_ELEM_S = 3e-9  # ... per element of the swept rows at the layer's input and output (σ', renormalisation)
+ORTHO_ELEM_S = 6e-9  # estimate: per element of the (batch, POWER_BLOCK, n_d) block orthonormalised per power step
+PROBE_ELEM_S = 5e-8  # estimate: per element of the (batch, probes, n_d) orthogonal probes drawn (randn and QR)
 RERUN_LAYER_S = 2.5e-4  # per layer of a verification rerun (no power steps, no svdvals)
 
 
@@ -276,16 +278,24 @@ def layer_fixed_seconds(spec: ModelSpec, t: int, method: str, svd: bool) -> dict
         steps = max(jac.power_iterations, COLD_STEPS) if t == d - 1 else jac.power_iterations
         parts["power_steps"] = steps * (STEP_S + STEP_SAMPLE_UNIT_S * batch * min(widths[t], STEP_UNITS))
     elems = widths[t - 1] + widths[t]  # a swept row's elements at layer t's input and output
+    n_d = widths[-1]
+    probes = batch * jac.probes * n_d if t == d else 0  # the probes are drawn once, at the top
     if method == "estimate":  # one probe sweep, and the power sweeps of the t - 1 products below, down and up
-        parts["sweeps"] = SWEEP_S + SWEEP_ELEM_S * batch * jac.probes * elems
+        parts["sweeps"] = SWEEP_S + SWEEP_ELEM_S * batch * jac.probes * elems + PROBE_ELEM_S * probes
         parts["sweeps"] += 2.0 * jac.power_iterations * (t - 1) * (SWEEP_S + SWEEP_ELEM_S * batch * POWER_BLOCK * elems)
+        if t < d:  # product t's power steps orthonormalise its (batch, r, n_d) block
+            parts["sweeps"] += jac.power_iterations * ORTHO_ELEM_S * batch * min(POWER_BLOCK, n_d) * n_d
     if svd:
         calls = 3 if _qr_spectrum(spec) else 1  # qr_spectrum: a QR and two svdvals per layer
         parts["singular_values"] = calls * (SVD_S + SVD_SAMPLE_UNIT_S * batch * min(widths[t], widths[-1], SVD_UNITS))
     if spec.verify_recommendations:  # VERIFY_RUNS cheap reruns (probe sweeps) and as many at the spec's batch
         rows = min(batch, VERIFY_BATCH) * VERIFY_PROBES + (batch * jac.probes if method == "estimate" else 0)
+        drawn = min(batch, VERIFY_BATCH) * VERIFY_PROBES * n_d + (probes if method == "estimate" else 0)
         parts["reruns"] = VERIFY_RUNS * (
-            2 * RERUN_LAYER_S + LAYER_SAMPLE_S * (min(batch, VERIFY_BATCH) + batch) + SWEEP_ELEM_S * rows * elems
+            2 * RERUN_LAYER_S
+            + LAYER_SAMPLE_S * (min(batch, VERIFY_BATCH) + batch)
+            + SWEEP_ELEM_S * rows * elems
+            + PROBE_ELEM_S * (drawn if t == d else 0)
         )
     return parts
 
