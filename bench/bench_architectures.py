@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="analyses timed (the least counts), after a warm-up")
     args = cpu_args(ap)
     print(f"d={args.depth} n={args.width} B={args.batch}, float32, {torch.get_num_threads()} threads")
-    analyze(ModelSpec(widths=(64,) * 5, activations=("relu",) * 4, verify_recommendations=False))  # the process warms up
+    analyze(ModelSpec(widths=(64,) * 5, activations=("relu",) * 4, verify_recommendations=False))  # warm-up
     for name, arch in CASES.items():
         spec = ModelSpec(
             widths=(args.width,) * (args.depth + 1),

@@ -1,10 +1,14 @@
-"""The cost model against measured times: predicted GEMM-equivalent GFLOP over the same run's torch.mm rate,
-next to the analysis's wall time. Prints measured/predicted per spec; the documented band is 0.3-2.5 (the
-model must neither refuse what runs fast nor accept what runs past the request timeout). Exact ReLU chains
-sit at the low end on purpose: they multiply only the live units (about half), which the model cannot know
-before the pass, so it charges the dense GEMM.
+"""The cost model against measured times, in the same run.
 
-    python bench/bench_cost.py [--threads N]
+For each case it prints the predicted GEMM-equivalent GFLOP over this run's torch.mm rate (the GFLOP model's
+ratio; documented band 0.3-2.5) and the predicted seconds on this many threads (`cost.predict_time`: GFLOP at
+the GEMM rate plus the per-layer, per-power-step and per-statistic fixed costs that admission by the request
+deadline reads) next to the measured CPU time of one analysis. measured/predicted should stay at or below 1:
+admission allows a documented margin on top (schemas.limits.ADMIT_MARGIN), but the prediction itself is meant
+to err long. The last line is the largest ratio: a machine slower than the reference sets GRADSTAB_COST_SCALE
+to it. CPU time, not wall time, so that other processes on a shared machine do not move the figures.
+
+    python bench/bench_cost.py [--threads N] [--quick]
 """
 
 from __future__ import annotations
@@ -16,64 +20,79 @@ import torch
 from bench_engine import cpu_args, mm_gflops
 
 from service.engine import analyze
-from service.engine.cost import estimate_cost
+from service.engine.cost import estimate_cost, predict_time
 from service.engine.spec import Architecture, JacobianOptions, ModelSpec, Normalization, Residual
 
 BAND = (0.3, 2.5)
 RES_LN = Architecture(Residual(2, 1.0), Normalization("layernorm", "pre"))
 BN = Architecture(None, Normalization("batchnorm", "pre"))
-CASES: list[tuple] = [  # depth, width, batch, method, power_iterations, activation[, architecture]
-    (50, 256, 8, "exact", 2, "relu"),
-    (50, 256, 8, "estimate", 2, "relu"),
-    (20, 512, 8, "exact", 2, "relu"),
-    (20, 512, 8, "estimate", 2, "relu"),
-    (50, 128, 8, "exact", 20, "tanh"),
-    (30, 64, 8, "exact", 2, "sigmoid"),
-    (100, 256, 8, "auto", 2, "relu"),
-    (8, 2048, 4, "auto", 2, "relu"),
+RES = Architecture(Residual(2, 1.0))
+# depth, width, batch, method, power_iterations, singular_values, activation, dtype, verify, what it stands for
+# [, architecture]
+CASES: list[tuple] = [
+    (50, 256, 8, "exact", 2, "auto", "relu", "float32", False, "GEMM-bound"),
+    (50, 256, 8, "estimate", 2, "auto", "relu", "float32", False, "GEMM-bound"),
+    (20, 512, 8, "exact", 2, "auto", "relu", "float32", False, "GEMM-bound"),
+    (20, 512, 8, "estimate", 2, "auto", "relu", "float32", False, "GEMM-bound"),
+    (50, 128, 8, "exact", 20, "auto", "tanh", "float32", False, "power steps"),
+    (30, 64, 8, "exact", 2, "auto", "sigmoid", "float32", False, "small"),
+    (100, 256, 8, "auto", 2, "auto", "relu", "float32", False, "default"),
+    (8, 2048, 4, "auto", 2, "auto", "relu", "float32", False, "wide-shallow"),
+    (2, 4096, 16, "auto", 2, "auto", "tanh", "float32", True, "wide-shallow"),
+    (2000, 1, 1, "auto", 100, "all", "relu", "float32", True, "deep-narrow (issue 20, first spec)"),
+    (2000, 1, 1, "auto", 100, "all", "tanh", "float32", True, "deep-narrow"),
+    (200, 2, 1024, "exact", 100, "auto", "relu", "float32", True, "deep-narrow, large batch (issue 20, 1/10)"),
+    (300, 8, 64, "exact", 100, "auto", "tanh", "float32", True, "many power steps"),
+    (20, 64, 1024, "exact", 2, "auto", "relu", "float32", True, "large batch"),
+    (50, 32, 256, "exact", 2, "all", "tanh", "float32", True, "singular_values all"),
+    (100, 64, 16, "exact", 2, "all", "relu", "float64", True, "singular_values all, float64"),
+    (100, 4, 8, "estimate", 10, "auto", "relu", "float32", True, "estimate, deep-narrow"),
+    (300, 8, 16, "auto", 2, "auto", "sigmoid", "float16", True, "float16, reruns"),
     # residual/normalised networks (issue 18): the block walk, and batchnorm's whole-batch products
-    (50, 256, 8, "exact", 2, "relu", RES_LN),
-    (50, 256, 8, "estimate", 2, "relu", RES_LN),
-    (20, 128, 8, "exact", 2, "relu", BN),
-    (50, 256, 8, "estimate", 1, "relu", BN),
+    (50, 256, 8, "exact", 2, "auto", "relu", "float32", False, "residual+layernorm", RES_LN),
+    (50, 256, 8, "estimate", 2, "auto", "relu", "float32", False, "residual+layernorm", RES_LN),
+    (20, 128, 8, "exact", 2, "auto", "relu", "float32", False, "batchnorm, whole batch", BN),
+    (50, 256, 8, "estimate", 1, "auto", "relu", "float32", False, "batchnorm, matrix-free", BN),
+    (30, 64, 8, "auto", 1, "auto", "sigmoid", "float32", True, "residual, reruns", RES),
 ]
+QUICK = [c for c in CASES if c[0] * c[2] <= 20000 and c[4] <= 20]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cpu_args(ap)
+    ap.add_argument("--quick", action="store_true", help="the cases that take a second or less")
+    args = cpu_args(ap)
+    threads = torch.get_num_threads()
     rate = mm_gflops(torch.float32, 1024)
-    print(f"torch.mm float32: {rate:.1f} GFLOP/s on {torch.get_num_threads()} threads; band {BAND}")
-    outside = 0
-    for d, n, batch, method, steps, act, *arch in CASES:
+    print(f"torch.mm float32: {rate:.1f} GFLOP/s on {threads} threads; GFLOP band {BAND}")
+    outside, worst = 0, 0.0
+    for d, n, batch, method, steps, sv, act, dtype, verify, what, *arch in QUICK if args.quick else CASES:
         spec = ModelSpec(
             architecture=arch[0] if arch else None,
             widths=(n,) * (d + 1),
             activations=(act,) * d,
             batch_size=batch,
-            verify_recommendations=False,
-            jacobian=JacobianOptions(method=method, power_iterations=steps),
+            dtype=dtype,
+            verify_recommendations=verify,
+            jacobian=JacobianOptions(method=method, power_iterations=steps, singular_values=sv),
         )
         cost = estimate_cost(spec)
+        timing = predict_time(spec, threads)
         analyze(spec)
-        start = time.perf_counter()
+        start = time.process_time()
         analyze(spec)
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         ratio = seconds / (cost.gflop / rate)
         outside += not BAND[0] <= ratio <= BAND[1]
+        worst = max(worst, seconds / timing.seconds)
         print(
-            f"d={d:4d} n={n:5d} B={batch:3d} {method:8s}({cost.jacobian_method:8s}) steps={steps:3d} {act:7s}"
-            f"{' ' + _name(arch[0]) if arch else ''}: "
-            f"predicted {cost.gflop:8.1f} GFLOP = {cost.gflop / rate:6.2f} s, measured {seconds:6.2f} s, "
-            f"ratio {ratio:.2f}"
+            f"d={d:4d} n={n:4d} B={batch:4d} {method:8s}({cost.jacobian_method:8s}) steps={steps:3d} sv={sv:4s} "
+            f"{act:7s} {dtype:8s} verify={verify!s:5s}: {cost.gflop:7.1f} GFLOP ratio {ratio:5.2f}; predicted "
+            f"{timing.seconds:7.2f} s ({timing.largest()}), measured {seconds:6.2f} s CPU, "
+            f"measured/predicted {seconds / timing.seconds:.2f}  [{what}]",
+            flush=True,
         )
-    print(f"{outside} of {len(CASES)} outside the band")
-
-
-def _name(arch: Architecture) -> str:
-    res = f"residual{arch.residual.every}" if arch.residual else ""
-    norm = arch.normalization.kind if arch.normalization.kind != "none" else ""
-    return "+".join(p for p in (res, norm) if p)
+    print(f"{outside} outside the GFLOP band; largest measured/predicted {worst:.2f}")
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ class ProblemSchema(Schema):
     type = fields.String(
         required=True,
         metadata={
-            "description": "An absolute URI naming the kind of problem (https://<host>/problems/validation); "
-            "GET it for a page describing the problem."
+            "description": "A URI naming the kind of problem: <GRADSTAB_PUBLIC_URL>/problems/validation where the "
+            "operator configured the public URL (GET it for a page describing the problem), else "
+            "tag:gradstab,2026:/problems/validation (its page: /problems/validation on this service)."
         },
     )
     title = fields.String(required=True, metadata={"description": "Short summary of the kind of problem."})

@@ -22,7 +22,7 @@ from service.jobs.settings import JobSettings
 from service.jobs.sweep import NESTED, expand, point_count
 
 from .fields import StrictSchema
-from .limits import OVER_LIMIT, Limits
+from .limits import ADMIT_MARGIN, OVER_LIMIT, Limits
 from .spec import (
     ArchitectureSchema,
     JacobianSchema,
@@ -181,7 +181,13 @@ class AnalysisJobRequestSchema(_JobsSchema):
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> Plan:
-        limits = dataclasses.replace(self.limits, max_gflop=max(self.limits.max_gflop, self.jobs.max_job_gflop))
+        limits = dataclasses.replace(
+            self.limits,
+            max_gflop=max(self.limits.max_gflop, self.jobs.max_job_gflop),
+            # the job's task timeout, with the same margin as the request deadline (0 stays: no time limit)
+            max_seconds=self.limits.max_seconds
+            and max(self.limits.max_seconds, ADMIT_MARGIN * self.jobs.task_timeout_s),
+        )
         try:
             spec = ModelSpecSchema(limits=limits).load(data["analysis"])
         except ValidationError as exc:

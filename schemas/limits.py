@@ -26,6 +26,12 @@ class Limits:
     max_probes: int = 256
     max_power_iterations: int = 100
     max_body_bytes: int = 1_000_000
+    # Predicted seconds of one analysis (service.engine.cost.predict_time, times cost_scale); 0: no time limit
+    # (the CLI). The server sets it to its request deadline × ADMIT_MARGIN unless GRADSTAB_MAX_SECONDS is set.
+    max_seconds: float = 0.0
+    # This machine's time over the reference machine's for the same analysis: bench/bench_cost.py prints it. The
+    # prediction is for one torch thread (more only speed up the GEMMs): a worker with several may set it lower.
+    cost_scale: float = 1.0
 
     @staticmethod
     def env_name(name: str) -> str:
@@ -34,6 +40,11 @@ class Limits:
     def as_dict(self) -> dict[str, float | int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+
+# A spec is admitted when its predicted time is at most this fraction of the request deadline: the prediction
+# errs long on the reference machine (bench/bench_cost.py: measured/predicted at most 1), and the other half
+# absorbs a machine shared with other work, or slower than the reference, before the deadline stops a request.
+ADMIT_MARGIN = 0.5
 
 OVER_LIMIT = "is over the limit"
 

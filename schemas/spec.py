@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from service.engine.cost import estimate_cost, parameters
+from service.engine.cost import estimate_cost, parameters, predict_time
 from service.engine.spec import (
     ACTIVATIONS,
     CHAIN_PRECISIONS,
@@ -474,4 +474,23 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
     )
     add("layers", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
     add("layers", "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib", hint)
+    if limits.max_seconds > 0 and not errors:
+        timing = predict_time(spec, 1, limits.auto_exact_gflop)
+        part = timing.largest()
+        field, shrink = SHRINK[part]
+        seconds = timing.parts[part] * limits.cost_scale
+        hint = f"; mostly {part.replace('_', ' ')} ({seconds:.3g} s): shrink {shrink}, or POST /v1/jobs"
+        add(field, "predicted time (s)", round(timing.seconds * limits.cost_scale, 2), "max_seconds", hint)
     return errors
+
+
+# Per part of the predicted time (service.engine.cost.Timing): the field its refusal names, and what to shrink;
+# POST /v1/jobs {"analysis": spec} runs the same spec on the job queue, up to half GRADSTAB_JOB_TASK_TIMEOUT.
+SHRINK = {  # short: a message is clipped at schemas.errors.MAX_ECHO_CHARS
+    "gemm": ("layers", "batch_size, widths or depth"),
+    "layers": ("layers", "depth"),
+    "power_steps": ("jacobian", "jacobian.power_iterations, depth or batch_size"),
+    "singular_values": ("jacobian", "jacobian.singular_values, depth or batch_size"),
+    "sweeps": ("jacobian", "jacobian.power_iterations or depth, or use method exact"),
+    "reruns": ("verify_recommendations", "depth, or verify_recommendations"),
+}

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
-from schemas.limits import Limits
+from schemas.limits import ADMIT_MARGIN, Limits
 from service.jobs.settings import JobSettings
 
 DEFAULT_RATE_LIMIT = "120/minute"
@@ -181,6 +181,9 @@ class ServerSettings:
     # app's /livez waits behind analyses when every sync worker is busy; the master's never does, and
     # it answers 200 while it has live workers (its arbiter replaces any that hang past the timeout).
     probe_port: int = 0
+    # GRADSTAB_PUBLIC_URL: the service's public root (https://gradstab.example.edu): problem `type` URIs are built on
+    # it, and resolve to their pages. Empty: tag: URIs. Never the request's Host header, which the client picks.
+    public_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cpus: int | None = None) -> ServerSettings:
@@ -215,7 +218,34 @@ class ServerSettings:
             warm_up_timeout=_int(env, "GRADSTAB_WARM_UP_TIMEOUT", cls.warm_up_timeout),
             gpus=_int(env, "GRADSTAB_GPUS", cls.gpus),
             probe_port=_int(env, "GRADSTAB_PROBE_PORT", cls.probe_port),
+            public_url=_public_url(env),
         )
+
+
+def server_limits(limits: Limits, server: ServerSettings) -> Limits:
+    """The limits a server admits by: unless GRADSTAB_MAX_SECONDS is set, a predicted time of at most
+    ADMIT_MARGIN of its request deadline (of its worker timeout where it has none)."""
+    seconds = limits.max_seconds or round(ADMIT_MARGIN * (server.request_deadline or server.timeout), 3)
+    return replace(limits, max_seconds=seconds)
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    url = _str(env, "GRADSTAB_PUBLIC_URL", "").rstrip("/")
+    if url and not url.startswith(("https://", "http://")):
+        raise ValueError(f"GRADSTAB_PUBLIC_URL={url!r} is not an absolute http(s) URL")
+    return url
+
+
+def staggered_max_requests(age: int, workers: int, max_requests: int, jitter: int) -> int:
+    """Requests before worker number `age` (gunicorn's counter: 1, 2, … as it forks them) is recycled, less its
+    jitter. gunicorn gives every worker max_requests plus a random 0..jitter; workers that share the load evenly
+    then all reach it within the jitter of one another and recycle together (issue 20: two workers 5.4 s apart,
+    a request waiting 10 s meanwhile). The first `workers` workers start max_requests / workers apart instead;
+    each replacement counts from its own start, so recycles stay that far apart (one every max_requests /
+    workers requests per worker), well beyond the jitter."""
+    if max_requests <= 0 or workers <= 1 or age > workers:
+        return max_requests
+    return max_requests + (age - 1) * (max_requests // workers)
 
 
 def gpu_for_worker(age: int, gpus: int) -> int:
@@ -250,9 +280,22 @@ class Settings:
     # GRADSTAB_WORK_LIMIT: estimated GFLOP of analyses (cache misses) per caller and window ("off": none).
     work_limit: str | None = "20000/minute"
     redis_url: str | None = None
-    # GRADSTAB_AUTH_FAIL_LIMIT: failed authentications (401) per client address before it gets 429 ("off": none).
+    # GRADSTAB_AUTH_FAIL_LIMIT: failed authentications (401) per client address and presented key before that key
+    # gets 429 from there; GRADSTAB_AUTH_FAIL_ADDRESS_LIMIT: per address over all keys, before every key not yet
+    # known from that address gets 429 ("off": none). service/api/ratelimit.py guard_failed_auth.
     auth_fail_limit: str | None = "10/minute"
+    auth_fail_address_limit: str | None = "100/minute"
     cache_size: int = 256
+    # GRADSTAB_CACHE_SHARE_STUDENTS: serve student keys from reports other callers put in the cache (off: a student
+    # key's first request for a spec runs the engine, so its timing reveals nothing; service/api/cache_hint.py).
+    cache_share_students: bool = False
+    # GRADSTAB_METRICS_KEY_NAMES: label metrics with API key names (off: with the key's role); GRADSTAB_METRICS_TOKEN:
+    # a bearer token GET /metrics requires (empty: none; the compose front does not serve /metrics at all).
+    metrics_key_names: bool = False
+    # GRADSTAB_BODY_TIMEOUT: seconds a client has to send its whole request body; past it 408 (0: no limit but the
+    # request deadline). service/api/bodylimit.py.
+    body_timeout_s: float = 2.0
+    metrics_token: str = ""
     cache_ttl_s: int = 7 * 24 * 3600
     # GRADSTAB_CACHE_MAX_MIB: the in-process report cache's size in MiB of report JSON per worker.
     cache_max_mib: int = 64
@@ -279,10 +322,12 @@ class Settings:
         env = os.environ if environ is None else environ
         rate_limit = _str(env, "GRADSTAB_RATE_LIMIT", DEFAULT_RATE_LIMIT)
         course_rate_limit = _str(env, "GRADSTAB_COURSE_RATE_LIMIT", DEFAULT_COURSE_RATE_LIMIT)
-        auth_fail_limit = _str(env, "GRADSTAB_AUTH_FAIL_LIMIT", "10/minute")
+        auth_fail_limit = _str(env, "GRADSTAB_AUTH_FAIL_LIMIT", cls.auth_fail_limit or "off")
+        auth_fail_address_limit = _str(env, "GRADSTAB_AUTH_FAIL_ADDRESS_LIMIT", cls.auth_fail_address_limit or "off")
         work_limit = _str(env, "GRADSTAB_WORK_LIMIT", "20000/minute")
+        server = ServerSettings.from_env(env, cpus)
         return cls(
-            limits=_limits(env),
+            limits=server_limits(_limits(env), server),
             max_json_depth=_int(env, "GRADSTAB_MAX_JSON_DEPTH", cls.max_json_depth, minimum=3),
             log_level=_str(env, "GRADSTAB_LOG_LEVEL", cls.log_level).upper(),
             warm_up=_bool(env, "GRADSTAB_WARM_UP", cls.warm_up),
@@ -293,8 +338,15 @@ class Settings:
             course_rate_limit=None if course_rate_limit.lower() in ("off", "none", "0") else course_rate_limit,
             redis_url=_get(env, "REDIS_URL"),
             auth_fail_limit=None if auth_fail_limit.lower() in ("off", "none", "0") else auth_fail_limit,
+            auth_fail_address_limit=None
+            if auth_fail_address_limit.lower() in ("off", "none", "0")
+            else auth_fail_address_limit,
             work_limit=None if work_limit.lower() in ("off", "none", "0") else work_limit,
             cache_size=_int(env, "GRADSTAB_CACHE_SIZE", cls.cache_size),
+            cache_share_students=_bool(env, "GRADSTAB_CACHE_SHARE_STUDENTS", cls.cache_share_students),
+            metrics_key_names=_bool(env, "GRADSTAB_METRICS_KEY_NAMES", cls.metrics_key_names),
+            body_timeout_s=_float(env, "GRADSTAB_BODY_TIMEOUT", cls.body_timeout_s),
+            metrics_token=_str(env, "GRADSTAB_METRICS_TOKEN", cls.metrics_token),
             cache_ttl_s=_int(env, "GRADSTAB_CACHE_TTL", cls.cache_ttl_s),
             cache_max_mib=_int(env, "GRADSTAB_CACHE_MAX_MIB", cls.cache_max_mib, minimum=1),
             draw_cache_mib=draw_cache_mib(env),
@@ -305,6 +357,6 @@ class Settings:
             contact_name=_str(env, "GRADSTAB_CONTACT_NAME", cls.contact_name),
             contact_url=_get(env, "GRADSTAB_CONTACT_URL"),
             contact_email=_get(env, "GRADSTAB_CONTACT_EMAIL"),
-            server=ServerSettings.from_env(env, cpus),
+            server=server,
             jobs=JobSettings.from_env(env),
         )

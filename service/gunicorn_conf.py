@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from service.config import ServerSettings, gpu_for_worker
+from service.config import ServerSettings, gpu_for_worker, staggered_max_requests
 from service.logs import JsonAccessLogger, logging_config
 
 __all__ = [
@@ -121,7 +121,12 @@ def when_ready(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """In the new worker, before it loads the app: arm the warm-up watchdog, then torch's threads."""
+    """In the new worker, before it loads the app: stagger its recycling, arm the warm-up watchdog, then torch's
+    threads."""
+    if _server.max_requests > 0:  # keep gunicorn's jitter (worker.max_requests - cfg.max_requests) on top
+        jitter = worker.max_requests - _server.max_requests
+        base = staggered_max_requests(worker.age, _server.workers, _server.max_requests, _server.max_requests_jitter)
+        worker.max_requests = base + jitter
     if _server.warm_up_timeout > 0:
         # The default action of SIGALRM ends the process even when it is stuck inside C code
         # (an OpenMP deadlock holds the GIL, so no Python handler or thread would ever run).

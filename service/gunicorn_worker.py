@@ -42,14 +42,16 @@ TIMEOUT_DETAIL = (
 )
 
 
-def problem_bytes(status: int, reason: str, detail: str, request_id: str) -> bytes:
+def problem_bytes(status: int, reason: str, detail: str, request_id: str, public_url: str = "") -> bytes:
     """A complete HTTP/1.1 response carrying a problem document; the connection closes after it."""
     import json  # stdlib only: the worker may be in a bad state when it writes this
 
     kind = _KINDS.get(status, f"http_{status}")
     if len(detail) > _MAX_DETAIL:
         detail = detail[:_MAX_DETAIL] + "…"
-    doc = problem_document(status, reason, detail or reason, kind=kind, instance="", request_id=request_id)
+    doc = problem_document(
+        status, reason, detail or reason, kind=kind, instance="", request_id=request_id, public_url=public_url
+    )
     body = json.dumps(doc, ensure_ascii=False).encode("utf-8") + b"\n"
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
@@ -69,12 +71,15 @@ class ProblemWorker(SyncWorker):
 
     def init_process(self) -> None:
         worker = self
+        from service.config import ServerSettings
+
+        public_url = ServerSettings.from_env().public_url
 
         def write_problem(sock: Any, status_int: int, reason: str, mesg: str) -> None:
             request_id = worker._cut_off_request_id or uuid.uuid4().hex
             if worker._cut_off_request_id is not None:  # the worker timeout, not a 500 of our own
                 status_int, reason, mesg = 503, "Service Unavailable", TIMEOUT_DETAIL
-            util.write_nonblock(sock, problem_bytes(status_int, reason, mesg, request_id))
+            util.write_nonblock(sock, problem_bytes(status_int, reason, mesg, request_id, public_url))
 
         util.write_error = write_problem
         super().init_process()

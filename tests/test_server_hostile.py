@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY = 5000
 TIMEOUT_S = 8
 DEADLINE_S = 3
+BODY_TIMEOUT_S = 1
 PROBLEM = "application/problem+json"
 PROBE_PORT = free_port()
 SPEC = {"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4}
@@ -39,6 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
         "GRADSTAB_TIMEOUT": str(TIMEOUT_S),
         "GRADSTAB_REQUEST_DEADLINE": str(DEADLINE_S),
         "GRADSTAB_MAX_BODY_BYTES": str(MAX_BODY),
+        "GRADSTAB_BODY_TIMEOUT": str(BODY_TIMEOUT_S),
         "GRADSTAB_RATE_LIMIT": "off",
         "GRADSTAB_PROBE_PORT": str(PROBE_PORT),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
@@ -53,15 +55,20 @@ def raw(server: ServerHandle, data: bytes, timeout: float = 30) -> tuple[int, di
     """Send bytes as they are; parse the one response (the server closes the connection after it)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
         sock.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        return reply_of(sock)
+
+
+def reply_of(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """The one response on `sock`, read until the server closes the connection."""
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
     reply = b"".join(chunks)
     head, _, body = reply.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -74,7 +81,12 @@ def assert_problem(status: int, headers: dict[str, str], body: bytes, expected: 
     assert status == expected, body[:500]
     assert headers["content-type"] == PROBLEM, headers
     doc = json.loads(body)
-    assert doc["status"] == expected and doc["title"] and doc["detail"] and "/problems/" in doc["type"]
+    assert (
+        doc["status"] == expected
+        and doc["title"]
+        and doc["detail"]
+        and doc["type"].startswith("tag:gradstab,2026:/problems/")
+    )
     assert doc["request_id"] and headers["x-request-id"] == doc["request_id"]
     assert len(body) < 2000  # nothing hostile is echoed back at length
     return doc
@@ -231,3 +243,28 @@ def test_an_abandoned_request_stops_when_its_client_goes(server):
     while _cut_off(server, "client_gone") == before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _cut_off(server, "client_gone") == before + 1
+
+
+def test_stalled_bodies_get_408_and_free_their_workers(server):
+    """Issue 20 item 6, without nginx: as many clients as there are workers declare a body, send two bytes and
+    go quiet. Each gets 408 problem+json after GRADSTAB_BODY_TIMEOUT (not a 503 at the request deadline), and a
+    request sent meanwhile is answered."""
+    stalled = []
+    for _ in range(2):  # the server's two workers
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        sock.sendall(
+            b'POST /v1/analyses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"'
+        )
+        stalled.append(sock)
+    try:
+        answered = requests.post(server.url + "/v1/analyses", json=SPEC, timeout=30)
+        assert answered.status_code == 200
+        for sock in stalled:
+            status, headers, body = reply_of(sock)
+            assert status == 408 and headers["content-type"] == PROBLEM
+            doc = json.loads(body)
+            assert doc["type"].endswith("/problems/body_timeout") and "GRADSTAB_BODY_TIMEOUT" in doc["detail"]
+            assert doc["request_id"] == headers["x-request-id"]
+    finally:
+        for sock in stalled:
+            sock.close()

@@ -14,7 +14,7 @@ from service.application.cache import CachedReport
 from service.config import Settings
 from service.engine.spec import ModelSpec
 
-from .cache_hint import hit_for_caller
+from .cache_hint import cache_view
 from .negotiation import JSON, OPENAPI_DOC, negotiate, picture_response
 from .smorest import Blueprint
 from .state import state
@@ -33,7 +33,7 @@ def report_response(cached: CachedReport) -> Response:
 
     The report is already in wire form (dumped once, by the report service); a finished Response
     makes flask-smorest pass it through instead of dumping it a second time."""
-    hit = hit_for_caller(cached.report["id"], cached.hit)
+    hit = cached.hit  # the caller's view (cache_hint.cache_view)
     body = {**cached.report, "cache": {"hit": hit}}
     response = current_app.response_class(dumps_bytes(body) + b"\n", mimetype="application/json")
     response.headers["X-Cache"] = "hit" if hit else "miss"
@@ -92,7 +92,7 @@ def blueprint(settings: Settings) -> Blueprint:
         """
         started = time.perf_counter()
         media = negotiate()  # before any work: an unacceptable Accept is 406 at once
-        cached = state().reports.report(spec)  # the engine runs, and metrics count it, only on a miss
+        cached = state().reports.report(spec, cache_view())  # the engine runs, and metrics count it, only on a miss
         _log(spec, cached, started)
         if media != JSON:
             return picture_response(cached.report, media)

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import service
@@ -39,7 +39,8 @@ from . import (
     ratelimit,
     request_id,
 )
-from .bodylimit import BodyLimit
+from .bodylimit import TIMED_OUT, BodyLimit
+from .errors import ProblemError
 from .jobs_health import JobQueueCollector
 from .jsonio import StrictJSONProvider
 from .smorest import Api, Blueprint
@@ -115,6 +116,18 @@ class GradstabFlask(Flask):
             return super().dispatch_request()
 
 
+def refuse_stalled_body() -> None:
+    """408 where the body did not arrive within GRADSTAB_BODY_TIMEOUT (bodylimit.BodyLimit read it)."""
+    if request.environ.get(TIMED_OUT):
+        seconds = current_app.config["GRADSTAB_SETTINGS"].body_timeout_s
+        raise ProblemError(
+            408,
+            "body_timeout",
+            f"The request body did not arrive within {seconds:g} s (GRADSTAB_BODY_TIMEOUT); send it at once.",
+            title="Request Timeout",
+        )
+
+
 def peer_closed(sock: socket.socket) -> bool:
     """True when the client has closed the connection: a non-blocking peek reads end-of-file. (The request
     body has been read by then; anything still unread means the client is there.)"""
@@ -156,6 +169,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     request_id.init_app(app)  # first: every later hook and log line has the id
     metrics.init_app(app)
+    app.before_request(refuse_stalled_body)  # before auth and limits: nothing waits on a body that never came
     st.api = api = Api(app)  # also registers the problem+json error handlers
     for make_blueprint in RESOURCES:
         api.register_blueprint(make_blueprint(settings))
@@ -168,7 +182,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         auth_breaker = CircuitBreaker(
             settings.redis_retry_s, on_change=lambda is_open: st.metrics.redis_circuit("auth", is_open)
         )
-        ratelimit.guard_failed_auth(app, settings.auth_fail_limit, store, auth_breaker)
+        ratelimit.guard_failed_auth(
+            app, settings.auth_fail_limit, store, auth_breaker, settings.auth_fail_address_limit, keys
+        )
     auth.init_app(app, keys)
     ratelimit.init_app(app, settings.rate_limit, store, settings.course_rate_limit)
     # Cost, not only requests: each analysis that runs is charged its estimated GFLOP to the caller.
@@ -179,7 +195,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.count_by_key(app)
 
     # Chunked bodies held to the same limit, and a refused body drained so the 413 reaches the client.
-    app.wsgi_app = BodyLimit(app.wsgi_app, settings.limits.max_body_bytes)  # type: ignore[method-assign]
+    # Under gunicorn the body is read here, within GRADSTAB_BODY_TIMEOUT (a stalled client gets 408, not the deadline).
+    app.wsgi_app = BodyLimit(  # type: ignore[method-assign]
+        app.wsgi_app, settings.limits.max_body_bytes, settings.body_timeout_s
+    )
     if settings.trusted_proxies:
         # Behind N trusted proxies: the client address, scheme and host are the ones the
         # outermost of them saw (rate limits per client address and logs depend on it).

@@ -11,6 +11,13 @@ Two gaps this WSGI middleware closes (issue 13, item 8):
   kernel answers with a reset and the client (urllib3, requests) loses the 413 it was sent. After
   the response has gone out, the rest of the body is read and dropped, at most DRAIN_MAX_BYTES
   within DRAIN_SECONDS (a slow sender cannot hold the worker longer than that).
+
+And one it opens for issue 20 (item 6): a sync worker reads the body when the view asks for it, inside the
+request deadline, so a client that declares `Content-Length: 500`, sends 2 bytes and goes quiet held a worker
+for the whole deadline (108 s), and two such connections stopped the app port. Under gunicorn the body is now
+read here, before the app runs, within GRADSTAB_BODY_TIMEOUT seconds in all (Settings.body_timeout_s);
+past it the request carries `gradstab.body_timeout` and the app answers 408 problem+json at once (the sync
+worker then closes the connection), freeing the worker after 2 s by default.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 # What is read and dropped after a refusal, at most: enough for a 50 MB upload on a LAN.
 DRAIN_MAX_BYTES = 128 * 2**20
 DRAIN_SECONDS = 5.0
+TIMED_OUT = "gradstab.body_timeout"  # set in the WSGI environ when the body did not arrive in time
 _CHUNK = 64 * 1024
 
 
@@ -46,6 +54,31 @@ def _read_up_to(stream: Any, limit: int) -> bytes:
             break
         parts.append(chunk)
         got += len(chunk)
+    return b"".join(parts)
+
+
+def _read_in_time(stream: Any, sock: socket.socket, limit: int, seconds: float) -> bytes | None:
+    """Up to `limit` bytes of the body within `seconds` in all (each read waits at most what is left); None
+    where the client did not send them in time (or the connection failed while it was being read)."""
+    old_timeout = sock.gettimeout()
+    deadline = time.monotonic() + seconds
+    parts, got = [], 0
+    try:
+        while got < limit:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            sock.settimeout(remaining)
+            chunk = stream.read(min(_CHUNK, limit - got))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+    except Exception:  # timed out, reset, or gunicorn's parser errors on a broken chunked body
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(old_timeout)
     return b"".join(parts)
 
 
@@ -100,13 +133,26 @@ class _DrainAfter:
 class BodyLimit:
     """WSGI middleware: exact body limits for chunked bodies, and a readable 413 for every refused one."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, body_timeout_s: float = 0.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout_s = body_timeout_s
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         declared = _declared_length(environ)
-        if declared is None and environ.get("wsgi.input_terminated"):
+        sock = environ.get("gunicorn.socket")
+        timed = isinstance(sock, socket.socket) and self.body_timeout_s > 0
+        if timed and (declared or environ.get("wsgi.input_terminated")) and (declared or 0) <= self.max_bytes:
+            # Under gunicorn: the whole body now, within the body timeout (or one byte past the limit, chunked).
+            body = _read_in_time(environ["wsgi.input"], sock, declared or self.max_bytes + 1, self.body_timeout_s)
+            environ[TIMED_OUT] = body is None
+            environ["gradstab.original_input"] = environ["wsgi.input"]
+            environ["wsgi.input"] = io.BytesIO(body or b"")
+            environ["CONTENT_LENGTH"] = str(len(body or b""))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            environ.pop("wsgi.input_terminated", None)
+            over = body is not None and len(body) > self.max_bytes
+        elif declared is None and environ.get("wsgi.input_terminated"):
             # A chunked (or otherwise self-terminated) body: read one byte past the limit to know.
             body = _read_up_to(environ["wsgi.input"], self.max_bytes + 1)
             environ["gradstab.original_input"] = environ["wsgi.input"]

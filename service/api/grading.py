@@ -15,7 +15,8 @@ from service.config import Settings
 from service.grading.model import Assignment, GradeRequest
 
 from .auth import caller_name, require_role
-from .cache_hint import hit_for_caller
+from .cache_hint import cache_view
+from .metrics import caller_label
 from .smorest import Blueprint
 from .state import state
 
@@ -39,9 +40,9 @@ GRADE_RESPONSE = {
 
 def respond(request: GradeRequest, assignment: Assignment | None, for_student: bool) -> tuple[Any, int, dict]:
     """Grade, count and log it; the body in the requested format with X-Cache (shared by both routes)."""
-    graded = state().grading.grade(request, assignment, for_student=for_student)
+    graded = state().grading.grade(request, assignment, for_student=for_student, view=cache_view())
     result = graded.result
-    state().metrics.graded(caller_name(), request.format, result.gradable)
+    state().metrics.graded(caller_label(), request.format, result.gradable)
     log.info(
         "grade",
         extra={
@@ -57,7 +58,7 @@ def respond(request: GradeRequest, assignment: Assignment | None, for_student: b
     )
     headers = {}
     if graded.cache_hit is not None and result.report_id:
-        headers["X-Cache"] = "hit" if hit_for_caller(result.report_id, graded.cache_hit) else "miss"
+        headers["X-Cache"] = "hit" if graded.cache_hit else "miss"  # the caller's view, as in the body
     return graded.body, 200, headers
 
 

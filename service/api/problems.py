@@ -1,7 +1,9 @@
 """Problem types (RFC 9457): one absolute `type` URI, one title and one page per kind of refusal.
 
-`type` is `<service root>/problems/<kind>`, an absolute URI that resolves: GET it (no key
-needed) for an HTML page saying what the problem means and what to do about it. The kind is also
+`type` is `<GRADSTAB_PUBLIC_URL>/problems/<kind>` where the operator has configured the service's public URL,
+an absolute URI that resolves: GET it (no key needed) for an HTML page saying what the problem means and what
+to do about it. Without one it is `tag:gradstab,2026:/problems/<kind>` (schemas.problem.problem_type), whose
+page is at /problems/<kind> on the service: never a URI built from the request's Host header. The kind is also
 the `reason` label of `gradstab_refusals_total`. A kind missing here still gets a page and a
 title from its HTTP status (`http_405`), so no `type` the service sends ever 404s.
 """
@@ -12,7 +14,9 @@ import http
 from dataclasses import dataclass
 from html import escape
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app
+
+from schemas.problem import problem_type as schema_problem_type
 
 PATH_PREFIX = "/problems/"
 
@@ -33,6 +37,11 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "bad_encoding": ProblemType(400, "Body not UTF-8", "The body is not valid UTF-8; send UTF-8 JSON."),
     "too_deep": ProblemType(
         400, "JSON nested too deeply", "The body nests deeper than GRADSTAB_MAX_JSON_DEPTH allows."
+    ),
+    "body_timeout": ProblemType(
+        408,
+        "Request Timeout",
+        "The request body did not arrive within GRADSTAB_BODY_TIMEOUT seconds; send the whole body at once.",
     ),
     "unauthorized": ProblemType(
         401,
@@ -107,8 +116,8 @@ def problem_type(kind: str) -> ProblemType | None:
 
 
 def type_uri(kind: str) -> str:
-    """The absolute `type` URI of a kind, on the host (and scheme) the client reached."""
-    return request.host_url.rstrip("/") + PATH_PREFIX + kind
+    """The `type` URI of a kind: from the configured public URL, else a tag: URI (never from the Host header)."""
+    return schema_problem_type(kind, current_app.config["GRADSTAB_SETTINGS"].server.public_url)
 
 
 PAGE = """<!doctype html>

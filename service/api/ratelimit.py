@@ -15,8 +15,9 @@ names hold a hash of the student id, never the id itself (it may be an e-mail ad
 
 One budget per caller (key, or student of an instructor key) across every endpoint (Flask-Limiter's
 application limits: a key at its limit on /v1/analyses is at its limit on /v1/grade too). Failed
-authentications are limited as well, per client address (GRADSTAB_AUTH_FAIL_LIMIT): past it the address
-gets 429 before its key is even looked at, so guessing keys costs time.
+authentications are limited as well (`guard_failed_auth`): per client address and presented key
+(GRADSTAB_AUTH_FAIL_LIMIT), and per address over all keys (GRADSTAB_AUTH_FAIL_ADDRESS_LIMIT), which closes the
+address to guessing but not to the valid keys already used from it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,7 +39,7 @@ from limits.strategies import MovingWindowRateLimiter
 from service.application.breaker import CircuitBreaker
 
 from . import ratelimit_sqlite
-from .auth import is_open_path
+from .auth import ApiKey, is_open_path, match, presented_key
 from .errors import problem_response
 
 log = logging.getLogger("service.ratelimit")
@@ -204,44 +205,104 @@ class _GuardedWindow:
         return out
 
 
+# A key counts as known from an address for this long after it authenticated from there.
+KNOWN_KEY_WINDOW = "1/day"
+KNOWN_KEY_RECORD_S = 600.0  # a worker records a known key at most this often
+
+
 def guard_failed_auth(
-    app: Flask, limit: str | None, store: CounterStore = CounterStore(), breaker: CircuitBreaker | None = None
+    app: Flask,
+    limit: str | None,
+    store: CounterStore = CounterStore(),
+    breaker: CircuitBreaker | None = None,
+    address_limit: str | None = None,
+    keys: Iterable[ApiKey] = (),
 ) -> None:
-    """At most `limit` failed authentications (401) per client address; past it, 429 before the key is
-    checked. Call before auth.init_app, so this check runs before authentication, and only with API keys
-    (an open service never answers 401)."""
-    if not limit:
+    """Failed authentications (401), limited so that nobody else's failures lock a valid key out.
+
+    Per client address and presented key (`limit`): a client retrying one wrong key gets 429 for that key
+    alone. Per address over all keys (`address_limit`, higher): past it the address is closed to guessing:
+    every key gets 429 before it is checked, except a valid key that has authenticated from that address
+    within KNOWN_KEY_WINDOW. So the people behind one NAT keep working while someone beside them guesses, and
+    a guesser cannot tell a right guess from a wrong one by the answer (both are 429 until the window ends).
+    A valid key that has never been used from that address waits for the window like a guess.
+    Call before auth.init_app, so this runs before authentication, and only with API keys."""
+    if not limit and not address_limit:
         return
-    guard = _GuardedWindow(app, limit, store, breaker, "auth-failure limit")
-    item, window = guard.item, guard.window
+    per_key = _GuardedWindow(app, limit, store, breaker, "auth-failure limit") if limit else None
+    per_address = _GuardedWindow(app, address_limit, store, breaker, "auth-failure limit") if address_limit else None
+    known = _GuardedWindow(app, KNOWN_KEY_WINDOW, store, breaker, "auth-failure limit")
+    keys = list(keys)
 
-    def identity() -> tuple[str, str, str]:
-        return guard.prefix, "auth-fail", request.remote_addr or "unknown"
+    def address() -> str:
+        return request.remote_addr or "unknown"
 
-    def reset_if_over() -> float | None:
-        """None while under the limit, else when the window resets."""
-        return None if window.test(item, *identity()) else window.get_window_stats(item, *identity()).reset_time
+    def presented() -> str:
+        """A hash of the key the request presents (never the key itself), "none" without one."""
+        given = presented_key()
+        return hashlib.sha256(given.encode()).hexdigest()[:20] if given else "none"
+
+    def counters() -> list[tuple[_GuardedWindow, tuple[str, ...]]]:
+        out = []
+        if per_key is not None:
+            out.append((per_key, (per_key.prefix, "auth-fail", address(), presented())))
+        if per_address is not None:
+            out.append((per_address, (per_address.prefix, "auth-fail-address", address())))
+        return out
+
+    def known_here() -> tuple[str, ...]:
+        return known.prefix, "auth-known", address(), presented()
+
+    recorded: dict[tuple[str, ...], float] = {}  # this process's last record of each, so most requests skip it
+
+    def remember(ident: tuple[str, ...]) -> bool:
+        now = time.monotonic()
+        if now - recorded.get(ident, -math.inf) < KNOWN_KEY_RECORD_S:
+            return False
+        if len(recorded) > 10_000:
+            recorded.clear()
+        recorded[ident] = now
+        return True
+
+    def refusal(guard: _GuardedWindow, ident: tuple[str, ...]) -> float | None:
+        """When the window resets, where this counter is over its limit; None while under it."""
+        over = guard.run(lambda: None if guard.window.test(guard.item, *ident) else 1.0)
+        return guard.run(lambda: guard.window.get_window_stats(guard.item, *ident).reset_time) if over else None
 
     @app.before_request
     def refuse_guessers() -> Response | None:
         if is_open_path(request.path) or request.method == "OPTIONS":
             return None
-        reset = guard.run(reset_if_over)
-        if reset is None:
-            return None
-        retry_after = _retry_after(reset)
-        return _refuse_429(
-            "auth_rate_limited",
-            "Too Many Requests",
-            f"Too many failed authentications from client {identity()[2]} ({item}); retry after {retry_after} s.",
-            "rate_limited",
-            retry_after,
-        )
+        given = presented_key()
+        valid = given is not None and match(keys, given) is not None
+        for guard, ident in counters():
+            if valid and guard is per_key:  # a valid key never fails: its own counter is empty
+                continue
+            if valid and known.run(lambda: not known.window.test(known.item, *known_here())):
+                return None  # known from this address: no one else's failures refuse it
+            reset = refusal(guard, ident)
+            if reset is not None:
+                retry_after = _retry_after(reset)
+                whose = "this key" if guard is per_key else "all keys"
+                return _refuse_429(
+                    "auth_rate_limited",
+                    "Too Many Requests",
+                    f"Too many failed authentications from client {address()} for {whose} ({guard.item}); "
+                    f"retry after {retry_after} s.",
+                    "rate_limited",
+                    retry_after,
+                )
+        return None
 
     @app.after_request
     def count_failures(response: Response) -> Response:
+        if is_open_path(request.path):
+            return response
         if response.status_code == 401:
-            guard.run(lambda: window.hit(item, *identity()))
+            for guard, ident in counters():
+                guard.run(lambda guard=guard, ident=ident: guard.window.hit(guard.item, *ident))
+        elif g.get("api_key") is not None and remember(known_here()):  # authenticated: a key known here
+            known.run(lambda: known.window.hit(known.item, *known_here()))
         return response
 
 
@@ -257,10 +318,11 @@ def work_budget(
     app: Flask, limit: str | None, store: CounterStore = CounterStore(), breaker: CircuitBreaker | None = None
 ) -> Callable[[float], None]:
     """An `admit(gflop)` for the report service: each analysis that runs (a cache miss) is charged its
-    estimated GFLOP against the caller's budget `limit` ("20000/minute": GFLOP per window, per key, or per
-    student of an instructor key), so a key cannot keep every worker busy with heavy specs at a request
-    rate its request limit allows. Over budget: 429 work_budget with Retry-After. A storage that fails
-    blocks no one; outside a request (warm-up, jobs) nothing is charged."""
+    predicted time in GEMM-equivalent GFLOP (cost.charged_gflop: its GFLOP where GEMMs dominate, more where
+    per-layer and per-step fixed costs do) against the caller's budget `limit` ("20000/minute": GFLOP per
+    window, per key, or per student of an instructor key), so a key cannot keep every worker busy with heavy
+    specs at a request rate its request limit allows. Over budget: 429 work_budget with Retry-After. A storage
+    that fails blocks no one; outside a request (warm-up, jobs) nothing is charged."""
     if not limit:
         return lambda gflop: None
     guard = _GuardedWindow(app, limit, store, breaker, "work budget")
@@ -273,15 +335,17 @@ def work_budget(
         ident = (guard.prefix, "work", rate_key())
 
         def charge() -> tuple[bool, float]:
-            allowed = cost <= item.amount and window.hit(item, *ident, cost=cost)
-            return allowed, window.get_window_stats(item, *ident).reset_time
+            if cost <= item.amount and window.hit(item, *ident, cost=cost):
+                return True, 0.0  # the window's reset time is only read for a refusal (issue 20 item 7)
+            return False, window.get_window_stats(item, *ident).reset_time
 
         charged = guard.run(charge)
         if charged is None or charged[0]:
             return
         retry_after = _retry_after(charged[1])
         raise WorkBudgetExceeded(
-            f"Work budget {item} (estimated GFLOP) spent for {_who()}: this analysis is estimated at {cost} GFLOP; "
+            f"Work budget {item} (predicted GEMM-equivalent GFLOP) spent for {_who()}: this analysis is charged {cost} "
+            "GFLOP; "
             f"retry after {retry_after} s, or send a smaller spec.",
             retry_after,
         )

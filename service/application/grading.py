@@ -20,7 +20,7 @@ from service.grading.grader import Context, grade, not_gradable
 from service.grading.model import Assignment, GradeRequest, GradeResult
 from service.plots.picture import report_picture
 
-from .reports import ReportService
+from .reports import SHARED, CacheView, ReportService
 
 PICTURE_FORMATS = ("gradescope", "prairielearn")  # the plot goes into their results (PNG data URL)
 
@@ -53,7 +53,13 @@ class GradingService:
             raise NotFound(f"No assignment {assignment_id!r} (known: {known}).")
         return found
 
-    def grade(self, request: GradeRequest, assignment: Assignment | None = None, for_student: bool = False) -> Graded:
+    def grade(
+        self,
+        request: GradeRequest,
+        assignment: Assignment | None = None,
+        for_student: bool = False,
+        view: CacheView = SHARED,
+    ) -> Graded:
         """The response body and the result behind it.
 
         An invalid spec raises ValidationError under submission.spec for the json format (the API
@@ -72,7 +78,7 @@ class GradingService:
                 raise ValidationError({"submission": {"spec": exc.messages}}) from exc
             result = not_gradable(rubric, error_lines(exc.messages))
         else:
-            cached = self.reports.report(spec)
+            cached = self.reports.report(spec, view)
             hit = cached.hit
             ctx = Context(
                 report=cached.report,

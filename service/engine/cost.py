@@ -7,9 +7,10 @@ schema to refuse work beyond the configured limits before any tensor is allocate
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
-from .cost_architecture import architecture_cost, product_widths
+from .cost_architecture import architecture_cost, block_ops_at, product_widths
 from .spec import AUTO_EXACT_GFLOP, ModelSpec
 
 _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -160,6 +161,7 @@ def _exact_extra_flops(widths: tuple[int, ...], batch: int, power_iterations: in
     return total
 
 
+@lru_cache(maxsize=64)  # one request asks up to four times (plan, admission, work budget): issue 20 item 7
 def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Cost:
     """Work in GEMM-equivalent GFLOP and peak memory, counting every option that changes them (batch,
     method, power_iterations, probes, singular_values, verification reruns)."""
@@ -238,3 +240,103 @@ def verify_budget_flops(own: float) -> float:
     """What the recommendation reruns may spend: VERIFY_SHARE of the analysis itself, at least
     VERIFY_MIN_GFLOP (which covers every rerun of a small net). Past it a recommendation stays unverified."""
     return max(VERIFY_SHARE * own, VERIFY_MIN_GFLOP * 1e9)
+
+
+# --------------------------------------------------------------------------- predicted time
+# What admission by the request deadline reads (schemas.spec.check_limits) and the work budget charges: seconds
+# on one CPU thread of the reference machine (2-core x86, torch 2.13 CPU build), GEMM work at a GEMM rate plus
+# the fixed costs that dominate narrow networks (kernel calls per layer and per power step, batched small
+# matrices per sample, svdvals per layer). Calibrated by bench/bench_cost.py, whose cases include deep-narrow,
+# wide-shallow, large-batch, many-power-step and singular_values=all specs: each constant is an upper envelope
+# of what it measured there, so the prediction errs long (measured/predicted 0.2-1.0 on that machine).
+GEMM_GFLOPS_PER_THREAD = 60.0  # GEMM-equivalent rate: torch.mm runs ~100 GFLOP/s, the analysis's mix 0.6x that
+ANALYSIS_S = 0.05  # per analysis: theory, diagnosis, the report (and a first call's lazy initialisation)
+LAYER_S = 4e-4  # per layer: the pass, the float64 reference, the chain step and the statistics (tanh, worst)
+LAYER_SAMPLE_S = 6e-7  # ... and per sample of the batch (the chain's batched small products)
+STEP_S = 3e-5  # per power step on one layer's product: its handful of kernel calls
+STEP_SAMPLE_UNIT_S = 2e-7  # ... per sample and unit of the layer (small bmm), up to STEP_UNITS units
+STEP_UNITS = 16  # wider, the step's batched GEMMs run near the GEMM rate (counted in the GFLOP)
+SVD_S = 2e-4  # per layer given svdvals: the LAPACK call
+SVD_SAMPLE_UNIT_S = 8e-7  # ... per sample and singular value, up to SVD_UNITS (small matrices run far below
+SVD_UNITS = 32  # the GEMM rate; larger ones near what the GFLOP count charges them)
+SWEEP_S = 2e-5  # estimate: per layer crossed by one matrix-free sweep (the power sweeps: d² of them per step)
+SWEEP_ELEM_S = 3e-9  # ... per element of the swept rows at the layer's input and output (σ', renormalisation)
+ORTHO_ELEM_S = 6e-9  # estimate: per element of the (batch, POWER_BLOCK, n_d) block orthonormalised per power step
+PROBE_ELEM_S = 5e-8  # estimate: per element of the (batch, probes, n_d) orthogonal probes drawn (randn and QR)
+RERUN_LAYER_S = 2.5e-4  # per layer of a verification rerun (no power steps, no svdvals)
+BLOCK_OP_S = 3e-5  # residual/normalised networks: per operation of a walk through the blocks (a few small kernels)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Predicted seconds, by part: `gemm` (the GFLOP at the GEMM rate), then the fixed costs: `layers`,
+    `power_steps`, `singular_values`, `sweeps` (the estimate's power iteration) and `reruns` (verification)."""
+
+    parts: dict[str, float]
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.parts.values())
+
+    def largest(self) -> str:
+        return max(self.parts, key=lambda k: self.parts[k])
+
+
+def layer_fixed_seconds(spec: ModelSpec, t: int, method: str, svd: bool) -> dict[str, float]:
+    """Layer t's fixed costs (beyond its GFLOP), by part. The one place they are summed per layer: a layer
+    kind with its own fixed cost adds its term here."""
+    widths, batch, jac = spec.widths, spec.batch_size, spec.jacobian
+    d = spec.depth
+    parts = {"layers": LAYER_S + LAYER_SAMPLE_S * batch}
+    # a layer given svdvals skips its power steps, unless dead ReLU units cut its rank (then it takes both)
+    if method == "exact" and t < d and jac.power_iterations and (not svd or "relu" in spec.activations):
+        steps = max(jac.power_iterations, COLD_STEPS) if t == d - 1 else jac.power_iterations
+        parts["power_steps"] = steps * (STEP_S + STEP_SAMPLE_UNIT_S * batch * min(widths[t], STEP_UNITS))
+    elems = widths[t - 1] + widths[t]  # a swept row's elements at layer t's input and output
+    n_d = widths[-1]
+    probes = batch * jac.probes * n_d if t == d else 0  # the probes are drawn once, at the top
+    if method == "estimate":  # one probe sweep, and the power sweeps of the t - 1 products below, down and up
+        parts["sweeps"] = SWEEP_S + SWEEP_ELEM_S * batch * jac.probes * elems + PROBE_ELEM_S * probes
+        parts["sweeps"] += 2.0 * jac.power_iterations * (t - 1) * (SWEEP_S + SWEEP_ELEM_S * batch * POWER_BLOCK * elems)
+        if t < d:  # product t's power steps orthonormalise its (batch, r, n_d) block
+            parts["sweeps"] += jac.power_iterations * ORTHO_ELEM_S * batch * min(POWER_BLOCK, n_d) * n_d
+    if svd:
+        calls = 3 if _qr_spectrum(spec) else 1  # qr_spectrum: a QR and two svdvals per layer
+        parts["singular_values"] = calls * (SVD_S + SVD_SAMPLE_UNIT_S * batch * min(widths[t], widths[-1], SVD_UNITS))
+    if spec.architecture is not None:  # the block walks: reference, exact gradients, products (and power sweeps)
+        walks = 3.0 + ((2 * jac.power_iterations + 1) * (t - 1) if method == "estimate" else 0.0)
+        parts["blocks"] = walks * (2 + block_ops_at(spec, t)) * BLOCK_OP_S
+    if spec.verify_recommendations:  # VERIFY_RUNS cheap reruns (probe sweeps) and as many at the spec's batch
+        rows = min(batch, VERIFY_BATCH) * VERIFY_PROBES + (batch * jac.probes if method == "estimate" else 0)
+        drawn = min(batch, VERIFY_BATCH) * VERIFY_PROBES * n_d + (probes if method == "estimate" else 0)
+        parts["reruns"] = VERIFY_RUNS * (
+            2 * RERUN_LAYER_S
+            + LAYER_SAMPLE_S * (min(batch, VERIFY_BATCH) + batch)
+            + SWEEP_ELEM_S * rows * elems
+            + PROBE_ELEM_S * (drawn if t == d else 0)
+        )
+    return parts
+
+
+def _qr_spectrum(spec: ModelSpec) -> bool:
+    return spec.jacobian.singular_values == "all" and len(set(spec.widths[1:])) == 1
+
+
+@lru_cache(maxsize=64)
+def predict_time(spec: ModelSpec, threads: int = 1, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Timing:
+    """Predicted seconds of the analysis on `threads` torch threads: the GEMM work divides among them, the fixed
+    costs (summed over layers by layer_fixed_seconds) do not."""
+    cost = estimate_cost(spec, auto_exact_gflop)
+    method = cost.jacobian_method
+    svd = set(svd_layers(spec.widths, spec.jacobian.singular_values, spec.batch_size)) if method == "exact" else ()
+    parts = {"gemm": cost.gflop / (GEMM_GFLOPS_PER_THREAD * max(1, threads)), "layers": ANALYSIS_S}
+    for t in range(1, spec.depth + 1):
+        for name, seconds in layer_fixed_seconds(spec, t, method, t in svd).items():
+            parts[name] = parts.get(name, 0.0) + seconds
+    return Timing(parts)
+
+
+def charged_gflop(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> float:
+    """What the work budget charges: the predicted time on one thread in GEMM-equivalent GFLOP (the GFLOP
+    estimate itself for GEMM-bound specs; more where fixed per-layer and per-step costs dominate)."""
+    return predict_time(spec, 1, auto_exact_gflop).seconds * GEMM_GFLOPS_PER_THREAD

@@ -37,7 +37,7 @@ def architecture_cost(spec: ModelSpec) -> ArchitectureCost | None:
     passes = 0.0
     probe_passes = 0.0
     for op in ops(spec):
-        k = PASSES.get(op.kind, 0)
+        k = PASSES.get(op.kind, 0) * (2 if coupled and op.kind == "norm" else 1)  # batchnorm reduces a strided dim
         passes += k * 2.0 * max(rows, MIN_EFFECTIVE_ROWS) * groups * per_group * op.width
         probe_passes += k * 2.0 * max(spec.jacobian.probes, MIN_EFFECTIVE_ROWS) * groups * per_group * op.width
     return ArchitectureCost(float(per_group), passes, probe_passes, groups)
@@ -49,3 +49,8 @@ def product_widths(spec: ModelSpec) -> tuple[int, ...]:
     arch = spec.architecture
     factor = spec.batch_size if arch is not None and arch.normalization.kind == "batchnorm" else 1
     return tuple(factor * n for n in spec.widths)
+
+
+def block_ops_at(spec: ModelSpec, t: int) -> int:
+    """Operations layer t adds beyond its weights and σ: normalisations, the skip's fork, scale and sum."""
+    return sum(1 for op in ops(spec) if op.layer == t and op.kind in ("norm", "fork", "scale", "add"))

@@ -8,6 +8,11 @@ while a task runs, is kept: a thread renews the task's entry in RQ's StartedJobR
 GRADSTAB_WORKER_HEARTBEAT seconds. A worker killed with SIGKILL stops renewing; after three missed
 beats (+5 s) any other worker's maintenance (every three beats) moves the task out of the registry and,
 with retries left, back onto the queue (RQ's abandoned-job handling, `Retry(max=3)`).
+
+Why `serve` loops: RQ's work loop retries a failed dequeue, but any other Redis call that fails (maintenance,
+its heartbeat, a job's bookkeeping after the job ran) ends it with "unhandled exception, quitting", and the
+process would exit with Redis. `serve` waits for Redis with exponential backoff (RECONNECT_S up to
+RECONNECT_MAX_S) and starts a fresh worker, idle or busy when Redis went away, until a stop is asked for.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+import redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -30,6 +37,8 @@ from .health import note_worker_seen
 from .settings import JobSettings
 
 log = logging.getLogger("service.jobs.worker")
+RECONNECT_S = 0.5  # the first wait for Redis after the worker lost it; doubled per failed try
+RECONNECT_MAX_S = 30.0
 
 
 class HeartbeatWorker(SimpleWorker):
@@ -67,8 +76,6 @@ class HeartbeatWorker(SimpleWorker):
 
 
 def make_worker(settings: JobSettings, name: str | None = None) -> HeartbeatWorker:
-    import redis
-
     if not settings.redis_url:
         raise SystemExit("gradstab worker: set REDIS_URL to the Redis the API uses")
     connection = redis.Redis.from_url(settings.redis_url)
@@ -83,6 +90,41 @@ def make_worker(settings: JobSettings, name: str | None = None) -> HeartbeatWork
         maintenance_interval=3 * beat,
         worker_ttl=3 * beat + 15,  # the idle wait on the queue is worker_ttl - 15: maintenance runs while idle too
     )
+
+
+def serve(
+    settings: JobSettings,
+    name: str | None = None,
+    burst: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+    logging_level: str = "INFO",
+) -> None:
+    """Run workers until one stops on request (SIGTERM, SIGINT) or, with `burst`, empties the queue; a worker
+    that quits because Redis went away is replaced once Redis answers again."""
+    while True:
+        worker = make_worker(settings, name)
+        try:
+            worker.work(burst=burst, with_scheduler=False, logging_level=logging_level)
+        except redis.exceptions.RedisError:  # its teardown could not reach Redis either
+            log.warning("worker %s lost Redis", worker.name, exc_info=True)
+        if worker._stop_requested or burst:
+            return
+        _wait_for_redis(worker.connection, sleep)
+        if name is not None:  # the same name again: drop the registration the lost worker may have left
+            worker.connection.delete(worker.key)
+
+
+def _wait_for_redis(connection: redis.Redis, sleep: Callable[[float], None]) -> None:
+    wait = RECONNECT_S
+    while True:
+        try:
+            connection.ping()
+            log.warning("Redis answers again: starting a fresh worker")
+            return
+        except redis.exceptions.RedisError as exc:
+            log.warning("waiting %.1f s for Redis: %s", wait, exc)
+            sleep(wait)
+            wait = min(2 * wait, RECONNECT_MAX_S)
 
 
 def main(argv: list[str] | None = None, prog: str = "gradstab worker") -> int:
@@ -102,8 +144,7 @@ def main(argv: list[str] | None = None, prog: str = "gradstab worker") -> int:
 
     level = os.environ.get("GRADSTAB_LOG_LEVEL", "INFO").upper()
     logging.config.dictConfig(logging_config(level))  # the server's JSON lines; RQ adds no handler of its own then
-    worker = make_worker(settings, args.name)
-    worker.work(burst=args.burst, with_scheduler=False, logging_level=level)
+    serve(settings, args.name, args.burst, logging_level=level)
     return 0
 
 

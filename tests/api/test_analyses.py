@@ -56,7 +56,7 @@ def test_cuda_without_cuda_is_a_422_naming_device(post_json, monkeypatch):
     resp = post_json(TINY_SPEC | {"device": "cuda"})
     assert resp.status_code == 422
     body = resp.get_json()
-    assert body["type"] == "http://localhost/problems/unavailable_device"
+    assert body["type"] == "tag:gradstab,2026:/problems/unavailable_device"
     assert body["errors"][0]["field"] == "device"
 
 

@@ -294,3 +294,11 @@ def test_paths_mounted_exist() -> None:
             source = volume["source"] if isinstance(volume, dict) else volume.split(":", 1)[0]
             if source.startswith("./"):
                 assert (REPO / Path(source)).exists(), source
+
+
+def test_redis_persistence_is_stated() -> None:
+    """Issue 20 item 2: the compose Redis says whether it persists (here: neither RDB snapshots nor AOF), so the
+    README's account of what a restart loses (every job; tests/jobs/test_redis_restart.py) is the one that runs."""
+    command = RAW_SERVICES["redis"]["command"]
+    assert command[command.index("--save") + 1] == ""
+    assert command[command.index("--appendonly") + 1] == "no"

@@ -4,6 +4,7 @@ nginx binary. The compose file's upstream (`api:8000` through Docker's DNS, `res
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,14 +27,18 @@ pytestmark = pytest.mark.skipif(NGINX is None, reason="no nginx binary")
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture(scope="module")
-def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServerHandle]]:
-    tmp = tmp_path_factory.mktemp("nginx")
-    env = server_env(2) | {
-        "GRADSTAB_TRUSTED_PROXIES": "1",
-        "GRADSTAB_RATE_LIMIT": "off",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),
-    }
+@contextmanager
+def nginx_front(tmp: Path, **extra_env: str) -> Iterator[tuple[str, ServerHandle]]:
+    """A real gunicorn (2 workers, these settings) behind deploy/nginx-api.conf on loopback."""
+    env = (
+        server_env(2)
+        | {
+            "GRADSTAB_TRUSTED_PROXIES": "1",
+            "GRADSTAB_RATE_LIMIT": "off",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),
+        }
+        | extra_env
+    )
     proxy_port = free_port()
     conf = (ROOT / "deploy/nginx-api.conf").read_text()
     conf = re.sub(r"server api:8000[^;]*;", f"server 127.0.0.1:{env['PORT']};", conf)
@@ -60,6 +66,12 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Serve
         finally:
             nginx.terminate()
             nginx.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServerHandle]]:
+    with nginx_front(tmp_path_factory.mktemp("nginx")) as handle:
+        yield handle
 
 
 def _trickle(port: int) -> socket.socket:
@@ -108,3 +120,32 @@ def test_request_id_is_one_end_to_end(front):
     assert resp.status_code == 200 and resp.headers["X-Request-ID"] == "edge-1"
     fresh = requests.get(url + "/livez", timeout=10)
     assert re.fullmatch(r"[0-9a-f]{32}", fresh.headers["X-Request-ID"])
+
+
+def _post_from(source: str, url: str, key: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    """POST a tiny spec to the front from the loopback address `source` (127.0.0.2 …), as another host would."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60, source_address=(source, 0))
+    try:
+        body = json.dumps({"layers": [2, 2]})
+        hdrs = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"} | (headers or {})
+        conn.request("POST", "/v1/analyses", body=body, headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_failed_keys_behind_the_front_lock_out_no_valid_key(tmp_path):
+    """Issue 20 item 3, through the compose front (GRADSTAB_TRUSTED_PROXIES=1): the service sees each client's
+    own address, not nginx's and not a forged X-Forwarded-For, and one client's failures refuse neither a
+    valid key from the same address nor anyone at another address."""
+    keys = "prof:prof-key-0123456789abcdef,stu:stu-key-0123456789abcdef:student"
+    with nginx_front(tmp_path, GRADSTAB_API_KEYS=keys, GRADSTAB_AUTH_FAIL_LIMIT="3/minute") as (url, _):
+        forged = {"X-Forwarded-For": "203.0.113.9"}
+        codes = [_post_from("127.0.0.2", url, "wrong-key-0123456789", forged)[0] for _ in range(4)]
+        assert codes == [401, 401, 401, 429]
+        status, doc = _post_from("127.0.0.2", url, "wrong-key-0123456789")
+        assert status == 429 and "client 127.0.0.2 " in doc["detail"]  # its own address, not the forged one
+        assert _post_from("127.0.0.2", url, "stu-key-0123456789abcdef")[0] == 200  # same address, valid key
+        assert _post_from("127.0.0.3", url, "wrong-key-0123456789")[0] == 401  # another address: its own count

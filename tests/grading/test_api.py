@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import jsonschema
 import pytest
 from flask import Flask
 
+from schemas import ModelSpecSchema
 from service.application.assignments import AssignmentError
+from service.engine.cost import charged_gflop
 
 from .apps import INSTRUCTOR_KEY, KEYS, SPEC, STUDENT_KEY, bearer, make_app, write_assignment
 from .platform_schemas import GRADESCOPE_RESULTS, PRAIRIELEARN_RESULTS
@@ -88,7 +91,7 @@ def test_keys(app: Flask) -> None:
     for path in ("/livez", "/metrics", "/openapi.json"):
         assert client.get(path).status_code == 200, path
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'gradstab_requests_by_key_total{key="alice",status="403"}' in metrics
+    assert 'gradstab_requests_by_key_total{key="student",status="403"}' in metrics  # the role, not the name
 
 
 def test_assignments_public_part_and_hidden_rubric(app: Flask) -> None:
@@ -208,14 +211,55 @@ def test_one_rate_limit_budget_per_key_across_endpoints() -> None:
     assert client.get("/v1/assignments", headers=bearer(STUDENT_KEY)).status_code == 200  # another key's budget
 
 
-def test_failed_authentications_are_rate_limited_per_address() -> None:
-    client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_AUTH_FAIL_LIMIT="3/minute").test_client()
-    guesses = [post(client, "/v1/analyses", SPEC, key=f"guess-{i:016d}").status_code for i in range(4)]
-    assert guesses == [401, 401, 401, 429]
-    blocked = post(client, "/v1/analyses", SPEC)  # even the right key: the address is blocked for now
+def test_metrics_name_keys_only_where_the_operator_opts_in() -> None:
+    """Issue 20 item 5: by default the key label holds the caller's role; GRADSTAB_METRICS_KEY_NAMES names keys."""
+    for opt_in, label in (("off", "instructor"), ("on", "prof")):
+        client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_METRICS_KEY_NAMES=opt_in).test_client()
+        assert post(client, "/v1/grade", grade_body()).status_code == 200
+        metrics = client.get("/metrics").get_data(as_text=True)
+        assert f'gradstab_requests_by_key_total{{key="{label}",status="200"}}' in metrics
+        assert f'gradstab_grades_total{{format="json",gradable="true",key="{label}"}}' in metrics
+        assert ('"prof"' in metrics) == (opt_in == "on") and '"alice"' not in metrics
+
+
+def test_metrics_can_require_a_bearer_token() -> None:
+    client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_METRICS_TOKEN="scrape-token-0123456789").test_client()
+    for headers in ({}, bearer("wrong"), bearer(INSTRUCTOR_KEY)):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401 and refused.content_type == "application/problem+json"
+        assert "gradstab_" not in refused.get_data(as_text=True)
+    scraped = client.get("/metrics", headers=bearer("scrape-token-0123456789"))
+    assert scraped.status_code == 200 and "gradstab_http_requests_total" in scraped.get_data(as_text=True)
+
+
+def test_failed_authentications_are_rate_limited_per_address_and_key() -> None:
+    """Issue 20 item 3: one client retrying a wrong key is refused for that key alone; a valid key is never
+    refused for someone else's failures from the same address (a NAT, or a proxy's address)."""
+    client = make_app(
+        GRADSTAB_API_KEYS=KEYS, GRADSTAB_AUTH_FAIL_LIMIT="3/minute", GRADSTAB_AUTH_FAIL_ADDRESS_LIMIT="off"
+    ).test_client()
+    wrong = "wrong-key-0000000000"
+    assert [post(client, "/v1/analyses", SPEC, key=wrong).status_code for _ in range(4)] == [401, 401, 401, 429]
+    blocked = post(client, "/v1/analyses", SPEC, key=wrong)
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
     assert "failed authentications" in blocked.get_json()["detail"]
+    assert post(client, "/v1/analyses", SPEC, key="another-wrong-key-01").status_code == 401  # its own count
+    assert post(client, "/v1/analyses", SPEC).status_code == 200  # the valid key from the same address
     assert client.get("/livez").status_code == 200
+
+
+def test_an_address_closed_to_guessing_still_serves_the_keys_known_there() -> None:
+    """Past the per-address limit every guess gets 429, right or wrong, so the answer tells a guesser nothing;
+    a valid key that has authenticated from that address goes on being served."""
+    client = make_app(
+        GRADSTAB_API_KEYS=KEYS, GRADSTAB_AUTH_FAIL_LIMIT="3/minute", GRADSTAB_AUTH_FAIL_ADDRESS_LIMIT="5/minute"
+    ).test_client()
+    assert post(client, "/v1/analyses", SPEC).status_code == 200  # the instructor's key, known here now
+    guesses = [post(client, "/v1/analyses", SPEC, key=f"guess-{i:016d}").status_code for i in range(6)]
+    assert guesses == [401] * 5 + [429]
+    assert post(client, "/v1/analyses", SPEC).status_code == 200  # known: served
+    fresh = post(client, "/v1/analyses", SPEC, key=STUDENT_KEY)  # valid, never used from here: waits
+    assert fresh.status_code == 429 and "all keys" in fresh.get_json()["detail"]
 
 
 def test_x_cache_does_not_reveal_another_keys_submission() -> None:
@@ -232,10 +276,11 @@ def test_x_cache_does_not_reveal_another_keys_submission() -> None:
 
 def test_work_budget_charges_estimated_gflop_per_caller() -> None:
     """Issue 13 item 17: rate limits counted requests, not cost. Each analysis that runs is charged its
-    estimated GFLOP (at least 1) to the caller: a 2 GFLOP budget pays for two, refuses the third, and a
-    cache hit costs nothing."""
-    client = make_app(GRADSTAB_WORK_LIMIT="2/minute", GRADSTAB_RATE_LIMIT="off").test_client()
+    predicted time in GEMM-equivalent GFLOP (issue 20; at least 1) to the caller: a budget of two charges
+    pays for two, refuses the third, and a cache hit costs nothing."""
     specs = [{"layers": [4, 8, 8, 2], "activation": "tanh", "batch_size": 4, "seed": seed} for seed in range(3)]
+    charge = math.ceil(charged_gflop(ModelSpecSchema().load(specs[0])))
+    client = make_app(GRADSTAB_WORK_LIMIT=f"{2 * charge}/minute", GRADSTAB_RATE_LIMIT="off").test_client()
     assert [post(client, "/v1/analyses", s, key=None).status_code for s in specs[:2]] == [200, 200]
     refused = post(client, "/v1/analyses", specs[2], key=None)
     assert refused.status_code == 429 and refused.content_type == "application/problem+json"

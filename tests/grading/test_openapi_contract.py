@@ -133,18 +133,26 @@ def test_real_grading_responses_match_their_schema(app: Flask, doc: dict[str, An
         assert not errors, (errors, body)
 
 
-def test_problem_types_are_absolute_and_resolve(app: Flask) -> None:
+def test_problem_types_are_stable_and_have_pages(app: Flask) -> None:
     client = app.test_client()
-    missing = client.get("/v1/assignments/nope", headers=bearer(STUDENT_KEY))
+    missing = client.get("/v1/assignments/nope", headers=bearer(STUDENT_KEY) | {"Host": "attacker.example"})
     problem = missing.get_json()
-    assert problem["type"] == "http://localhost/problems/not_found"
+    assert problem["type"] == "tag:gradstab,2026:/problems/not_found"  # never from the Host header
     page = client.get("/problems/not_found")  # no key needed
     assert page.status_code == 200 and page.mimetype == "text/html"
     assert "Not Found" in page.get_data(as_text=True)
     unauthorized = client.get("/v1/assignments").get_json()
-    assert client.get(unauthorized["type"].removeprefix("http://localhost")).status_code == 200
+    assert client.get(unauthorized["type"].removeprefix("tag:gradstab,2026:")).status_code == 200
     assert client.get("/problems/http_405").status_code == 200  # kinds made from a status resolve too
     assert client.get("/problems/nonsense").status_code == 404
+
+
+def test_problem_types_come_from_the_configured_public_url() -> None:
+    """Issue 20 item 8: absolute and resolvable where the operator says where the service is, whatever Host the
+    client sends."""
+    client = make_app(GRADSTAB_API_KEYS=KEYS, GRADSTAB_PUBLIC_URL="https://gradstab.example.edu/").test_client()
+    problem = client.get("/v1/assignments", headers={"Host": "attacker.example"}).get_json()
+    assert problem["type"] == "https://gradstab.example.edu/problems/unauthorized"
 
 
 def test_one_title_per_problem_type_and_rubric_errors_are_not_invalid_specs(app: Flask) -> None:

@@ -30,9 +30,9 @@ pytestmark = pytest.mark.skipif(
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(queue: str, name: str, log_dir: Path) -> subprocess.Popen[bytes]:
+def start_worker(queue: str, name: str, log_dir: Path, redis_url: str | None = None) -> subprocess.Popen[bytes]:
     env = os.environ | {
-        "REDIS_URL": REDIS_URL or "",
+        "REDIS_URL": redis_url or REDIS_URL or "",
         "GRADSTAB_JOB_QUEUE": queue,
         "GRADSTAB_WORKER_HEARTBEAT": "1",
         "GRADSTAB_TORCH_THREADS": "1",

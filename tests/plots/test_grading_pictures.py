@@ -41,7 +41,7 @@ class _FixedReports:
     def __init__(self, report: dict[str, Any]) -> None:
         self._report = report
 
-    def report(self, spec: Any) -> CachedReport:
+    def report(self, spec: Any, view: Any = None) -> CachedReport:
         return CachedReport(self._report, False)
 
 
