@@ -54,3 +54,17 @@ def test_the_report_carries_the_same_id():
     """The id inside a full report equals the one computed before the engine runs (the cache key)."""
     name = "lecture_identity_depth100.json"
     assert analyze(_load(name), AUTO_EXACT_GFLOP).id == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_spec_dict_is_asdict_without_a_null_architecture(name):
+    """The fast spec_dict hashes exactly what dataclasses.asdict gave (the ids above depend on it)."""
+    import dataclasses
+
+    from service.engine.spec import spec_dict
+
+    spec = _load(name)
+    expected = dataclasses.asdict(spec)
+    if spec.architecture is None:
+        expected.pop("architecture")
+    assert json.dumps(spec_dict(spec), sort_keys=True) == json.dumps(expected, sort_keys=True)

@@ -166,10 +166,20 @@ class ModelSpec:
 def spec_dict(spec: ModelSpec) -> dict[str, Any]:
     """The spec as plain values; `architecture` only where there is one, so a plain spec hashes (report ids,
     job ids) exactly as it did before the field existed."""
-    raw = asdict(spec)
+    raw = _plain(spec)
     if spec.architecture is None:
         raw.pop("architecture")
     return raw
+
+
+def _plain(value: Any) -> Any:
+    """dataclasses.asdict for these frozen specs (dataclasses → dicts, tuples kept, scalars as they are) without
+    asdict's deep copies: a report id is hashed from it on every request, and asdict took 0.25 ms of that."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
