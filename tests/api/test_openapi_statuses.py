@@ -114,6 +114,13 @@ REPORT_SPECS = [
     {"layers": {"depth": 10, "width": 4}, "activation": "identity", "init": "normal", "dtype": "float16"},
     {"layers": [8, 16, 16, 4], "activation": "sigmoid", "learning_rate": 0.1, "loss": "cross_entropy", "bias": True},
     {"layers": [8, 16, 16, 4], "activation": "relu", "jacobian": {"method": "estimate", "singular_values": "all"}},
+    # issue 18: a residual/normalised network's members (architecture, theory.architecture) and a whole-batch one
+    {"layers": [8, 8, 8, 8, 4], "architecture": {"residual": {"every": 2}, "normalization": {"kind": "layernorm"}}},
+    {
+        "layers": [8, 8, 8, 4],
+        "batch_size": 4,
+        "architecture": {"normalization": {"kind": "batchnorm", "position": "post"}},
+    },
 ]
 
 
