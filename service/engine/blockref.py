@@ -188,7 +188,6 @@ class Operators:
 
     def __init__(self, spec: ModelSpec, ref: ArchReference, weights: list[Tensor], precision: torch.dtype) -> None:
         self.ops = ops(spec)
-        self.spec = spec
         self.weights = weights
         self.coupled = ref.batch_coupled
         self.kind = architecture_of(spec).normalization.kind
@@ -202,7 +201,10 @@ class Operators:
             peak = sp.abs().amax() if self.coupled else sp.abs().amax(dim=1)
             safe = torch.where(peak > 0, peak, torch.ones_like(peak))
             scaled = sp / (safe if self.coupled else safe[:, None])
-            self.sp[i] = (layout(scaled, self.coupled).to(device, precision), _groups(torch.log(peak), self.coupled))
+            self.sp[i] = (
+                layout(scaled, self.coupled).to(device, precision),
+                torch.log(peak).reshape(-1),
+            )  # (S,): one per group
         self.norms: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         for i, site in ref.sites.items():
             ln_inv = site.ln_inv
@@ -236,10 +238,6 @@ class Operators:
                 return Rows(torch.zeros_like(rows.x), torch.full_like(rows.log, -math.inf))
             return Rows(rows.x, rows.log + math.log(self.branch_scale))
         raise ValueError(op.kind)
-
-
-def _groups(log_peak: Tensor, coupled: bool) -> Tensor:
-    return log_peak.reshape(1) if coupled else log_peak
 
 
 def _norm_vjp(kind: str, x: Tensor, y: Tensor) -> Tensor:
@@ -326,12 +324,5 @@ def exact_gradients(
             (outs if op.kind == "mark" else g_zs)[op.layer - 1] = per_sample(r, ref.batch_coupled)
 
     walk(operators, rows, visit)
-    inputs = [
-        per_sample(Rows(layout(v, ref.batch_coupled), _log_of(c, v, ref.batch_coupled)), ref.batch_coupled)
-        for v, c in ref.layer_inputs
-    ]
+    inputs = [Factored(direction, log + c) for v, c in ref.layer_inputs for direction, log in [_normalise(v)]]
     return [o for o in outs if o is not None], weight_grad_logs([g for g in g_zs if g is not None], inputs)
-
-
-def _log_of(c: float, v: Tensor, coupled: bool) -> Tensor:
-    return torch.full((1 if coupled else v.shape[0],), c, dtype=torch.float64)
