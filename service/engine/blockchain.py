@@ -77,7 +77,6 @@ def block_chain(
     svd_at = set(svd_layers(product_widths(spec), spec.jacobian.singular_values, groups))
     basis: list[Tensor | None] = [None]
     resolution = RESOLUTION.get(precision, 1e-5)
-    op_layer = [0]
     kind = operators.kind
 
     def visit(op: Op, r: Rows, in_branch: bool) -> None:
@@ -90,17 +89,19 @@ def block_chain(
             caps[key] = min(caps[key], cap)
         elif op.kind == "mark" and op.layer < spec.depth:
             cap = caps["branch"] if in_branch else caps["main"]
-            op_layer[0] = op.layer
-            stats[op.layer] = _mark_stats(r, per_group * spec.widths[op.layer], cap)
+            stats[op.layer] = _mark_stats(r, op.layer, cap)
 
-    def _mark_stats(r: Rows, cols: int, cap: int) -> JacobianStats:
+    def _mark_stats(r: Rows, t: int, cap: int) -> JacobianStats:
+        """P_t's statistics from its rows (unit Frobenius norm per group: a linear, normalisation or skip's sum
+        renormalised them last), rank-bounded by the normalisations above it."""
+        cols = per_group * spec.widths[t]
         bound = min(n_rows, cols, cap)
         status = "rank_deficient" if bound < min(n_rows, cols) else "not_computed"
         smax = smin = cond = None
         source = None
         if method == "exact":
             prod = r.x.reshape(groups, n_rows, cols)
-            if op_layer[0] in svd_at:
+            if t in svd_at:
                 ones = torch.ones(groups, dtype=torch.float64, device=device)
                 log_rel, rel_min = svd_stats(prod, ones)
                 smax, s_min, s_cond, s_status = svd_summary(log_rel.cpu(), rel_min.cpu(), r.log.cpu(), resolution)
