@@ -63,7 +63,7 @@ def _norm_factors(spec: ModelSpec, ref: ArchReference) -> dict[tuple[int, str], 
     return out
 
 
-def _measured_gain(stats: list[JacobianStats], block: Block, spec: ModelSpec) -> float | None:
+def _measured_gain(stats: list[JacobianStats], block: Block) -> float | None:
     """‖P at the block's input‖ / ‖P at its output‖ (RMS gains, log-domain), where both are layers' outputs."""
     below, above = block.first - 1, block.last
     if below < 1:
@@ -79,8 +79,8 @@ def architecture_theory(spec: ModelSpec, ref: ArchReference, plain: Theory, stat
     arch = architecture_of(spec)
     kind = arch.normalization.kind
     res = arch.residual
-    model = ("residual_" if res else "") + ("normalized" if kind in ("layernorm", "rmsnorm") else "")
-    model = "batchnorm" if kind == "batchnorm" else (model.rstrip("_") or "none")
+    parts = [name for name, present in (("residual", res is not None), ("normalized", kind != "none")) if present]
+    model = "batchnorm" if kind == "batchnorm" else ("_".join(parts) or "none")
     refs = [REFERENCES[k] for k in ("residual", "normalized", "batchnorm") if k in model]
     start = growth_from_layer(spec)
     measured = stats[start - 1].log10_rms_gain
@@ -125,7 +125,7 @@ def architecture_theory(spec: ModelSpec, ref: ArchReference, plain: Theory, stat
                 block.last,
                 block.skip,
                 math.sqrt(gain2) if gain2 is not None else None,
-                _measured_gain(stats, block, spec),
+                _measured_gain(stats, block),
             )
         )
     if total is None and not reason:
