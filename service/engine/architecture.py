@@ -88,8 +88,17 @@ def growth_from_layer(spec: ModelSpec) -> int:
     return min(boundary_layers(spec)[0], spec.depth)
 
 
-def norm_count(spec: ModelSpec) -> int:
-    return sum(1 for op in ops(spec) if op.kind == "norm")
+def norm_sites(spec: ModelSpec) -> list[tuple[int, Op, str]]:
+    """Every normalisation as (op index, op, at): at "input" where it precedes its layer's weights (pre), "output"
+    where it follows its layer's σ or its block's sum (post)."""
+    out: list[tuple[int, Op, str]] = []
+    weighted: set[int] = set()
+    for i, op in enumerate(ops(spec)):
+        if op.kind == "linear":
+            weighted.add(op.layer)
+        elif op.kind == "norm":
+            out.append((i, op, "output" if op.layer in weighted else "input"))
+    return out
 
 
 def architecture_info(spec: ModelSpec) -> ArchitectureInfo | None:
@@ -110,13 +119,7 @@ def architecture_info(spec: ModelSpec) -> ArchitectureInfo | None:
         )
         for b in blocks(spec)
     ]
-    normalized: list[NormalizedLayer] = []
-    linear_seen: set[int] = set()
-    for op in ops(spec):
-        if op.kind == "linear":
-            linear_seen.add(op.layer)
-        elif op.kind == "norm":
-            normalized.append(NormalizedLayer(op.layer, "output" if op.layer in linear_seen else "input"))
+    normalized = [NormalizedLayer(op.layer, at) for _, op, at in norm_sites(spec)]
     return ArchitectureInfo(
         residual_every=arch.residual.every if arch.residual else None,
         branch_scale=arch.residual.branch_scale if arch.residual else None,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 
-from .architecture import Block, architecture_of, blocks, growth_from_layer, ops
+from .architecture import Block, architecture_of, blocks, growth_from_layer, norm_sites
 from .blockref import ArchReference
 from .report import ArchitectureTheory, BlockTheory, JacobianStats, Theory
 from .spec import ModelSpec
@@ -49,17 +49,12 @@ def _norm_factors(spec: ModelSpec, ref: ArchReference) -> dict[tuple[int, str], 
     """(layer, 'input' | 'output') → the predicted factor on the squared gradient norm of that normalisation."""
     kind = architecture_of(spec).normalization.kind
     out: dict[tuple[int, str], float] = {}
-    seen_linear: set[int] = set()
-    for i, op in enumerate(ops(spec)):
-        if op.kind == "linear":
-            seen_linear.add(op.layer)
-        if op.kind != "norm":
-            continue
+    for i, op, at in norm_sites(spec):
         site = ref.sites[i]
         inv2 = float((2.0 * site.ln_inv).exp().mean())
         n = op.width
         keep = {"layernorm": 1.0 - 2.0 / n, "rmsnorm": 1.0 - 1.0 / n}.get(kind, 1.0)
-        out[(op.layer, "output" if op.layer in seen_linear else "input")] = keep * inv2
+        out[(op.layer, at)] = keep * inv2
     return out
 
 
