@@ -14,6 +14,7 @@ after the activation inside a branch, after the addition (and the post N) at a b
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from .report import ArchitectureInfo, BlockInfo, NormalizedLayer
@@ -49,8 +50,10 @@ def blocks(spec: ModelSpec) -> list[Block]:
     return out
 
 
-def ops(spec: ModelSpec) -> list[Op]:
-    """The network's operations in forward order (see the module docstring)."""
+@functools.lru_cache(maxsize=64)
+def ops(spec: ModelSpec) -> tuple[Op, ...]:
+    """The network's operations in forward order (see the module docstring); cached per spec, since the pass, the
+    reference, the walks and the cost model (per layer, at admission) all read them."""
     arch = architecture_of(spec)
     norm, pos = arch.normalization.kind, arch.normalization.position
     residual = arch.residual is not None
@@ -70,7 +73,7 @@ def ops(spec: ModelSpec) -> list[Op]:
             if norm != "none" and pos == "post" and (t == block.last or not residual):
                 out.append(Op("norm", t, widths[t]))
             out.append(Op("mark", t, widths[t]))
-    return out
+    return tuple(out)
 
 
 def boundary_layers(spec: ModelSpec) -> list[int]:

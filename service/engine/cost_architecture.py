@@ -9,6 +9,8 @@ for the products' shape, `product_widths`) are counted in `cost.estimate_cost`.
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from dataclasses import dataclass
 
 from .architecture import ops
@@ -53,4 +55,10 @@ def product_widths(spec: ModelSpec) -> tuple[int, ...]:
 
 def block_ops_at(spec: ModelSpec, t: int) -> int:
     """Operations layer t adds beyond its weights and σ: normalisations, the skip's fork, scale and sum."""
-    return sum(1 for op in ops(spec) if op.layer == t and op.kind in ("norm", "fork", "scale", "add"))
+    return _block_ops(spec).get(t, 0)
+
+
+@functools.lru_cache(maxsize=64)
+def _block_ops(spec: ModelSpec) -> dict[int, int]:
+    """block_ops_at of every layer, counted in one pass (the cost model asks per layer)."""
+    return dict(Counter(op.layer for op in ops(spec) if op.kind in ("norm", "fork", "scale", "add")))
