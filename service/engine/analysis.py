@@ -25,7 +25,9 @@ from .events import range_events
 from .fidelity import check_reference, reference_note
 from .gradstats import tensor_stats_many
 from .jacobian import exact_chain
+from .layerstats import sigma_prime_stats, weight_norms
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
+from .placement import resident
 from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
 from .spec import AUTO_EXACT_GFLOP, ModelSpec, spec_dict
@@ -83,6 +85,8 @@ def analyze(
     device = resolve_device(spec.device, planned.gflop)
     pass_dtype = TORCH_DTYPES[spec.dtype]
     params = make_parameters(spec)
+    if resident(device):  # every stage after the draws on the device (placement)
+        params = params.on(device)
     precision, precision_reason = chain_precision(spec, method)
     if spec.architecture is None:
         result = run_pass(spec, params, device)
@@ -100,9 +104,9 @@ def analyze(
     forward = run_reference if spec.architecture is None else run_block_reference
     checked = check_reference(spec, params, ref, forward) if fidelity else None
     _resolve_singular_values(spec, params, ref, chain.stats, chain.method)
-    layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype)
+    layers = _layer_reports(spec, params, ref, result, chain.stats, pass_dtype, resident(device))
     overflow, underflow, cancellation = range_events(spec, params, ref, result, layers, exact)
-    th = theory(spec, ref)
+    th = theory(spec, ref, ref.top_grad_dir.device if resident(device) else None)
     if spec.architecture is not None:
         th = architecture_theory(spec, ref, th, chain.stats)
     diag = diagnosis_mod.diagnose(
@@ -296,12 +300,15 @@ def _resolve_singular_values(
     plain = spec.architecture is None
     if plain and method == "exact" and spec.jacobian.singular_values == "all" and qr_spectrum.supports(spec):
         spectrum = qr_spectrum.product_spectrum(spec, params, ref)
-        for t, st in enumerate(stats[:-1], start=1):
-            smax, smin = spectrum.log_smax[t - 1], spectrum.log_smin[t - 1]
-            if st.min_singular_value_status != "upper_bound" or not bool(torch.isfinite(smax - smin).all()):
+        pairs = zip(spectrum.log_smax, spectrum.log_smin, strict=True)
+        # every layer's numbers in one host read (each reduced as one tensor: the same numbers as reads per layer)
+        rows = [torch.stack([torch.isfinite(a - b).all().double(), b.mean(), (a - b).mean()]) for a, b in pairs]
+        table = torch.stack(rows).tolist()
+        for st, (finite, smin_mean, cond_mean) in zip(stats[:-1], table, strict=True):
+            if st.min_singular_value_status != "upper_bound" or not finite:
                 continue
-            st.log10_min_singular_value = float(smin.mean()) / LN10
-            st.log10_condition_number = float((smax - smin).mean()) / LN10
+            st.log10_min_singular_value = smin_mean / LN10
+            st.log10_condition_number = cond_mean / LN10
             st.min_singular_value_status = "resolved"
             st.singular_values_source = "qr"
     for st in stats:
@@ -322,37 +329,49 @@ def _layer_reports(
     result: PassResult,
     jac_stats: list[JacobianStats],
     pass_dtype: torch.dtype,
+    on_device: bool = False,
 ) -> list[LayerReport]:
-    """Per layer: gradient statistics from the pass, activation statistics from the reference, products."""
+    """Per layer: gradient statistics from the pass, activation statistics from the reference, products.
+
+    on_device (placement.resident): every number gathered where the tensors are and read once per group of layers
+    (layerstats), instead of the CPU's reads per layer."""
     layers: list[LayerReport] = []
-    w_stats = tensor_stats_many(result.weight_grads, pass_dtype, spec.loss_scale)
-    out_stats = tensor_stats_many(result.output_grads, pass_dtype, spec.loss_scale)
+    w_stats = tensor_stats_many(result.weight_grads, pass_dtype, spec.loss_scale, batched=on_device or None)
+    out_stats = tensor_stats_many(result.output_grads, pass_dtype, spec.loss_scale, batched=on_device or None)
+    sp_stats = sigma_prime_stats(spec, ref) if on_device else None
+    w_norms = weight_norms(params.compact_weights) if on_device and spec.learning_rate is not None else None
     # one device-to-host copy for every layer's non-finite fraction (per-layer reads would each synchronise)
     out_nonfinite = torch.stack([(~torch.isfinite(o)).double().mean() for o in result.outputs]).tolist()
     for t in range(1, spec.depth + 1):
         act = get_activation(spec.activations[t - 1])
         lr = ref.layers[t - 1]
         sp = lr.sigma_prime
-        dead = float((sp == 0).double().mean()) if act.kind == "relu_like" and act.slopes[1] == 0 else None
-        saturated = None
-        if act.kind in ("saturating", "smooth"):
-            saturated = float((sp.abs() < 0.01 * act.peak_prime).double().mean())
+        if sp_stats is not None:
+            s = sp_stats[t - 1]
+            dead, saturated = s.dead_fraction, s.saturated_fraction
+            sp_mean, sp_max, sp_ms = s.mean, s.max, s.mean_square
+        else:
+            dead = float((sp == 0).double().mean()) if act.kind == "relu_like" and act.slopes[1] == 0 else None
+            saturated = None
+            if act.kind in ("saturating", "smooth"):
+                saturated = float((sp.abs() < 0.01 * act.peak_prime).double().mean())
+            sp_mean, sp_max, sp_ms = float(sp.mean()), float(sp.max()), float((sp * sp).mean())
         activation = ActivationStats(
             name=act.name,
             pre_activation_mean=lr.z_mean,
             pre_activation_std=lr.z_std,
             log10_pre_activation_rms=lr.log10_z_rms,
-            sigma_prime_mean=float(sp.mean()),
-            sigma_prime_max=float(sp.max()),
+            sigma_prime_mean=sp_mean,
+            sigma_prime_max=sp_max,
             saturated_fraction=saturated,
             dead_fraction=dead,
             output_nonfinite_fraction=out_nonfinite[t - 1],
-            sigma_prime_mean_square=float((sp * sp).mean()),
+            sigma_prime_mean_square=sp_ms,
         )
         w_grad = w_stats[t - 1]
         update = None
         if spec.learning_rate is not None:
-            w_norm = float(torch.linalg.vector_norm(params.weights[t - 1]))
+            w_norm = w_norms[t - 1] if w_norms is not None else float(torch.linalg.vector_norm(params.weights[t - 1]))
             ratio = spec.learning_rate * w_grad.norm / w_norm if w_grad.norm is not None and w_norm > 0 else None
             update = UpdateStats(
                 weight_norm=w_norm,

@@ -107,7 +107,7 @@ def run_block_reference(spec: ModelSpec, params: Parameters) -> ArchReference:
     z_scales: list[Tensor] = []
     layers: list[LayerReference] = []
     asym: list[int] = []
-    sp = torch.empty(0)
+    sp = torch.empty(0, device=params.x.device)
     for i, op in enumerate(ops(spec)):
         if op.kind == "fork":
             saved.append((v, c))
@@ -118,7 +118,7 @@ def run_block_reference(spec: ModelSpec, params: Parameters) -> ArchReference:
             inputs.append((v, c))
             v, c = _renorm(v @ params.weights[op.layer - 1].T, c)
             z_dirs.append(v)
-            z_scales.append(torch.full((v.shape[0],), c, dtype=torch.float64))
+            z_scales.append(torch.full((v.shape[0],), c, dtype=torch.float64, device=v.device))
         elif op.kind == "act":
             sp, out, c, asymptotic = _act_forward(spec.activations[op.layer - 1], v, c)
             sigma_primes[i] = sp
@@ -214,7 +214,7 @@ class Operators:
                 inv = rel[None, None, None, :] if site.kind == "batchnorm" else rel[None, None, :, None]
                 log = top.reshape(1)
             else:
-                inv, log = torch.ones(1, 1, 1, 1, dtype=torch.float64), ln_inv
+                inv, log = torch.ones(1, 1, 1, 1, dtype=torch.float64, device=device), ln_inv
             self.norms[i] = (layout(site.y, self.coupled).to(device, precision), inv.to(device, precision), log)
         self.device = device
 
@@ -311,7 +311,7 @@ def exact_gradients(
     g_dir, g_log = ref.top_grad_dir, ref.top_grad_log_scale
     if ref.batch_coupled:
         top = g_log.max()
-        top = top if bool(torch.isfinite(top)) else torch.zeros((), dtype=torch.float64)
+        top = torch.where(torch.isfinite(top), top, 0.0)
         rows = Rows((g_dir * torch.exp(g_log - top)[:, None])[None, None], top.reshape(1))
     else:
         rows = Rows(g_dir[:, None, None, :], g_log.clone())

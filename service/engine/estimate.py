@@ -14,9 +14,8 @@ from .cost import COLD_STEPS
 from .products import (
     BLOCK,
     ChainResult,
-    frob_stats,
+    frob_stats_of,
     identity_stats,
-    mean_log10,
     orthogonal_probes,
     orthonormal_rows,
     prepare_sigma_prime,
@@ -48,8 +47,9 @@ def estimate_chain(
     u = orthogonal_probes(batch, min(BLOCK, n_d), n_d, gen).to(device=device, dtype=precision)  # (B, r, n_d)
     peaks_above = torch.zeros(batch, dtype=torch.float64, device=device)  # Σ ln max σ' over the layers above
     log_scale = torch.zeros(batch, dtype=torch.float64, device=device)
-    stats: list[JacobianStats] = [identity_stats(n_d)]
     carried: _Carried | None = None
+    no_smax = torch.full((), math.nan, dtype=torch.float64, device=device)
+    pending: list[Tensor] = []  # per product, top first: log10 ‖P‖_F mean, min, max and ln σ_max's mean (nan: none)
     for t in range(d, 1, -1):  # the products P_{t-1}
         n_t, n_prev = ws[t - 1].shape
         probes = (probes * sp_units[t - 1][:, None, :]).reshape(batch * k, n_t) @ ws[t - 1]
@@ -58,21 +58,26 @@ def estimate_chain(
         log_scale = log_scale + log_peaks[t - 1] + log_fro
         # ‖P‖_F² ≈ (n_d/k)·Σ_i ‖r_i P‖² for orthonormal r_i; the block has unit norm, so ‖P‖_F = e^s·√(n_d/k)
         log_fro_est = log_scale + 0.5 * math.log(n_d / k)
-        log10_smax = None
+        smax_mean = no_smax
         if steps > 0:  # power_iterations=0: Frobenius only (the cheap reruns that verify advice)
             carried, log_smax = _matrix_free_power(carried, u, sp_units, ws, t - 1, d, steps)
-            log10_smax = mean_log10(log_smax + peaks_above)
+            smax_mean = (log_smax + peaks_above).mean()
+        lf = log_fro_est / LN10
+        pending.append(torch.stack([lf.mean(), lf.min(), lf.max(), smax_mean]))
+    stats: list[JacobianStats] = [identity_stats(n_d)]
+    # every layer's numbers in one host read (each reduced as before: the same numbers as reads per layer)
+    for t, (mean, lo, hi, smax) in zip(range(d, 1, -1), torch.stack(pending).tolist(), strict=True):
         rank_bound = rank_bounds[t - 2]
         stats.insert(
             0,
             JacobianStats(
-                log10_spectral_norm=log10_smax,
+                log10_spectral_norm=smax / LN10 if steps > 0 else None,
                 log10_min_singular_value=None,
                 log10_condition_number=None,
-                min_singular_value_status="rank_deficient" if rank_bound < min(n_d, n_prev) else "not_computed",
+                min_singular_value_status="rank_deficient" if rank_bound < min(n_d, widths[t - 1]) else "not_computed",
                 rank_bound=rank_bound,
                 method="estimate",
-                **frob_stats(log_fro_est, n_d),
+                **frob_stats_of(mean, lo, hi, n_d),
             ),
         )
     return ChainResult(stats, "estimate")

@@ -138,10 +138,11 @@ def _vector_classes(values: list[Tensor], exact: list[Factored], shift: float, l
     for i, v in enumerate(values):
         groups.setdefault(tuple(v.shape), []).append(i)
     for idx in groups.values():
-        zero = torch.stack([values[i].detach() for i in idx]).eq(0).cpu()  # (k, B, n)
+        zero = torch.stack([values[i].detach() for i in idx]).eq(0)  # (k, B, n)
         if not bool(zero.any()):
             continue
         dirs = torch.stack([exact[i].dirs for i in idx])
+        zero = zero.to(dirs.device)  # a no-op where the reference runs on the pass's device
         scales = torch.stack([exact[i].log_scales for i in idx])
         ln = torch.log(dirs.abs()) + scales[..., None] + shift  # ln |value| as the pass would hold it
         exact_nonzero = zero & torch.isfinite(ln)  # -inf: exactly 0 (a dead unit), structure
@@ -162,7 +163,7 @@ def _weight_grad_classes(grads: list[Tensor], exact: list[WeightGradLog], shift:
     counts = torch.stack([_live_zeros(g, w).sum() for g, w in zip(grads, exact, strict=True)]).tolist()
     for t, (count, g, w) in enumerate(zip(counts, grads, exact, strict=True)):
         if count:
-            under[t], cancel[t] = _classify(w.at(_live_zeros(g, w).cpu()) + shift, ln_tiny)
+            under[t], cancel[t] = _classify(w.at(_live_zeros(g, w).to(w.g_z.device)) + shift, ln_tiny)
     return _Classes(under, cancel)
 
 

@@ -41,7 +41,7 @@ def check_reference(
     """Rerun the reference (`forward`: the plain MLP's, or a block network's) from perturbed inputs and compare it
     with `ref`, layer by layer."""
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 2)
-    xi = torch.randn(params.x.shape, generator=gen, dtype=params.x.dtype)
+    xi = torch.randn(params.x.shape, generator=gen, dtype=params.x.dtype).to(params.x.device)  # drawn on the host
     moved = forward(spec, dataclasses.replace(params, x=params.x * (1.0 + PERTURBATION * xi), _converted={}))
     errors = _relative_errors(ref.layers, moved.layers)
     first = next((t for t, e in enumerate(errors, start=1) if e > TOLERANCE), None)

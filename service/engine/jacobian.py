@@ -316,7 +316,10 @@ def _summarise(
         top = (top / torch.where(fro_sq > 0, fro_sq, 1.0)).clamp_min(1e-300)
         rel = 0.5 * torch.log(top).cpu() / LN10  # log10 σ_max/‖P‖_F
         log10_smax = dict(zip(order, (rel + lf[[t - 1 for t in order]]).mean(dim=1).tolist(), strict=True))
-    svds = {t: (a.cpu(), b.cpu()) for t, (a, b) in state.svds.items()}
+    svds: dict[int, tuple[Tensor, Tensor]] = {}
+    if state.svds:  # one copy to the host for every layer's svdvals
+        host = torch.stack([torch.stack(pair) for pair in state.svds.values()]).cpu()  # (L, 2, B)
+        svds = {t: (h[0], h[1]) for t, h in zip(state.svds, host, strict=True)}
     log_scale = log_scale.cpu()
     stats: list[JacobianStats] = []
     resolution = RESOLUTION[precision]

@@ -102,6 +102,24 @@ class Parameters:
     def weights(self) -> Float64Weights:
         return Float64Weights(self.compact_weights)
 
+    def on(self, device: torch.device) -> Parameters:
+        """The same draws on `device`, each weight in its compact dtype (one copy, shared with `weights_as`, where
+        the pass's dtype is the compact one): the float64 reference and the statistics then run there."""
+        if self.x.device == device:
+            return self
+        moved = [w.to(device) for w in self.compact_weights]
+        converted = self._converted
+        dtypes = {w.dtype for w in moved}
+        if len(dtypes) == 1:  # the pass in that dtype reads these very tensors: no second copy on the device
+            converted.setdefault((dtypes.pop(), str(device)), moved)
+        return Parameters(
+            moved,
+            [None if b is None else b.to(device) for b in self.biases],
+            self.x.to(device),
+            None if self.labels is None else self.labels.to(device),
+            converted,
+        )
+
     def weights_as(self, dtype: torch.dtype, device: torch.device) -> list[Tensor]:
         """The weights in another dtype/device, converted once per analysis (the pass and the chain share it)."""
         key = (dtype, str(device))

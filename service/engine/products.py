@@ -77,12 +77,16 @@ class FrobStats(TypedDict):
 
 def frob_stats(log_fro: Tensor, n_d: int) -> FrobStats:
     lf = log_fro / LN10
-    mean = float(lf.mean())
+    return frob_stats_of(float(lf.mean()), float(lf.min()), float(lf.max()), n_d)
+
+
+def frob_stats_of(mean: float, lo: float, hi: float, n_d: int) -> FrobStats:
+    """From the batch mean, min and max of log10 ‖P‖_F, read from the device once for every layer."""
     return {
         "log10_frobenius_norm": mean,
         "log10_rms_gain": mean - 0.5 * math.log10(n_d),
-        "log10_frobenius_norm_min": float(lf.min()),
-        "log10_frobenius_norm_max": float(lf.max()),
+        "log10_frobenius_norm_min": lo,
+        "log10_frobenius_norm_max": hi,
     }
 
 

@@ -52,7 +52,7 @@ def _extremes(log_d: Tensor, r_hat: Tensor) -> tuple[Tensor, Tensor]:
     l_min = log_d.amin(dim=1)
     top = torch.exp(log_d - l_max[:, None])[:, :, None] * r_hat  # rows scaled by e^{ℓ_i − ℓ_max} ≤ 1
     log_smax = l_max + torch.log(torch.linalg.matrix_norm(top, ord=2))
-    eye = torch.eye(n, dtype=r_hat.dtype).expand_as(r_hat)
+    eye = torch.eye(n, dtype=r_hat.dtype, device=r_hat.device).expand_as(r_hat)
     r_inv = torch.linalg.solve_triangular(r_hat, eye, upper=True, unitriangular=True)
     bottom = r_inv * torch.exp(l_min[:, None] - log_d)[:, None, :]  # columns scaled by e^{ℓ_min − ℓ_j} ≤ 1
     log_smin = l_min - torch.log(torch.linalg.matrix_norm(bottom, ord=2))
@@ -60,15 +60,16 @@ def _extremes(log_d: Tensor, r_hat: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def product_spectrum(spec: ModelSpec, params: Parameters, ref: Reference) -> ProductSpectrum:
-    """The QR-form accumulation from the top (P_d = I), float64, CPU."""
+    """The QR-form accumulation from the top (P_d = I), float64, on the reference's device."""
     batch, n, d = spec.batch_size, spec.widths[-1], spec.depth
-    eye = torch.eye(n, dtype=torch.float64)
+    dev = ref.top_grad_dir.device
+    eye = torch.eye(n, dtype=torch.float64, device=dev)
     q = eye.expand(batch, n, n).clone()
-    log_d = torch.zeros(batch, n, dtype=torch.float64)
-    sign_d = torch.ones(batch, n, dtype=torch.float64)
+    log_d = torch.zeros(batch, n, dtype=torch.float64, device=dev)
+    sign_d = torch.ones(batch, n, dtype=torch.float64, device=dev)
     r_hat = eye.expand(batch, n, n).clone()
-    log_smax: list[Tensor] = [torch.empty(0)] * (d - 1)
-    log_smin: list[Tensor] = [torch.empty(0)] * (d - 1)
+    log_smax: list[Tensor] = [eye[0, :0]] * (d - 1)  # placeholders, each set below
+    log_smin: list[Tensor] = [eye[0, :0]] * (d - 1)
     for t in range(d, 1, -1):  # P_{t-1}ᵀ = W_tᵀ diag(σ'(z^t)) P_tᵀ
         sp = ref.layers[t - 1].sigma_prime  # (B, n)
         peak = sp.abs().amax(dim=1)

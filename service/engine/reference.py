@@ -58,13 +58,12 @@ def _normalise(v: Tensor) -> tuple[Tensor, Tensor]:
 def run_reference(spec: ModelSpec, params: Parameters) -> Reference:
     h_dir, s = _normalise(params.x)
     layers: list[LayerReference] = []
-    asym_layers: list[int] = []
+    asym_flags: dict[int, Tensor] = {}  # layer → whether σ' came from the asymptote: read once, after the loop
     z_dirs: list[Tensor] = []
     z_scales: list[Tensor] = []
     for t, (w, b, name) in enumerate(zip(params.weights, params.biases, spec.activations, strict=True), start=1):
         act = get_activation(name)
         z_dir = h_dir @ w.T  # (batch, n_t): z^t = exp(s)·z_dir (+ b)
-        asymptotic = False
         if act.homogeneous and b is None:  # σ' and the direction of h need only z's direction
             sp = act.prime(z_dir)
             h_new, s_new = act.fn(z_dir), s
@@ -80,14 +79,18 @@ def run_reference(spec: ModelSpec, params: Parameters) -> Reference:
             h_lin = limit_prime(act, z_dir) * z_dir  # the asymptote, in direction coordinates
             h_new = torch.where(fits[:, None], act.fn(z_true), h_lin)
             s_new = torch.where(fits, torch.zeros_like(s), s)
-            asymptotic = bool((~fits).any())
-            if asymptotic:
-                asym_layers.append(t)
+            asym_flags[t] = (~fits).any()
         z_dirs.append(z_dir)
         z_scales.append(s)
         h_dir, ds = _normalise(h_new)
         s = s_new + ds
-        layers.append(LayerReference(sp, h_dir, s, 0.0, 0.0, 0.0, asymptotic))  # z statistics: set below
+        layers.append(LayerReference(sp, h_dir, s, 0.0, 0.0, 0.0, False))  # z statistics, asymptotic: set below
+    asym_layers = []
+    if asym_flags:  # one host read for every layer (a per-layer read would wait for the device each time)
+        for t, flag in zip(asym_flags, torch.stack(list(asym_flags.values())).tolist(), strict=True):
+            layers[t - 1].asymptotic = flag
+            if flag:
+                asym_layers.append(t)
     _set_pre_activation_stats(layers, z_dirs, z_scales)
     notes = []
     if asym_layers:

@@ -176,8 +176,46 @@ def critical_sigma_w2(name: str) -> float | None:
     return critical_point(name).sigma_w2
 
 
-def theory(spec: ModelSpec, ref: Reference) -> Theory:
+def _layer_q(log10_z_rms: float) -> float:
+    """q = E[z²] over batch and units (the mean-field q; not the unbiased variance plus mean²), from the log-domain
+    RMS so it stays right where z itself leaves float64's range."""
+    if log10_z_rms == -math.inf:
+        return 0.0
+    return 10.0 ** (2.0 * log10_z_rms) if math.isfinite(log10_z_rms) and log10_z_rms < 150 else math.inf
+
+
+def _chis_on(spec: ModelSpec, ref: Reference, device: torch.device) -> dict[int, float]:
+    """χ^t of every layer of finite q, computed on `device` for every layer of one activation at once and read in
+    one copy (a resident device, placement: the per-layer quadrature would read the host once per layer)."""
+    grid, weights = (v.to(device) for v in _quadrature())
+    groups: dict[str, list[int]] = {}
+    qs = [_layer_q(lr.log10_z_rms) for lr in ref.layers]
+    for i, (name, q) in enumerate(zip(spec.activations, qs, strict=True)):
+        if math.isfinite(q):
+            groups.setdefault(name, []).append(i)
+    order: list[int] = []
+    parts: list[Tensor] = []
+    w = spec.widths
+    for name, idx in groups.items():
+        act = get_activation(name)
+        q_t = torch.tensor([qs[i] for i in idx], dtype=torch.float64, device=device)
+        sw2 = torch.tensor(
+            [w[i] * weight_variance(spec.init, spec.weight_scale, w[i], w[i + 1]) for i in idx],
+            dtype=torch.float64,
+            device=device,
+        )
+        z = grid[None, :] * torch.sqrt(q_t.clamp_min(0.0))[:, None]
+        parts.append(sw2 * (act.prime(z) ** 2 * weights).sum(dim=1))
+        order += idx
+    if not parts:
+        return {}
+    return dict(zip(order, torch.cat(parts).tolist(), strict=True))
+
+
+def theory(spec: ModelSpec, ref: Reference, device: torch.device | None = None) -> Theory:
+    """The mean-field χ per layer and what it predicts; `device`: χ computed there for every layer at once."""
     widths = spec.widths
+    on_device = _chis_on(spec, ref, device) if device is not None else None
     layers: list[LayerTheory] = []
     log_gain = 0.0
     finite = True
@@ -188,13 +226,11 @@ def theory(spec: ModelSpec, ref: Reference) -> Theory:
         fan_in, fan_out = widths[t - 1], widths[t]
         sw2 = fan_in * weight_variance(spec.init, spec.weight_scale, fan_in, fan_out)
         sw2_all.append(sw2)
-        lr = ref.layers[t - 1]
-        # q = E[z²] over batch and units (the mean-field q; not the unbiased variance plus mean²), from the
-        # log-domain RMS so it stays right where z itself leaves float64's range
-        q = 10.0 ** (2.0 * lr.log10_z_rms) if math.isfinite(lr.log10_z_rms) and lr.log10_z_rms < 150 else math.inf
-        if lr.log10_z_rms == -math.inf:
-            q = 0.0
-        c = chi(act, sw2, q) if math.isfinite(q) else sw2 * (act.slopes[0] ** 2 + act.slopes[1] ** 2) / 2.0
+        q = _layer_q(ref.layers[t - 1].log10_z_rms)
+        if not math.isfinite(q):
+            c = sw2 * (act.slopes[0] ** 2 + act.slopes[1] ** 2) / 2.0
+        else:
+            c = on_device[t - 1] if on_device is not None else chi(act, sw2, q)
         layers.append(LayerTheory(index=t, chi=c, predicted_gain=math.sqrt(c) if c >= 0 else None))
         if t >= 2:
             chis.append(c)
