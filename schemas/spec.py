@@ -35,6 +35,7 @@ from service.engine.spec import (
     Thresholds,
 )
 
+from .device_budget import budget_device, limit_name, memory_mib
 from .fields import StrictFloat, StrictSchema
 from .limits import Limits, limit_message
 
@@ -447,10 +448,13 @@ class ModelSpecSchema(StrictSchema):
 
 
 def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
-    """Messages per field for every limit the spec passes; empty when it fits."""
+    """Messages per field for every limit the spec passes; empty when it fits. An analysis that will run on a GPU
+    is admitted by the GPU's budget (schemas.device_budget)."""
     errors: dict[str, list[str]] = {}
+    device = "cpu"
 
     def add(field: str, what: str, value: float, name: str, hint: str = "") -> None:
+        name = limit_name(name, device)
         limit = getattr(limits, name)
         if value > limit:
             errors.setdefault(field, []).append(limit_message(what, value, name, limit) + hint)
@@ -462,6 +466,7 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
     add("jacobian", "power_iterations", spec.jacobian.power_iterations, "max_power_iterations")
     if errors:
         return errors
+    device = budget_device(spec, limits)
     add("layers", "parameters", parameters(spec.widths, spec.bias), "max_parameters")
     if errors:
         return errors
@@ -473,14 +478,16 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
         'POST /v1/jobs {"analysis": spec}, which runs it on the job queue up to GRADSTAB_MAX_JOB_GFLOP'
     )
     add("layers", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
-    add("layers", "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib", hint)
+    memory = memory_mib(spec, limits, device, cost.memory_mib)
+    add("layers", "estimated memory (MiB)", round(memory, 1), "max_memory_mib", hint)
     if limits.max_seconds > 0 and not errors:
         timing = predict_time(spec, 1, limits.auto_exact_gflop)
         part = timing.largest()
         field, shrink = SHRINK[part]
-        seconds = timing.parts[part] * limits.cost_scale
+        scale = getattr(limits, limit_name("cost_scale", device))
+        seconds = timing.parts[part] * scale
         hint = f"; mostly {part.replace('_', ' ')} ({seconds:.3g} s): shrink {shrink}, or POST /v1/jobs"
-        add(field, "predicted time (s)", round(timing.seconds * limits.cost_scale, 2), "max_seconds", hint)
+        add(field, "predicted time (s)", round(timing.seconds * scale, 2), "max_seconds", hint)
     return errors
 
 
