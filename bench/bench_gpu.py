@@ -4,10 +4,14 @@ For each case (depth d, width n, batch B; relu, kaiming_normal, exact method) an
 prints the exact chain's effective rate (2·B·n³·(d−1) flops over its time) as a fraction of a
 same-run torch.mm of the same precision (TF32 off), the whole analysis over the chain, and the
 CPU's time for the same analysis where that is affordable, and the chain with one power step per layer (the
-CPU's carried iteration) against the GPU's chunked one. Then tiny specs on cuda, cpu and auto,
-and the host synchronisations of one analysis (torch.cuda.set_sync_debug_mode).
+CPU's carried iteration) against the GPU's chunked one, the whole analysis less the weight draws over the chain
+(issue 23's target: at most 1.5 for n >= 1024) and its time over the reference CPU thread's prediction
+(GRADSTAB_CUDA_COST_SCALE: set the largest). Then tiny specs on cuda, cpu and auto, the host synchronisations of
+one analysis (torch.cuda.set_sync_debug_mode), and the device memory plan of depth 100 × width 8192 at batch 8
+(service/engine/memory_plan.py); with --memory that analysis runs and its torch.cuda.max_memory_allocated is
+printed beside the plan.
 
-    python bench/bench_gpu.py [--quick]
+    python bench/bench_gpu.py [--quick] [--memory]
     python bench/bench_gpu.py --dry-run   (no GPU: the same code on the CPU at toy sizes, measuring nothing;
                                            tests/test_bench_dry_runs.py keeps it from rotting between GPU runs)
 """
@@ -24,8 +28,10 @@ import torch
 from bench_engine import chunked_power_on, format_stages, stage_times
 
 from service.engine import analyze, jacobian
+from service.engine.cost import predict_time
 from service.engine.draws import set_cache_mib
 from service.engine.jacobian import exact_chain
+from service.engine.memory_plan import device_plan, fits
 from service.engine.network import make_parameters
 from service.engine.reference import run_reference
 from service.engine.spec import JacobianOptions, ModelSpec
@@ -87,10 +93,12 @@ def case(d: int, n: int, batch: int, mm: dict[str, float], cpu_too: bool) -> Non
             analyze(spec)
             whole = time.perf_counter() - start
         frac = flops / chain / 1e12 / mm[pname]
+        undrawn = whole - stages.get("make_parameters", 0.0)
         line = (
             f"d={d:4d} n={n:5d} B={batch} {pname}: chain {chain:7.3f} s = {frac:.2f} of mm; "
-            f"whole analysis {whole:7.3f} s = {whole / chain:.2f}x chain "
-            f"(of which weight draws on the CPU {draws:.2f} s)"
+            f"whole analysis {whole:7.3f} s = {whole / chain:.2f}x chain, without the draws "
+            f"{undrawn / chain:.2f}x (weight draws on the CPU {draws:.2f} s); "
+            f"over the reference thread's prediction {whole / predict_time(spec, 1).seconds:.4f}"
         )
         if jacobian.layers_per_chunk(spec, cuda, prec):  # the same chain with one power step per layer, the CPU's way
             with chunked_power_on():
@@ -143,11 +151,39 @@ def syncs(d: int, n: int, batch: int) -> None:
     print(f"host synchronisations in one whole analysis (d={d}, n={n}, B={batch}, verify on): {n_sync}", flush=True)
 
 
+BIG = {"widths": (8192,) * 101, "activations": ("relu",) * 100, "batch_size": 8, "verify_recommendations": False}
+CARD = 80 * 10**9
+
+
+def memory(run: bool) -> None:
+    """The device plan of depth 100 × width 8192 at batch 8 on an 80 GB card; run: that analysis, its peak."""
+    for method in ("auto", "exact"):
+        spec = ModelSpec(**BIG, device=DEVICE, jacobian=JacobianOptions(method=method))  # type: ignore[arg-type]
+        plan = device_plan(spec)
+        print(
+            f"memory plan d=100 n=8192 B=8 method {method}: {plan.peak_bytes / 1e9:.1f} GB "
+            f"({'fits' if fits(spec, CARD) else 'does not fit'} an 80 GB card less 10 %): " + "; ".join(plan.lines()),
+            flush=True,
+        )
+        if run and DEVICE == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            start = time.perf_counter()
+            analyze(spec)
+            peak = torch.cuda.max_memory_allocated()
+            print(
+                f"  measured: {time.perf_counter() - start:.1f} s, torch.cuda.max_memory_allocated "
+                f"{peak / 1e9:.1f} GB = {peak / plan.peak_bytes:.2f} of the plan",
+                flush=True,
+            )
+
+
 def main() -> None:
     global DEVICE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--dry-run", action="store_true", help="on the CPU at toy sizes: checks the script, not the GPU")
+    ap.add_argument("--memory", action="store_true", help="run depth 100 × width 8192 at batch 8 and print its peak")
     args = ap.parse_args()
     set_cache_mib(0)  # every analysis draws its weights, as for a network the worker has not seen
     if args.dry_run:
@@ -178,6 +214,7 @@ def main() -> None:
     )
     tiny({"widths": (64,) * 42, "activations": ("sigmoid",) * 41, "init": "xavier_normal", "dtype": "float16"})
     syncs(*sync_case)
+    memory(args.memory)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 # Every GPU check in one run (at most ~8 minutes on one NVIDIA GPU with its own CUDA build of torch):
 #   1. the CUDA tests (tests/engine/test_cuda.py and everything marked cuda),
 #   2. the real server with 2 workers answering device cuda, auto and cpu, and /v1/capabilities,
-#   3. the GPU benchmark (bench/bench_gpu.py) with its ratios to a same-run torch.mm.
+#   3. the GPU benchmark (bench/bench_gpu.py) with its ratios to a same-run torch.mm,
+#   4. depth 100 × width 8192 at batch 8: its peak device memory against the plan (bench/bench_gpu.py --memory).
 # Output goes to stdout and, where $OUT is set, to $OUT/device_check.log.
 # Dependencies other than torch may come as wheels in .whl/ (installed into /tmp/site first).
 #   bash bench/device_check.sh [--quick]
@@ -24,12 +25,16 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 
 echo "== 1. CUDA tests"
 timeout 240 "$PY" -m pytest -q -p no:cacheprovider -o addopts= tests/engine/test_cuda.py tests/engine/test_gradstats.py \
-  tests/engine/test_lecture_cases.py || status=1
+  tests/engine/test_lecture_cases.py tests/engine/test_placement.py tests/engine/test_memory_plan.py || status=1
 
 echo "== 2. the server: 2 workers on the GPU"
 timeout 150 "$PY" bench/device_server_check.py || status=1
 
 echo "== 3. GPU benchmark"
 timeout 300 "$PY" bench/bench_gpu.py "$@" || status=1
+
+echo "== 4. depth 100 x width 8192, batch 8: peak memory against the plan"
+timeout 240 "$PY" -c 'import sys; sys.argv = ["bench_gpu.py"]; sys.path.insert(0, "bench"); import bench_gpu; bench_gpu.memory(True)' \
+  || status=1
 echo "device_check: exit $status"
 exit $status

@@ -35,7 +35,7 @@ class Limits:
     # An analysis that runs on a GPU (device cuda, or auto where CUDA is present and the work passes the GPU's
     # break-even: schemas.device_budget) is admitted by these instead of max_parameters, max_gflop, max_memory_mib
     # and cost_scale: a GPU host accepts depth 100 × width 8192 at batch 8, the CPU keeps the limits above. The
-    # memory is the device plan's (service.engine.memory_plan: 56-61 GB for that spec), under an 80 GB card less
+    # memory is the device plan's (service.engine.memory_plan: 57-65 GB for that spec), under an 80 GB card less
     # 10 %; the cost scale is the GPU's time over the reference CPU thread's, provisional (a fp32 GEMM rate of
     # ~50 TFLOP/s against the reference thread's 60 GFLOP/s, the analysis ~4x its chain) until bench/bench_gpu.py
     # measures it on a lent device.
