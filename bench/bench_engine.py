@@ -29,6 +29,7 @@ from service.engine.draws import set_cache_mib
 from service.engine.estimate import estimate_chain
 from service.engine.jacobian import exact_chain
 from service.engine.network import make_parameters
+from service.engine.placement import STAGES
 from service.engine.reference import run_reference
 from service.engine.spec import JacobianOptions, ModelSpec
 
@@ -45,27 +46,6 @@ def cpu_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
     if args.threads:
         torch.set_num_threads(args.threads)
     return args
-
-
-# What analysis.analyze calls, in order: each is timed where it is looked up (a module global, or diagnose).
-STAGES = (
-    "make_parameters",
-    "run_pass",
-    "run_reference",
-    "check_reference",
-    "exact_chain",
-    "estimate_chain",
-    "_resolve_singular_values",
-    "_layer_reports",
-    "range_events",
-    "theory",
-    # residual/normalised networks (issue 18)
-    "run_block_pass",
-    "run_block_reference",
-    "block_chain",
-    "exact_gradients",
-    "architecture_theory",
-)
 
 
 @contextmanager

@@ -16,6 +16,26 @@ from __future__ import annotations
 import torch
 
 RESIDENT_DEVICES = frozenset({"cuda"})
+# What analysis.analyze calls, in order, by the names it looks them up under (module globals of analysis):
+# bench/bench_engine.py times each, tests/engine/host_traffic.py counts each one's host reads.
+STAGES = (
+    "make_parameters",
+    "run_pass",
+    "run_reference",
+    "check_reference",
+    "exact_chain",
+    "estimate_chain",
+    "_resolve_singular_values",
+    "_layer_reports",
+    "range_events",
+    "theory",
+    # residual/normalised networks (issue 18)
+    "run_block_pass",
+    "run_block_reference",
+    "block_chain",
+    "exact_gradients",
+    "architecture_theory",
+)
 
 
 def resident(device: torch.device) -> bool:

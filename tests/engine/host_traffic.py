@@ -15,6 +15,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
 from service.engine import analysis
+from service.engine.placement import STAGES
 
 # Reads of a value into Python (a device-to-host copy that waits for the device's queue).
 READS = frozenset({"__float__", "__int__", "__bool__", "__index__", "item", "tolist", "numpy", "cpu"})
@@ -25,24 +26,6 @@ FACTORIES = frozenset(
         *("zeros", "ones", "full", "empty", "tensor", "as_tensor", "arange", "linspace", "logspace", "eye"),
         *("randn", "rand", "randint", "randperm"),
     }
-)
-# analyze's stages, looked up as module globals of service.engine.analysis (bench/bench_engine.py times the same).
-STAGES = (
-    "make_parameters",
-    "run_pass",
-    "run_reference",
-    "check_reference",
-    "exact_chain",
-    "estimate_chain",
-    "_resolve_singular_values",
-    "_layer_reports",
-    "range_events",
-    "theory",
-    "run_block_pass",
-    "run_block_reference",
-    "block_chain",
-    "exact_gradients",
-    "architecture_theory",
 )
 
 
