@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import Schema, fields, missing
 
 from .fields import FiniteFloat
+from .training_report import TrainingReportSchema
 
 _isfinite = math.isfinite
 
@@ -395,6 +396,11 @@ class ReportSchema(Schema):
             "description": "How far the float64 reference forward (σ', χ, the products) is the exact network's: "
             "where a chaotic forward amplifies its own rounding past the tolerance, and from which layer."
         },
+    )
+    training = fields.Nested(
+        TrainingReportSchema,
+        allow_none=True,
+        metadata={"description": "What k optimizer steps did, where the spec has `training` (null: no training)."},
     )
     cache = fields.Nested(
         CacheSchema,

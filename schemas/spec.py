@@ -37,6 +37,7 @@ from service.engine.spec import (
 
 from .fields import StrictFloat, StrictSchema
 from .limits import Limits, limit_message
+from .training import TRAINING_EXAMPLE, TrainingSchema
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -396,6 +397,16 @@ class ModelSpecSchema(StrictSchema):
             "example": ARCHITECTURE_EXAMPLE,
         },
     )
+    training = fields.Nested(
+        TrainingSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Optional: also train the network for `steps` optimizer steps on a synthetic task and "
+            "report per step and layer what its gradients do (the report's `training`). Absent or null: no training.",
+            "example": TRAINING_EXAMPLE,
+        },
+    )
     verify_recommendations = fields.Boolean(
         load_default=SPEC["verify_recommendations"],
         truthy={True},
@@ -430,6 +441,9 @@ class ModelSpecSchema(StrictSchema):
             raise ValidationError("layernorm needs every width ≥ 2: it normalises over a sample's units.", "layers")
         if data.get("loss") == "cross_entropy" and widths[-1] < 2:
             raise ValidationError("cross_entropy needs at least 2 output units (the last width).", "loss")
+        training = data.get("training")
+        if training is not None:
+            check_training(training, widths, data.get("batch_size", SPEC["batch_size"]))
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> ModelSpec:
@@ -446,6 +460,17 @@ class ModelSpecSchema(StrictSchema):
         return spec
 
 
+def check_training(training: Any, widths: tuple[int, ...], batch_size: int) -> None:
+    """What `training` needs of the rest of the spec."""
+    if training.examples < batch_size:
+        message = f"examples={training.examples} is below batch_size={batch_size}: a batch is drawn from the data set."
+        raise ValidationError({"training": {"examples": [message]}})
+    if training.task == "classification" and widths[-1] < 2:
+        raise ValidationError(
+            {"training": {"task": ["classification needs at least 2 output units (the last width): one per class."]}}
+        )
+
+
 def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
     """Messages per field for every limit the spec passes; empty when it fits."""
     errors: dict[str, list[str]] = {}
@@ -460,6 +485,10 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
     add("batch_size", "batch_size", spec.batch_size, "max_batch_size")
     add("jacobian", "probes", spec.jacobian.probes, "max_probes")
     add("jacobian", "power_iterations", spec.jacobian.power_iterations, "max_power_iterations")
+    if spec.training is not None:
+        add("training.steps", "training.steps", spec.training.steps, "max_training_steps")
+        add("training.examples", "training.examples", spec.training.examples, "max_training_examples")
+        add("training.histograms", "histograms", len(spec.training.histograms), "max_training_histograms")
     if errors:
         return errors
     add("layers", "parameters", parameters(spec.widths, spec.bias), "max_parameters")

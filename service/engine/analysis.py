@@ -30,6 +30,7 @@ from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
 from .spec import AUTO_EXACT_GFLOP, ModelSpec, spec_dict
 from .theory import theory
+from .training import train
 
 LN10 = math.log(10.0)
 # Bump when a change alters any reported number: grades are re-checked against it.
@@ -117,6 +118,7 @@ def analyze(
         if spec.verify_recommendations
         else None,
     )
+    training = train(spec, params, device) if spec.training is not None else None
     notes = list(ref.notes)
     if checked is not None and (chaotic := reference_note(checked)):
         notes.append(chaotic)
@@ -160,6 +162,7 @@ def analyze(
         runtime=runtime,
         architecture=architecture_info(spec),
         reference_fidelity=checked,
+        training=training,
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .training_report import TrainingReport
+
 
 @dataclass
 class TensorStats:
@@ -327,3 +329,4 @@ class Report:
     runtime: Runtime
     architecture: ArchitectureInfo | None = None  # null for the plain MLP
     reference_fidelity: ReferenceFidelity | None = None
+    training: TrainingReport | None = None  # the spec's training probe (service/engine/training.py)
