@@ -38,8 +38,8 @@ class TrainingLayerSchema(Schema):
     underflow_count = fields.List(
         fields.Integer(allow_none=True),
         metadata={
-            "description": "Per step: values non-zero before the gradient's last rounding to the dtype and 0 after "
-            "it (float16 emulated on the CPU); null where not observable (native passes)."
+            "description": "Per step: values of the loss-scaled gradient non-zero in float64 arithmetic on the same "
+            "weights and batch and 0 in the dtype (float16/bfloat16; null for float32/float64)."
         },
     )
     distance_from_init = _float("‖W_k − W_0‖ / ‖W_0‖ after the last step (null: non-finite weights).")

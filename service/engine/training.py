@@ -7,10 +7,11 @@ weights are rounded to the dtype for each step's pass and the dtype's gradients 
 else the pass dtype itself. Loss scaling: loss_scaling.LossScaling (dynamic is torch.amp.GradScaler).
 
 What is watched, per step: the batch loss, the loss scale, whether the step was skipped; per layer: ‖∂ℓ/∂W‖ from the
-gradient as the dtype held it (unscaled in float64), ‖ΔW‖/‖W‖ of the master weights, the non-finite and flushed-to-
-zero counts of the scaled gradient, and at the requested steps histograms of log10|S·∂ℓ/∂W| over fixed bins
-spanning the dtype's range. At the end: the data set's loss before and after, divergence, and per layer the
-distance from init ‖W_k − W_0‖/‖W_0‖ with a did-not-learn flag relative to the best-learning layer.
+gradient as the dtype held it (unscaled in float64), ‖ΔW‖/‖W‖ of the master weights, the non-finite count of the
+loss-scaled gradient and (float16/bfloat16) its values flushed to zero, against a float64 pass on the same weights;
+at the requested steps, histograms of log10|S·∂ℓ/∂W| over fixed bins spanning the dtype's range. At the end: the data
+set's loss before and after, divergence, and per layer the distance from init ‖W_k − W_0‖/‖W_0‖ with a did-not-learn
+flag relative to the best-learning layer.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def train(
         norms = torch.stack([torch.linalg.vector_norm(g, dtype=torch.float64) for g in held]) / scale
         grad_norms.append(norms)
         overflow.append(torch.stack([(~torch.isfinite(g)).sum() for g in held]))
-        underflow.append(_flushed(net, st, held))
+        underflow.append(_flushed(spec, net, st, held, task.loss, x_all[idx], y_all[idx], scale))
         if k in wanted:
             histograms.append(_histograms(k, scale, held, edges))
         before = [w.detach().clone() for w in net.master_w]
@@ -209,12 +210,21 @@ def _grad(w: Tensor) -> Tensor:
     return w.grad if w.grad is not None else torch.zeros_like(w)  # a branch scaled by 0 gets no gradient at all
 
 
-def _flushed(net: _Net, st: PassState, held: list[Tensor]) -> Tensor | None:
-    """Per layer: values of the gradient that were non-zero in the float64 arithmetic of the emulated pass and are 0
-    once rounded to float16. None for native passes, whose unrounded values are never seen."""
-    if not net.emulated:
+def _flushed(
+    spec: ModelSpec, net: _Net, st: PassState, held: list[Tensor], loss: str, x: Tensor, y: Tensor, scale: float
+) -> Tensor | None:
+    """Per layer: values of S·∂ℓ/∂W that are non-zero in exact (float64) arithmetic on the same weights and batch
+    and 0 as the dtype held them (the analysis's underflow). Only for float16/bfloat16, where it costs a float64
+    pass per step; None for float32/float64, whose range no such gradient leaves."""
+    if net.target not in (torch.float16, torch.bfloat16):
         return None
-    return torch.stack([((_grad(w) != 0) & (g == 0)).sum() for w, g in zip(st.weights, held, strict=True)])
+    f64 = torch.float64
+    weights = [w.detach().to(f64).requires_grad_(True) for w in st.weights]
+    biases = [None if b is None else b.detach().to(f64).requires_grad_(True) for b in st.biases]
+    exact = PassState(f64, f64, False, weights, biases)
+    h = block_forward(spec, exact, x.to(f64))
+    (task_loss(loss, h, y.to(f64) if loss == "mse" else y) * scale).backward()
+    return torch.stack([((_grad(w) != 0) & (g == 0)).sum() for w, g in zip(weights, held, strict=True)])
 
 
 def _histograms(step: int, scale: float, held: list[Tensor], edges: list[float]) -> TrainingHistogram:

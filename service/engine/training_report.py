@@ -25,8 +25,8 @@ class TrainingLayer:
     log10_grad_norm: list[float | None]  # null also where the gradient is exactly 0
     update_ratio: list[float | None]  # ‖W_{k+1} − W_k‖ / ‖W_k‖ of the optimizer's weights (0 on a skipped step)
     overflow_count: list[int]  # non-finite values of the loss-scaled gradient as the dtype holds it
-    underflow_count: list[int | None]  # values non-zero before the gradient's last rounding and 0 after it; null
-    # where not observable (native passes: float32, float64, bfloat16, CUDA)
+    underflow_count: list[int | None]  # values of S·∂ℓ/∂W non-zero in float64 arithmetic (same weights and batch)
+    # and 0 in the dtype; float16/bfloat16 only (null for float32/float64)
     distance_from_init: float | None  # ‖W_k − W_0‖ / ‖W_0‖ after the last step (null: non-finite weights)
     did_not_learn: bool  # distance_from_init < NOT_LEARNED_FRACTION × the largest layer's (or non-finite weights)
 
