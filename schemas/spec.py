@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from service.engine.cost import estimate_cost, parameters, predict_time
+from service.engine.cost_training import training_flops
 from service.engine.spec import (
     ACTIVATIONS,
     CHAIN_PRECISIONS,
@@ -501,7 +502,10 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
         "batch_size (it is per sample), power_iterations or network fits here, or submit the same spec as "
         'POST /v1/jobs {"analysis": spec}, which runs it on the job queue up to GRADSTAB_MAX_JOB_GFLOP'
     )
-    add("layers", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
+    trained = spec.training is not None and training_flops(spec) / 1e9 > cost.gflop / 2
+    if trained:  # mostly the training probe's steps
+        hint = "; mostly training steps: fewer training.steps, a smaller batch_size or network, or POST /v1/jobs"
+    add("training.steps" if trained else "layers", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
     add("layers", "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib", hint)
     if limits.max_seconds > 0 and not errors:
         timing = predict_time(spec, 1, limits.auto_exact_gflop)
@@ -522,4 +526,5 @@ SHRINK = {  # short: a message is clipped at schemas.errors.MAX_ECHO_CHARS
     "singular_values": ("jacobian", "jacobian.singular_values, depth or batch_size"),
     "sweeps": ("jacobian", "jacobian.power_iterations or depth, or use method exact"),
     "reruns": ("verify_recommendations", "depth, or verify_recommendations"),
+    "training": ("training.steps", "training.steps or depth"),
 }

@@ -235,6 +235,7 @@ class _Verifier:
             rerun = dataclasses.replace(
                 spec,
                 verify_recommendations=False,
+                training=None,  # the reruns judge the init's gradients; training_verify.py judges training
                 jacobian=dataclasses.replace(
                     spec.jacobian, method=self.method, power_iterations=0, singular_values="none"
                 ),
@@ -244,6 +245,7 @@ class _Verifier:
                 spec,
                 batch_size=min(spec.batch_size, VERIFY_BATCH),
                 verify_recommendations=False,
+                training=None,
                 jacobian=dataclasses.replace(
                     spec.jacobian,
                     method="estimate",
