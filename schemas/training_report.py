@@ -80,6 +80,20 @@ class TrainingSummarySchema(Schema):
     )
 
 
+class TrainingCheckSchema(Schema):
+    """A recommendation judged by training (service/engine/training_verify.py)."""
+
+    status = fields.String(metadata={"description": "verified | not_verified (past the reruns' budget: no claim)."})
+    reason = fields.String()
+    not_learning_layers = fields.List(fields.Integer(), allow_none=True)
+    now_learning_layers = fields.List(
+        fields.Integer(), allow_none=True, metadata={"description": "Layers that did not learn before and do now."}
+    )
+    all_learn = fields.Boolean(allow_none=True)
+    diverged = fields.Boolean(allow_none=True)
+    loss_ratio = _float()
+
+
 class TrainingReportSchema(Schema):
     """What k optimizer steps did (service/engine/training.py)."""
 
@@ -114,6 +128,7 @@ for _schema in (
     TrainingHistogramSchema,
     TrainingSummarySchema,
     TrainingReportSchema,
+    TrainingCheckSchema,
 ):
     for _field in _schema._declared_fields.values():
         _field.required = True  # dumped from dataclass attributes: always present (null where not computed)

@@ -31,6 +31,7 @@ from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report
 from .spec import AUTO_EXACT_GFLOP, ModelSpec, spec_dict
 from .theory import theory
 from .training import train
+from .training_verify import judge_by_training
 
 LN10 = math.log(10.0)
 # Bump when a change alters any reported number: grades are re-checked against it.
@@ -119,6 +120,8 @@ def analyze(
         else None,
     )
     training = train(spec, params, device) if spec.training is not None else None
+    if training is not None and spec.verify_recommendations:
+        judge_by_training(spec, training, diag.recommendations, device)
     notes = list(ref.notes)
     if checked is not None and (chaotic := reference_note(checked)):
         notes.append(chaotic)

@@ -17,6 +17,9 @@ TRAIN_FLOPS_PER_WEIGHT_SAMPLE = 6.0  # forward 2, backward 4
 TRAIN_BOOKKEEPING_FLOPS_PER_WEIGHT = 40.0  # optimizer, the copy, three norms in float64 (GEMM-equivalent)
 TRAIN_LAYER_STEP_S = 1.5e-4  # per layer and step: its forward/backward kernels, optimizer, statistics (one thread)
 HALF_PRECISION_FACTOR = 3.0  # float16 (emulated in float64, rounded per operation) and bfloat16: plus a float64 pass
+# Recommendations are judged by training too (training_verify.py): reruns of the probe on the changed specs share a
+# budget of this many probes of the spec's own; past it a recommendation's training stays not verified.
+TRAINING_VERIFY_RUNS = 2
 
 
 def _weights(spec: ModelSpec) -> int:
@@ -27,7 +30,22 @@ def _half(spec: ModelSpec) -> bool:
     return spec.dtype in ("float16", "bfloat16")
 
 
+def _runs(spec: ModelSpec) -> float:
+    """The probe itself and, where recommendations are verified, their training reruns' budget."""
+    return 1.0 + (TRAINING_VERIFY_RUNS if spec.verify_recommendations else 0.0)
+
+
 def training_flops(spec: ModelSpec) -> float:
+    """The probe and its reruns' budget (what admission counts)."""
+    return _runs(spec) * probe_flops(spec)
+
+
+def training_verify_budget_flops(spec: ModelSpec) -> float:
+    return TRAINING_VERIFY_RUNS * probe_flops(spec)
+
+
+def probe_flops(spec: ModelSpec) -> float:
+    """One run of the probe."""
     if spec.training is None:
         return 0.0
     tr = spec.training
@@ -43,7 +61,7 @@ def training_fixed_seconds(spec: ModelSpec) -> float:
     if spec.training is None:
         return 0.0
     factor = HALF_PRECISION_FACTOR if _half(spec) else 1.0
-    return spec.training.steps * spec.depth * TRAIN_LAYER_STEP_S * factor
+    return _runs(spec) * spec.training.steps * spec.depth * TRAIN_LAYER_STEP_S * factor
 
 
 def training_memory_bytes(spec: ModelSpec) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .training_report import TrainingReport
+from .training_report import TrainingCheck, TrainingReport
 
 
 @dataclass
@@ -167,6 +167,7 @@ class Outcome:
     forward_underflow: bool = False
     batch_size: int | None = None  # the batch the rerun used: the user's own for every claimed fix
     jacobian_method: str | None = None  # the method that ran for the rerun
+    training: TrainingCheck | None = None  # where the spec trains and its probe flagged layers or divergence
 
 
 @dataclass

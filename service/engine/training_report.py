@@ -81,3 +81,19 @@ class TrainingReport:
     histograms: list[TrainingHistogram]
     summary: TrainingSummary
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainingCheck:
+    """A recommendation judged by training: the probe rerun on the changed spec (service/engine/training_verify.py).
+
+    status: verified (rerun; the fields say what it gave) | not_verified (past the reruns' shared budget: nothing is
+    claimed, every other field null)."""
+
+    status: str
+    reason: str
+    not_learning_layers: list[int] | None = None  # of the changed spec's run
+    now_learning_layers: list[int] | None = None  # layers that did not learn before and do now
+    all_learn: bool | None = None
+    diverged: bool | None = None
+    loss_ratio: float | None = None
