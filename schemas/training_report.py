@@ -75,6 +75,9 @@ class TrainingSummarySchema(Schema):
     not_learning_layers = fields.List(fields.Integer())
     best_learning_layer = fields.Integer(allow_none=True)
     not_learned_fraction = _float("did_not_learn threshold, relative to the best layer's distance from init.")
+    first_to_last_distance_ratio = _float(
+        "Layer 1's distance_from_init over layer d's (null where either is not finite or layer d's is 0)."
+    )
     sentence = fields.String(
         metadata={"description": "The training run in one sentence (the verdict stays the init's)."}
     )

@@ -58,6 +58,8 @@ class TrainingSummary:
     not_learning_layers: list[int]
     best_learning_layer: int | None
     not_learned_fraction: float  # the threshold did_not_learn uses, relative to the best layer's distance
+    # distance_from_init of layer 1 over layer d's: a rubric's "the bottom layer learns too" in one number
+    first_to_last_distance_ratio: float | None
     sentence: str
 
 

@@ -57,8 +57,13 @@ def summarize(
         not_learning_layers=not_learning,
         best_learning_layer=best,
         not_learned_fraction=NOT_LEARNED_FRACTION,
+        first_to_last_distance_ratio=_ratio(layers[0].distance_from_init, layers[-1].distance_from_init),
         sentence=_sentence(spec, len(steps), ratio, diverged_at, skipped, not_learning, best, len(layers)),
     )
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
 
 
 def _sentence(
