@@ -62,7 +62,7 @@ class TrainingHistogramSchema(Schema):
 
 
 class TrainingSummarySchema(Schema):
-    initial_loss = _float("The whole data set's loss before the first step.")
+    initial_loss = _float("The loss over the data set's first 256 examples (at least a batch) before the first step.")
     final_loss = _float("The same after the last step.")
     loss_ratio = _float("final_loss / initial_loss (null where either is not finite).")
     diverged = fields.Boolean()

@@ -48,7 +48,7 @@ class TrainingHistogram:
 
 @dataclass
 class TrainingSummary:
-    initial_loss: float | None  # over the whole data set, before the first step
+    initial_loss: float | None  # over the data set's first 256 examples (EVAL_EXAMPLES), before the first step
     final_loss: float | None  # the same after the last step
     loss_ratio: float | None  # final / initial (null where either is non-finite or initial is 0)
     diverged: bool

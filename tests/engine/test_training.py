@@ -301,3 +301,19 @@ def test_histograms_count_every_value_once():
     for h in rep.histograms:
         for ly, (n_out, n_in) in zip(h.layers, zip(spec.widths[1:], spec.widths[:-1], strict=True), strict=True):
             assert sum(ly.counts) + ly.zeros + ly.nonfinite == n_out * n_in
+
+
+def test_the_loss_before_and_after_is_the_first_examples_mean_loss():
+    """summary.initial_loss / final_loss: the mean mse of the network on the data set's first 256 examples."""
+    spec = _spec(layers=[5, 12, 3], dtype="float64", batch_size=16, training={"steps": 5, "examples": 300})
+    model = _plain_model(spec, torch.float64)
+    task = make_task(spec)
+    with torch.no_grad():
+        before = float(F.mse_loss(model(task.x[:256]), task.targets[:256]))
+    _reference_run(spec, model, torch.float64)  # trains `model` in place
+    with torch.no_grad():
+        after = float(F.mse_loss(model(task.x[:256]), task.targets[:256]))
+    rep = train(spec, make_parameters(spec), CPU)
+    assert rep.summary.initial_loss == pytest.approx(before, rel=1e-12)
+    assert rep.summary.final_loss == pytest.approx(after, rel=1e-12)
+    assert rep.summary.loss_ratio == pytest.approx(after / before, rel=1e-12)
