@@ -19,6 +19,8 @@ from service.engine.cost import estimate_cost
 from service.grading.pointer import PointerError, parse
 from service.jobs.model import STATUSES, Plan, spec_to_dict
 from service.jobs.settings import JobSettings
+from service.jobs.stable_lr import AXIS as LR_AXIS
+from service.jobs.stable_lr import KIND as LR_KIND
 from service.jobs.sweep import NESTED, expand, point_count
 
 from .fields import StrictSchema
@@ -31,6 +33,7 @@ from .spec import (
     ResidualSchema,
     ThresholdsSchema,
 )
+from .training import TrainingSchema
 
 MAX_POINT_ERRORS = 3  # failing points named in one 422
 _NESTED_MEMBERS = {
@@ -42,6 +45,7 @@ _NESTED_MEMBERS = {
         *(f"residual.{m}" for m in ResidualSchema().fields),
         *(f"normalization.{m}" for m in NormalizationSchema().fields),
     ),
+    "training": tuple(TrainingSchema().fields),
 }
 assert set(_NESTED_MEMBERS) == set(NESTED)
 SPEC_REF = {"allOf": [{"$ref": "#/components/schemas/ModelSpec"}]}
@@ -105,7 +109,13 @@ class SweepRequestSchema(_JobsSchema):
     summary = fields.List(
         fields.String(),
         load_default=list,
-        metadata={"description": "JSON pointers into each point's report to keep under the point's `extra`."},
+        metadata={
+            "description": "JSON pointers into each point's report to keep under the point's `extra`, and named "
+            f"summaries: {LR_KIND} (needs a {LR_AXIS} axis and base.training) adds the result's {LR_KIND}: per "
+            "combination of the other axes, the largest learning rate whose training did not diverge and whose "
+            "loss fell.",
+            "example": ["/diagnosis/onset_layer", LR_KIND],
+        },
     )
 
     @validates_schema
@@ -135,6 +145,10 @@ class SweepRequestSchema(_JobsSchema):
                 'A layers.* axis needs base.layers as {"depth": d, "width": n}, not a list of widths.', "base.layers"
             )
         for i, pointer in enumerate(data.get("summary") or []):
+            if pointer == LR_KIND:
+                if LR_AXIS not in grid:
+                    raise ValidationError(f"{LR_KIND} needs a {LR_AXIS!r} axis in grid.", f"summary.{i}")
+                continue
             try:
                 parse(pointer)
             except PointerError as exc:
@@ -227,6 +241,28 @@ class PointTheorySchema(Schema):
     critical_weight_scale = fields.Float(required=True, allow_none=True)
 
 
+class LargestStableLRSchema(Schema):
+    params = fields.Dict(required=True, metadata={"description": "The other axes' values of this group."})
+    largest_stable_learning_rate = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Largest learning rate that did not diverge and whose loss fell (null: none)."},
+    )
+    learning_rates = fields.List(fields.Float(), required=True)
+    stable = fields.List(fields.Boolean(), required=True, metadata={"description": "Per learning rate, ascending."})
+    monotone = fields.Boolean(required=True, metadata={"description": "Every rate up to the answer was stable."})
+
+
+class PointTrainingSchema(Schema):
+    learning_rate = fields.Float(required=True)
+    diverged = fields.Boolean(required=True)
+    divergence_step = fields.Integer(required=True, allow_none=True)
+    loss_ratio = fields.Float(required=True, allow_none=True)
+    stable = fields.Boolean(required=True, metadata={"description": "Did not diverge and the loss fell."})
+    skipped_steps = fields.Integer(required=True)
+    not_learning_layers = fields.List(fields.Integer(), required=True)
+
+
 class SweepPointSchema(Schema):
     """One analysed point of a sweep (service/jobs/summary.py)."""
 
@@ -243,6 +279,9 @@ class SweepPointSchema(Schema):
     report_id = fields.String(required=True, metadata={"description": "The id POST /v1/analyses gives this spec."})
     elapsed_ms = fields.Float(required=True)
     extra = fields.Dict(metadata={"description": "The request's `summary` pointers → their values (when asked)."})
+    training = fields.Nested(
+        PointTrainingSchema, metadata={"description": "Where the spec has training: what the probe's run gave."}
+    )
 
 
 class SweepPointErrorSchema(Schema):
@@ -274,6 +313,13 @@ class SweepResultSchema(Schema):
         metadata={"description": "Axis name → its values, as the request's grid."},
     )
     summary = fields.List(fields.String(), metadata={"description": "The request's `summary` pointers."})
+    largest_stable_learning_rate = fields.List(
+        fields.Nested(LargestStableLRSchema),
+        metadata={
+            "description": f"Where the request's summary names {LR_KIND}: one entry per combination of the "
+            "other axes (service/jobs/stable_lr.py)."
+        },
+    )
 
 
 # Registered as components by service/api/smorest.py: Job.result refers to them by name.

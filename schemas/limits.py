@@ -26,6 +26,9 @@ class Limits:
     max_probes: int = 256
     max_power_iterations: int = 100
     max_body_bytes: int = 1_000_000
+    max_training_steps: int = 10_000  # training.steps
+    max_training_examples: int = 65_536  # training.examples
+    max_training_histograms: int = 16  # training.histograms: steps with per-layer histograms
     # Predicted seconds of one analysis (service.engine.cost.predict_time, times cost_scale); 0: no time limit
     # (the CLI). The server sets it to its request deadline × ADMIT_MARGIN unless GRADSTAB_MAX_SECONDS is set.
     max_seconds: float = 0.0

@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import Schema, fields, missing
 
 from .fields import FiniteFloat
+from .training_report import TrainingCheckSchema, TrainingReportSchema
 
 _isfinite = math.isfinite
 
@@ -195,6 +196,14 @@ class OutcomeSchema(Schema):
     forward_underflow = fields.Boolean()
     batch_size = _int("The batch this rerun used: the spec's own for every fixes=true (same seed).", nullable=True)
     jacobian_method = fields.String(allow_none=True, metadata={"description": "The Jacobian method of this rerun."})
+    training = fields.Nested(
+        TrainingCheckSchema,
+        allow_none=True,
+        metadata={
+            "description": "Where the spec has training and its probe found layers that did not learn or diverged: "
+            "the probe rerun on the changed spec (null otherwise)."
+        },
+    )
 
 
 class RecommendationSchema(Schema):
@@ -395,6 +404,11 @@ class ReportSchema(Schema):
             "description": "How far the float64 reference forward (σ', χ, the products) is the exact network's: "
             "where a chaotic forward amplifies its own rounding past the tolerance, and from which layer."
         },
+    )
+    training = fields.Nested(
+        TrainingReportSchema,
+        allow_none=True,
+        metadata={"description": "What k optimizer steps did, where the spec has `training` (null: no training)."},
     )
     cache = fields.Nested(
         CacheSchema,

@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from service.engine.cost import estimate_cost, parameters, predict_time
+from service.engine.cost_training import training_flops
 from service.engine.spec import (
     ACTIVATIONS,
     CHAIN_PRECISIONS,
@@ -38,6 +39,7 @@ from service.engine.spec import (
 from .device_budget import budget_device, limit_name, memory_mib
 from .fields import StrictFloat, StrictSchema
 from .limits import Limits, limit_message
+from .training import TRAINING_EXAMPLE, TrainingSchema
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -397,6 +399,16 @@ class ModelSpecSchema(StrictSchema):
             "example": ARCHITECTURE_EXAMPLE,
         },
     )
+    training = fields.Nested(
+        TrainingSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Optional: also train the network for `steps` optimizer steps on a synthetic task and "
+            "report per step and layer what its gradients do (the report's `training`). Absent or null: no training.",
+            "example": TRAINING_EXAMPLE,
+        },
+    )
     verify_recommendations = fields.Boolean(
         load_default=SPEC["verify_recommendations"],
         truthy={True},
@@ -431,6 +443,9 @@ class ModelSpecSchema(StrictSchema):
             raise ValidationError("layernorm needs every width ≥ 2: it normalises over a sample's units.", "layers")
         if data.get("loss") == "cross_entropy" and widths[-1] < 2:
             raise ValidationError("cross_entropy needs at least 2 output units (the last width).", "loss")
+        training = data.get("training")
+        if training is not None:
+            check_training(training, widths, data.get("batch_size", SPEC["batch_size"]))
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> ModelSpec:
@@ -445,6 +460,17 @@ class ModelSpecSchema(StrictSchema):
         if errors:
             raise ValidationError(errors)
         return spec
+
+
+def check_training(training: Any, widths: tuple[int, ...], batch_size: int) -> None:
+    """What `training` needs of the rest of the spec."""
+    if training.examples < batch_size:
+        message = f"examples={training.examples} is below batch_size={batch_size}: a batch is drawn from the data set."
+        raise ValidationError({"training": {"examples": [message]}})
+    if training.task == "classification" and widths[-1] < 2:
+        raise ValidationError(
+            {"training": {"task": ["classification needs at least 2 output units (the last width): one per class."]}}
+        )
 
 
 def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
@@ -464,6 +490,10 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
     add("batch_size", "batch_size", spec.batch_size, "max_batch_size")
     add("jacobian", "probes", spec.jacobian.probes, "max_probes")
     add("jacobian", "power_iterations", spec.jacobian.power_iterations, "max_power_iterations")
+    if spec.training is not None:
+        add("training.steps", "training.steps", spec.training.steps, "max_training_steps")
+        add("training.examples", "training.examples", spec.training.examples, "max_training_examples")
+        add("training.histograms", "histograms", len(spec.training.histograms), "max_training_histograms")
     if errors:
         return errors
     device = budget_device(spec, limits)
@@ -477,7 +507,10 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
         "batch_size (it is per sample), power_iterations or network fits here, or submit the same spec as "
         'POST /v1/jobs {"analysis": spec}, which runs it on the job queue up to GRADSTAB_MAX_JOB_GFLOP'
     )
-    add("layers", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
+    trained = spec.training is not None and training_flops(spec) / 1e9 > cost.gflop / 2
+    if trained:  # mostly the training probe's steps
+        hint = "; mostly training steps: fewer training.steps, a smaller batch_size or network, or POST /v1/jobs"
+    add("training.steps" if trained else "layers", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
     memory = memory_mib(spec, limits, device, cost.memory_mib)
     add("layers", "estimated memory (MiB)", round(memory, 1), "max_memory_mib", hint)
     if limits.max_seconds > 0 and not errors:
@@ -500,4 +533,5 @@ SHRINK = {  # short: a message is clipped at schemas.errors.MAX_ECHO_CHARS
     "singular_values": ("jacobian", "jacobian.singular_values, depth or batch_size"),
     "sweeps": ("jacobian", "jacobian.power_iterations or depth, or use method exact"),
     "reruns": ("verify_recommendations", "depth, or verify_recommendations"),
+    "training": ("training.steps", "training.steps or depth"),
 }

@@ -145,6 +145,8 @@ def summary(report: dict[str, Any]) -> Group:
     facts.add_row("range", f"{_event('overflow', d['overflow'])}; {_event('underflow', d['underflow'])}")
     if report.get("architecture"):
         facts.add_row("architecture", _architecture(report))
+    if report.get("training"):  # the training probe's own sentence; the verdict above stays the init's
+        facts.add_row("training", report["training"]["summary"]["sentence"])
     parts: list[Any] = [head, Text(d["summary"]), facts]
     if d.get("causes"):
         parts.append(Text("Causes", style="bold"))
@@ -155,8 +157,10 @@ def summary(report: dict[str, Any]) -> Group:
         for r in fixes:
             change = change_text(r["change"])
             v = r.get("verified") or {}
+            trained = v.get("training") or {}
+            learns = {True: "; every layer learns", False: "; not every layer learns"}.get(trained.get("all_learn"), "")
             parts.append(
-                Text(f"• {change}: {v.get('verdict', '?')}, {_num(v.get('growth_per_layer'), '.3f')} per layer")
+                Text(f"• {change}: {v.get('verdict', '?')}, {_num(v.get('growth_per_layer'), '.3f')} per layer{learns}")
             )
     elif d.get("recommendations"):
         parts.append(Text("No recommended change was verified to fix it.", style="bold"))

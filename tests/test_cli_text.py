@@ -184,3 +184,30 @@ def test_an_architecture_change_reads_on_one_line() -> None:
     }
     assert change_text(change) == "architecture=residual(every 2, branch_scale 0.1414)+layernorm(pre)"
     assert change_text({"weight_scale": 0.5, "init": "orthogonal"}) == "weight_scale=0.5, init=orthogonal"
+
+
+def test_the_text_summary_says_what_training_did(tmp_path) -> None:
+    """--format text: the training sentence beside the init's facts, and which verified fixes make every layer
+    learn."""
+    import json
+    import subprocess
+    import sys
+
+    spec = {
+        "layers": {"depth": 12, "width": 16, "input_dim": 8},
+        "activation": "sigmoid",
+        "init": "xavier_normal",
+        "batch_size": 8,
+        "training": {"steps": 40, "learning_rate": 0.5, "examples": 64},
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    run = subprocess.run(
+        [sys.executable, "-m", "service", "analyze", str(path), "--format", "text"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "40 sgd steps at learning rate 0.5" in " ".join(run.stdout.split())
+    assert "every layer learns" in run.stdout

@@ -124,10 +124,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("http", ("service.api",)),
     ("application", ("service.application", "service.jobs")),
     ("wire", ("schemas",)),
-    # the jobs package's plain data (the plan, grid expansion, its settings) is domain; the rest is application
+    # the jobs package's plain data (the plan, grid expansion, its settings, the largest stable learning rate over
+    # a sweep's points) is domain; the rest is application
     (
         "domain",
-        ("service.engine", "service.grading", "service.jobs.model", "service.jobs.sweep", "service.jobs.settings"),
+        (
+            "service.engine",
+            "service.grading",
+            "service.jobs.model",
+            "service.jobs.sweep",
+            "service.jobs.settings",
+            "service.jobs.stable_lr",
+        ),
     ),
     ("base", ("service.config", "service.logs", "service")),
 ]

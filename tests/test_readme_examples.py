@@ -105,6 +105,14 @@ def sweep_json(run: Run, ctx: dict[str, str]) -> None:
     assert body["status"] == "succeeded" and len(body["result"]["points"]) == 4, body
 
 
+def lr_sweep(run: Run, ctx: dict[str, str]) -> None:
+    answers = {
+        a["params"]["weight_scale"]: a["largest_stable_learning_rate"]
+        for a in run.body["result"]["largest_stable_learning_rate"]
+    }
+    assert answers[1.0] > answers[1.2] > answers[1.4], answers  # a growing gradient lowers the stable rate
+
+
 def finished(server: str, ctx: dict[str, str]) -> None:
     """A reader draws the sweep once it is done: wait for the job (in-process, seconds)."""
     import time
@@ -169,6 +177,7 @@ RULES = [
     Rule(r"^curl -s -X DELETE localhost:8000/v1/jobs/<id>$", job_cancelled, order=1),
     Rule(r"^curl -si localhost:8000/v1/jobs ", analysis_job_accepted, order=2),
     Rule(r"sweep examples/sweeps/relu_init_depth\.json --format csv$", sweep_csv),
+    Rule(r"sweep examples/sweeps/relu_learning_rate_weight_scale\.json$", lr_sweep),
     Rule(
         r"sweep GRID\.json --server http://127\.0\.0\.1:8000$",
         sweep_json,

@@ -32,6 +32,8 @@ from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
 from .spec import AUTO_EXACT_GFLOP, ModelSpec, spec_dict
 from .theory import theory
+from .training import train
+from .training_verify import judge_by_training
 
 LN10 = math.log(10.0)
 # Bump when a change alters any reported number: grades are re-checked against it.
@@ -121,6 +123,9 @@ def analyze(
         if spec.verify_recommendations
         else None,
     )
+    training = train(spec, params, device) if spec.training is not None else None
+    if training is not None and spec.verify_recommendations:
+        judge_by_training(spec, training, diag.recommendations, device)
     notes = list(ref.notes)
     if checked is not None and (chaotic := reference_note(checked)):
         notes.append(chaotic)
@@ -164,6 +169,7 @@ def analyze(
         runtime=runtime,
         architecture=architecture_info(spec),
         reference_fidelity=checked,
+        training=training,
     )
 
 
@@ -236,6 +242,7 @@ class _Verifier:
             rerun = dataclasses.replace(
                 spec,
                 verify_recommendations=False,
+                training=None,  # the reruns judge the init's gradients; training_verify.py judges training
                 jacobian=dataclasses.replace(
                     spec.jacobian, method=self.method, power_iterations=0, singular_values="none"
                 ),
@@ -245,6 +252,7 @@ class _Verifier:
                 spec,
                 batch_size=min(spec.batch_size, VERIFY_BATCH),
                 verify_recommendations=False,
+                training=None,
                 jacobian=dataclasses.replace(
                     spec.jacobian,
                     method="estimate",

@@ -10,11 +10,13 @@ float32 rounds its output once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
 from .architecture import architecture_of, ops
-from .network import Parameters, PassResult, finish_pass, start_pass
+from .network import Parameters, PassResult, PassState, finish_pass, start_pass
 from .spec import NORM_EPS, ModelSpec
 
 Tensor = torch.Tensor
@@ -36,10 +38,22 @@ def run_block_pass(
 ) -> PassResult:
     """The pass in the spec's dtype; emulate_float16=False runs float16 natively on the CPU too (tests compare)."""
     st, h = start_pass(spec, params, device, emulate_float16)
+    outputs: list[Tensor] = []
+
+    def mark(h_t: Tensor) -> None:
+        h_t.retain_grad()
+        outputs.append(h_t)
+
+    h = block_forward(spec, st, h, mark)
+    return finish_pass(spec, params, device, st, h, outputs)
+
+
+def block_forward(spec: ModelSpec, st: PassState, h: Tensor, mark: Callable[[Tensor], None] | None = None) -> Tensor:
+    """h^d from the input h through `architecture.ops` with the state's weights (the analysis's pass and the training
+    probe's steps share it; a plain spec's ops are linear, act, mark per layer). mark(h^t) is called at each mark."""
     arch = architecture_of(spec)
     kind = arch.normalization.kind
     branch_scale = arch.residual.branch_scale if arch.residual is not None else 1.0
-    outputs: list[Tensor] = []
     saved: list[Tensor] = []
     for op in ops(spec):
         if op.kind == "fork":
@@ -52,7 +66,6 @@ def run_block_pass(
             h = st.rnd(h * branch_scale) if branch_scale != 1.0 else h
         elif op.kind == "add":
             h = st.rnd(saved.pop() + st.rnd(h))
-        elif op.kind == "mark":  # h is h^t
-            h.retain_grad()
-            outputs.append(h)
-    return finish_pass(spec, params, device, st, h, outputs)
+        elif op.kind == "mark" and mark is not None:  # h is h^t
+            mark(h)
+    return h

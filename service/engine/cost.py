@@ -11,6 +11,7 @@ from functools import lru_cache
 from itertools import pairwise
 
 from .cost_architecture import architecture_cost, block_ops_at, product_widths
+from .cost_training import training_fixed_seconds, training_flops, training_memory_bytes
 from .spec import AUTO_EXACT_GFLOP, ModelSpec
 
 _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -216,8 +217,8 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     own = _pass_flops(widths, batch) + work
     verify = min(verify, verify_budget_flops(own))
     return Cost(
-        gflop=(own + verify) / 1e9,
-        memory_mib=(weights_mem + acts_mem + jac_mem) / 2**20 + BASE_MIB,
+        gflop=(own + verify + training_flops(spec)) / 1e9,
+        memory_mib=(weights_mem + acts_mem + jac_mem + training_memory_bytes(spec)) / 2**20 + BASE_MIB,
         jacobian_method=method,
         verify_gflop=verify / 1e9,
     )
@@ -333,6 +334,8 @@ def predict_time(spec: ModelSpec, threads: int = 1, auto_exact_gflop: float = AU
     for t in range(1, spec.depth + 1):
         for name, seconds in layer_fixed_seconds(spec, t, method, t in svd).items():
             parts[name] = parts.get(name, 0.0) + seconds
+    if spec.training is not None:
+        parts["training"] = training_fixed_seconds(spec)
     return Timing(parts)
 
 

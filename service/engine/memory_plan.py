@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from .cost import FLOAT64_CHAIN_MAX_GFLOP, estimate_cost, exact_chain_flops, parameters, svd_layers
+from .cost_training import training_memory_bytes
 from .spec import AUTO_EXACT_GFLOP, ModelSpec
 
 _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -101,6 +102,8 @@ def device_plan(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> 
         working["exact_chain"] = 3 * product + svd + power
     elif spec.depth > 1:
         working["estimate_sweeps"] = 4 * batch * max(spec.jacobian.probes, 2) * n_max * 8
+    if spec.training is not None:  # the training probe runs as a stage of its own (cost_training counts it)
+        working["training"] = training_memory_bytes(spec)
     return MemoryPlan(parts, working)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .training_report import TrainingCheck, TrainingReport
+
 
 @dataclass
 class TensorStats:
@@ -165,6 +167,7 @@ class Outcome:
     forward_underflow: bool = False
     batch_size: int | None = None  # the batch the rerun used: the user's own for every claimed fix
     jacobian_method: str | None = None  # the method that ran for the rerun
+    training: TrainingCheck | None = None  # where the spec trains and its probe flagged layers or divergence
 
 
 @dataclass
@@ -327,3 +330,4 @@ class Report:
     runtime: Runtime
     architecture: ArchitectureInfo | None = None  # null for the plain MLP
     reference_fidelity: ReferenceFidelity | None = None
+    training: TrainingReport | None = None  # the spec's training probe (service/engine/training.py)

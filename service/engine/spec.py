@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from .training_spec import TrainingOptions
+
 ACTIVATIONS: tuple[str, ...] = (
     "identity",
     "relu",
@@ -146,6 +148,8 @@ class ModelSpec:
     verify_recommendations: bool = True
     # residual blocks and normalisation layers; None: the plain MLP (and its report ids, which omit this field)
     architecture: Architecture | None = None
+    # k optimizer steps on a synthetic task (service/engine/training.py); None: none (and the report ids as before)
+    training: TrainingOptions | None = None
 
     @property
     def depth(self) -> int:
@@ -160,6 +164,9 @@ class ModelSpec:
         if isinstance(arch, dict):
             arch = Architecture.from_dict(arch)
             changes["architecture"] = None if arch.is_plain else arch
+        train = changes.get("training")
+        if isinstance(train, dict):
+            changes["training"] = training_from_dict(train)
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
@@ -169,6 +176,8 @@ def spec_dict(spec: ModelSpec) -> dict[str, Any]:
     raw = _plain(spec)
     if spec.architecture is None:
         raw.pop("architecture")
+    if spec.training is None:
+        raw.pop("training")
     return raw
 
 
@@ -191,4 +200,13 @@ def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
     d["thresholds"] = Thresholds(**d["thresholds"])
     if d.get("architecture") is not None:
         d["architecture"] = Architecture.from_dict(d["architecture"])
+    if d.get("training") is not None:
+        d["training"] = training_from_dict(d["training"])
     return ModelSpec(**d)
+
+
+def training_from_dict(data: dict[str, Any]) -> TrainingOptions:
+    """The wire/JSON form of `training` (histograms a list) → TrainingOptions."""
+    d = dict(data)
+    d["histograms"] = tuple(d.get("histograms", ()))
+    return TrainingOptions(**d)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from service.engine.spec import Architecture, ModelSpec, Residual, spec_dict
+from service.engine.spec import Architecture, ModelSpec, Residual, spec_dict, training_from_dict
 
 from .compare import fmt
 
@@ -57,6 +57,8 @@ def normalise_expected(name: str, value: Any) -> Any:
         return [value.get("input_dim", width)] + [width] * value["depth"]
     if name == "activation" and isinstance(value, list) and value and len(set(value)) == 1:
         return value[0]
+    if name == "training" and isinstance(value, dict):  # defaults filled in, as the schema loads it
+        return asdict(training_from_dict(value))
     if name == "architecture" and isinstance(value, dict):  # as the schema normalises it: defaults filled in
         arch = Architecture.from_dict(value)
         return None if arch.is_plain else arch.as_dict()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from . import stable_lr
 from .errors import QuotaExceeded, StoreUnavailable
 from .health import QueueHealth, waiting
 from .model import JobRecord, JobView, Plan, now
@@ -108,6 +109,8 @@ def as_dict(v: JobView, with_result: bool = True) -> dict[str, Any]:
         out["result"] = {"points": entries, "axes": plan.axes}
         if plan.summary:
             out["result"]["summary"] = plan.summary
+        if stable_lr.KIND in plan.summary:
+            out["result"][stable_lr.KIND] = stable_lr.largest_stable(entries, plan.axes)
         failed = [e for e in entries if "error" in e]
         if v.status == "failed":
             out["error"] = f"every point failed; the first: {failed[0]['error']}"

@@ -6,6 +6,8 @@ from typing import Any
 
 from service.grading.pointer import PointerError, resolve
 
+from .stable_lr import training_point
+
 
 def _event(event: dict[str, Any]) -> dict[str, Any]:
     return {"occurred": event["occurred"], "first_layer": event["first_layer"], "quantity": event["quantity"]}
@@ -32,6 +34,9 @@ def point_summary(report: dict[str, Any], params: dict[str, Any], pointers: list
         "report_id": report["id"],
         "elapsed_ms": report["runtime"]["elapsed_ms"],
     }
+    if report.get("training") is not None:  # the training probe's outcome (a learning-rate sweep reads it)
+        out["training"] = training_point(report["training"])
+    pointers = [p for p in pointers if p.startswith("/") or p == ""]  # named summary kinds are not pointers
     if pointers:
         kept: dict[str, Any] = {}
         for pointer in pointers:

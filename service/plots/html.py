@@ -15,6 +15,7 @@ from .model import HeatmapFigure, LineFigure
 from .phase import phase_figures
 from .render import render_svg
 from .svg import inline
+from .training_figures import training_figures
 
 CSS = """
 :root { color-scheme: light; --fg: #1a1a1a; --muted: #555; --line: #ddd; }
@@ -210,6 +211,11 @@ def report_page(report: Mapping[str, Any]) -> str:
     if fixes is not None:
         figures.append(fixes)
     plots = "".join(_figure(f) for f in figures)
+    trained = training_figures(report)
+    if trained:  # the training probe: its sentence, then its pictures
+        sentence = _e(((report.get("training") or {}).get("summary") or {}).get("sentence"))
+        plots += f'<h3 id="training">Training</h3><p class="summary">{sentence}</p>'
+        plots += "".join(_figure(f) for f in trained)
     footer = (
         f"Report {_e(report.get('id'))} · engine {_e(report.get('engine_version'))} · "
         f"{_e(rt.get('device'))}, torch {_e(rt.get('torch_version'))}, Jacobian {_e(rt.get('jacobian_method'))}, "

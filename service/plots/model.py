@@ -119,6 +119,9 @@ class HeatmapFigure:
     critical_line: tuple[tuple[float, float], ...] = ()
     notes: tuple[str, ...] = ()
     chi: tuple[tuple[float | None, ...], ...] = ()  # theory's χ per cell [row][column], written in the cells
+    # cells (column, row) outlined, e.g. each row's largest stable learning rate of a learning-rate sweep
+    marked: tuple[tuple[int, int], ...] = ()
+    marked_label: str = ""
 
 
 VERDICT_CODES: dict[str, int] = {"vanishing": 0, "stable": 1, "exploding": 2}

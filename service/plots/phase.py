@@ -15,7 +15,7 @@ from typing import Any
 
 from .model import VERDICT_CODES, HeatmapFigure
 
-_PREFERRED_X = ("weight_scale", "init", "activation", "input_scale")
+_PREFERRED_X = ("training.learning_rate", "weight_scale", "init", "activation", "input_scale")
 _PREFERRED_Y = ("layers.depth", "depth", "layers.width", "width", "dtype")
 
 
@@ -68,6 +68,20 @@ def is_numeric_axis(values: Sequence[Any]) -> bool:
     return len(numbers) == len(values) >= 2 and all(a < b for a, b in itertools.pairwise(numbers))
 
 
+def largest_stable_cells(
+    cells: Mapping[tuple[int, int], Mapping[str, Any]], x_values: Sequence[Any], x: str
+) -> tuple[tuple[int, int], ...]:
+    """Per row of a sweep over training.learning_rate (the x axis): the cell (column, row) of the largest learning
+    rate whose training did not diverge and whose loss fell (service/jobs/stable_lr.py's answer)."""
+    if x != "training.learning_rate":
+        return ()
+    best: dict[int, int] = {}
+    for (j, i), p in cells.items():
+        if (p.get("training") or {}).get("stable") and (j not in best or x_values[i] > x_values[best[j]]):
+            best[j] = i
+    return tuple((i, j) for j, i in sorted(best.items()))
+
+
 def phase_figures(
     result: Mapping[str, Any], value: str = "verdict", x: str | None = None, y: str | None = None
 ) -> list[HeatmapFigure]:
@@ -111,6 +125,7 @@ def phase_figures(
                 chi_row.append(_log_chi(p) if p is not None else None)
             grid.append(tuple(row))
             chis.append(chi_row)
+        marked = largest_stable_cells(cells, axes[x], x)
         where = ", ".join(f"{k}={v}" for k, v in fixed.items())
         what = "verdict" if value == "verdict" else "log10 total growth"
         missing = sum(v is None for row in grid for v in row)
@@ -137,6 +152,8 @@ def phase_figures(
                 colorbar_label="measured verdict" if value == "verdict" else "total growth (RMS gain), log10",
                 critical_line=critical_line(chis) if numeric else (),
                 chi=tuple(tuple(None if c is None else math.exp(c) for c in row) for row in chis),
+                marked=marked,
+                marked_label="largest stable learning rate (did not diverge, loss fell)" if marked else "",
                 notes=(f"{missing} cell(s) without a result are blank.",) if missing else (),
             )
         )

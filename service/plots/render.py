@@ -159,6 +159,7 @@ def _draw_line_figure(fig: Any, spec: LineFigure) -> None:
 def _draw_heatmap(fig: Any, spec: HeatmapFigure) -> None:
     mpl = _mpl()
     from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Rectangle
 
     # Room right of the colour bar for its tick labels ("exploding") and its label, in any browser's font.
     ax = fig.add_axes((0.12, 0.14, 0.62, 0.76))
@@ -195,6 +196,20 @@ def _draw_heatmap(fig: Any, spec: HeatmapFigure) -> None:
             label="theory: χ = 1 (edge of chaos)",
         )
         line.set_gid("critical-line")
+        ax.legend(loc="upper right", fontsize=8)
+    for n, (i, j) in enumerate(spec.marked):
+        box = Rectangle(
+            (i + 0.04, j + 0.04),
+            0.92,
+            0.92,
+            fill=False,
+            edgecolor="black",
+            linewidth=2.5,
+            label=spec.marked_label if n == 0 else None,
+        )
+        box.set_gid(f"marked-{j}-{i}")
+        ax.add_patch(box)
+    if spec.marked:
         ax.legend(loc="upper right", fontsize=8)
     for j, row in enumerate(spec.chi):
         for i, chi in enumerate(row):

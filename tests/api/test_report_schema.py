@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import typing
 
 import pytest
@@ -93,7 +94,7 @@ def _dataclass_in(hint: typing.Any) -> type:
 def _check(cls: type, schema: Schema, path: str) -> list[str]:
     """Every dataclass field has a schema field and vice versa, recursively."""
     missing: list[str] = []
-    hints = typing.get_type_hints(cls, vars(r))
+    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))  # report.py, or training_report.py
     sf = _schema_fields(schema)
     names = {f.name for f in dataclasses.fields(cls)}
     missing += [f"{path}.{n} (not in schema)" for n in names - set(sf)]
