@@ -26,6 +26,7 @@ from .fidelity import check_reference, reference_note
 from .gradstats import tensor_stats_many
 from .jacobian import exact_chain
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
+from .recurrent_analysis import analyze_recurrent
 from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
 from .spec import AUTO_EXACT_GFLOP, ModelSpec, spec_dict
@@ -80,6 +81,11 @@ def analyze(
     start = time.perf_counter()
     planned = planned or plan(spec, auto_exact_gflop)
     method = planned.jacobian_method
+    if spec.recurrent is not None:  # along time: its own pass, reference, products and diagnosis
+        verify = (
+            _Verifier(auto_exact_gflop, method, planned.verify_budget_gflop) if spec.verify_recommendations else None
+        )
+        return analyze_recurrent(spec, planned.id, method, planned.gflop, ENGINE_VERSION, verify)
     device = resolve_device(spec.device, planned.gflop)
     pass_dtype = TORCH_DTYPES[spec.dtype]
     params = make_parameters(spec)

@@ -1,0 +1,264 @@
+"""One analysis of a recurrent spec: the pass in the dtype, the float64 reference, the products through time, the
+exact gradients (range events), theory and diagnosis, assembled into the report's usual shape along axis time."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .activations import get as get_activation
+from .gradstats import smallest_normal, tensor_stats_many
+from .network import TORCH_DTYPES, device_name, resolve_device
+from .recurrent import GATE_NAMES, make_recurrent_parameters, run_recurrent_pass, state_width
+from .recurrent_chain import depth_products, exact_walk, time_products
+from .recurrent_diagnosis import diagnose_recurrent
+from .recurrent_ref import RecurrentReference, run_recurrent_reference
+from .recurrent_theory import recurrent_theory
+from .report import (
+    ActivationStats,
+    Clipping,
+    LayerReport,
+    MatrixGrad,
+    QuantityEvent,
+    RangeEvent,
+    RecurrentInfo,
+    Report,
+    Runtime,
+)
+from .spec import ModelSpec
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class _Events:
+    """Flagged steps per (event kind, quantity): step → fraction."""
+
+    hits: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict)
+
+    def add(self, kind: str, quantity: str, step: int, count: int, numel: int, spec: ModelSpec) -> None:
+        th = spec.thresholds
+        if numel and count / numel > th.flag_fraction and count >= th.flag_min_count:
+            self.hits.setdefault((kind, quantity), {})[step] = count / numel
+
+    def event(self, kind: str, steps: int) -> RangeEvent:
+        by: dict[str, QuantityEvent] = {}
+        order: list[tuple[int, str, int, float]] = []  # (computation order, quantity, step, fraction)
+        rank = {"forward_activation": 0, "loss": 1, "output_grad": 2, "weight_grad": 3}
+        for (k, q), hit in self.hits.items():
+            if k != kind:
+                continue
+            first = min(hit) if q == "forward_activation" else max(hit)
+            by[q] = QuantityEvent(first, len(hit), max(hit.values()))
+            for t, frac in hit.items():
+                pos = t if q == "forward_activation" else (steps + 1 if q == "loss" else 2 * steps + 2 - t)
+                order.append((pos * 4 + rank[q], q, t, frac))
+        if not order:
+            return RangeEvent(False, None, None, None, None, by)
+        _, q, t, frac = min(order)
+        return RangeEvent(True, t, q, frac, steps - t + 1, by)
+
+
+def _classify(
+    ev: _Events, spec: ModelSpec, quantity: str, step: int, got: Tensor, exact_dir: Tensor, exact_log: Tensor
+) -> None:
+    """Overflow (non-finite in the pass), underflow (0 in the pass, exact below the smallest normal) and cancellation
+    (0 in the pass, exact inside the normal range) of one tensor; exact = exact_dir·e^exact_log (unscaled)."""
+    numel = got.numel()
+    if not math.isfinite(float(got.abs().max())):  # one reduction proves the common case: every value finite
+        ev.add("overflow", quantity, step, int((~torch.isfinite(got)).sum()), numel, spec)
+    if float(got.abs().min()) != 0.0:
+        return
+    lost = (got == 0) & (exact_dir != 0)
+    if not bool(lost.any()):
+        return
+    exact_log = exact_log.expand_as(exact_dir)
+    ln_mag = torch.log(exact_dir[lost].abs()) + exact_log[lost] + math.log(spec.loss_scale)
+    tiny = math.log(smallest_normal(TORCH_DTYPES[spec.dtype]))
+    under = int((ln_mag < tiny).sum())
+    ev.add("underflow", quantity, step, under, numel, spec)
+    ev.add("cancellation", quantity, step, int(ln_mag.numel()) - under, numel, spec)
+
+
+def _activation(spec: ModelSpec, ref: RecurrentReference, t: int, out: Tensor) -> ActivationStats:
+    rec = spec.recurrent
+    assert rec is not None
+    cache = ref.steps[t - 1][-1].cache
+    nonfinite = float((~torch.isfinite(out)).double().mean())
+    if rec.cell == "rnn":
+        act = get_activation(spec.activations[0])
+        z = cache["z"]
+        sp = act.prime(z)
+        ln_rms = 0.5 * math.log(float((z * z).mean()) or 1e-300) + (float(cache["m"].mean()) if "m" in cache else 0.0)
+        return ActivationStats(
+            name=act.name,
+            pre_activation_mean=float(z.mean()) if "m" not in cache else None,
+            pre_activation_std=float(z.std()) if "m" not in cache and z.numel() > 1 else None,
+            log10_pre_activation_rms=ln_rms / math.log(10.0),
+            sigma_prime_mean=float(sp.mean()),
+            sigma_prime_max=float(sp.max()),
+            saturated_fraction=float(
+                (sp < 0.01 * float(act.prime(torch.zeros(1, dtype=torch.float64)).max() or 1)).double().mean()
+            )
+            if not act.homogeneous
+            else None,
+            dead_fraction=float((sp == 0).double().mean()) if act.homogeneous else None,
+            output_nonfinite_fraction=nonfinite,
+            sigma_prime_mean_square=float((sp * sp).mean()),
+        )
+    cand = cache["g"] if rec.cell == "lstm" else cache["n"]
+    sp = 1.0 - cand * cand  # tanh' of the candidate
+    return ActivationStats(
+        name=f"{rec.cell}_candidate_tanh",
+        pre_activation_mean=None,
+        pre_activation_std=None,
+        log10_pre_activation_rms=None,
+        sigma_prime_mean=float(sp.mean()),
+        sigma_prime_max=float(sp.max()),
+        saturated_fraction=float((sp < 0.01).double().mean()),
+        dead_fraction=None,
+        output_nonfinite_fraction=nonfinite,
+        sigma_prime_mean_square=float((sp * sp).mean()),
+    )
+
+
+def _matrix_grads(spec: ModelSpec, grads: dict[str, Tensor], dtype: torch.dtype) -> list[MatrixGrad]:
+    rec = spec.recurrent
+    assert rec is not None
+    out: list[MatrixGrad] = []
+    names = GATE_NAMES[rec.cell]
+    for key, g in grads.items():
+        matrix, layer = key.split("^")
+        parts: list[tuple[str | None, Tensor]] = [(None, g)]
+        if len(names) > 1:
+            parts += [(n, g[k * rec.hidden : (k + 1) * rec.hidden]) for k, n in enumerate(names)]
+        stats = tensor_stats_many([p for _, p in parts], dtype, spec.loss_scale)
+        out += [MatrixGrad(int(layer), matrix, gate, st) for (gate, _), st in zip(parts, stats, strict=True)]
+    return out
+
+
+def _clipping(spec: ModelSpec, grads: dict[str, Tensor], layers: list[LayerReport]) -> Clipping:
+    """The threshold: the norm of ∂ℓ/∂W_hh's shares from the steps whose product stays inside the stable band (the
+    gradient as it would be without the exploding part); only a bound on the update."""
+    total = math.sqrt(sum(float(torch.linalg.vector_norm(g.double() / spec.loss_scale)) ** 2 for g in grads.values()))
+    band = [
+        lr
+        for lr in layers
+        if lr.jacobian_product.log10_rms_gain is not None
+        and lr.jacobian_product.log10_rms_gain <= spec.thresholds.exploding_log10
+    ]
+    inside = [lr.weight_grad.norm for lr in band if lr.weight_grad.norm is not None]
+    threshold = math.sqrt(sum(n * n for n in inside)) if inside else None
+    measured = total if math.isfinite(total) else None
+    factor = None
+    if threshold is not None and measured:
+        factor = min(1.0, threshold / measured)
+    return Clipping(
+        threshold=threshold,
+        measured_norm=measured,
+        clip_factor=factor,
+        kind="training_time",
+        note="clip ‖∂ℓ/∂θ‖ to this threshold during training (Pascanu et al. 2013) to bound the update when it "
+        "explodes; it changes neither ∂h_T/∂h_t nor the verdict, and does nothing for vanishing gradients",
+    )
+
+
+def analyze_recurrent(
+    spec: ModelSpec, report_id: str, method: str, gflop: float, engine_version: str, verify: Any
+) -> Report:
+    start = time.perf_counter()
+    rec = spec.recurrent
+    assert rec is not None
+    device = resolve_device(spec.device, gflop)
+    dtype = TORCH_DTYPES[spec.dtype]
+    params = make_recurrent_parameters(spec)
+    result = run_recurrent_pass(spec, params, device)
+    ref = run_recurrent_reference(spec, params)
+    with torch.no_grad():
+        chain = time_products(spec, params, ref, method)
+        depth = depth_products(spec, params, ref, method)
+    ev = _Events()
+    for t, out in enumerate(result.outputs, start=1):
+        ev.add("overflow", "forward_activation", t, int((~torch.isfinite(out)).sum()), out.numel(), spec)
+        for lower in result.layer_outputs:
+            ev.add("overflow", "forward_activation", t, int((~torch.isfinite(lower[t - 1])).sum()), out.numel(), spec)
+    if not math.isfinite(result.loss):
+        ev.hits.setdefault(("overflow", "loss"), {})[rec.steps] = 1.0
+
+    def visit(t: int, g_dir: Tensor, g_log: Tensor, share: Tensor, share_log: Tensor) -> None:
+        _classify(ev, spec, "output_grad", t, result.output_grads[t - 1].cpu(), g_dir, g_log[:, None])
+        _classify(ev, spec, "weight_grad", t, result.step_weight_grads[t - 1].cpu(), share, share_log)
+
+    with torch.no_grad():
+        exact_walk(spec, params, ref, visit)
+    out_stats = tensor_stats_many(result.output_grads, dtype, spec.loss_scale)
+    w_stats = tensor_stats_many(result.step_weight_grads, dtype, spec.loss_scale)
+    state = state_width(rec) * rec.stacked
+    layers = [
+        LayerReport(
+            index=t,
+            in_features=state,
+            out_features=rec.hidden,
+            weight_grad=w_stats[t - 1],
+            output_grad=out_stats[t - 1],
+            jacobian_product=chain.stats[t - 1],
+            activation=_activation(spec, ref, t, result.outputs[t - 1]),
+        )
+        for t in range(1, rec.steps + 1)
+    ]
+    th = recurrent_theory(spec, params, ref)
+    overflow, underflow, cancellation = (ev.event(k, rec.steps) for k in ("overflow", "underflow", "cancellation"))
+    diag = diagnose_recurrent(spec, layers, th, overflow, underflow, cancellation, verify)
+    info = RecurrentInfo(
+        cell=rec.cell,
+        steps=rec.steps,
+        hidden=rec.hidden,
+        input_dim=rec.input_dim,
+        stacked=rec.stacked,
+        loss_at=rec.loss_at,
+        forget_bias=rec.forget_bias,
+        state_units=state_width(rec),
+        products="layers[t−1].jacobian_product is ∂h_T/∂S_t: the top layer's last output over every stacked layer's "
+        "state after step t (lstm: h and c); weight_grad is step t's share of the top layer's ∂ℓ/∂W_hh, output_grad "
+        "∂ℓ/∂h_t of the top layer",
+        onset_steps_back=None if diag.onset_layer is None else rec.steps - diag.onset_layer,
+        weight_grads=_matrix_grads(spec, result.grads, dtype),
+        depth_products=depth,
+        clipping=_clipping(spec, result.grads, layers),
+    )
+    notes = list(ref.notes)
+    if result.emulated:
+        notes.append("float16 on the CPU is emulated: float64 arithmetic rounded to float16 once per operation")
+    runtime = Runtime(
+        device=str(device),
+        device_name=device_name(device),
+        device_requested=spec.device,
+        dtype=spec.dtype,
+        float16_emulated=result.emulated,
+        jacobian_method=chain.method,
+        jacobian_precision="float64",
+        torch_version=torch.__version__,
+        python_version=platform.python_version(),
+        engine_version=engine_version,
+        threads=torch.get_num_threads(),
+        elapsed_ms=(time.perf_counter() - start) * 1e3,
+        notes=notes,
+    )
+    return Report(
+        id=report_id,
+        engine_version=engine_version,
+        depth=rec.steps,
+        loss=result.loss,
+        loss_status="ok" if math.isfinite(result.loss) else "nonfinite",
+        layers=layers,
+        diagnosis=diag,
+        theory=th,
+        runtime=runtime,
+        axis="time",
+        recurrent=info,
+    )
