@@ -34,6 +34,11 @@ EXPECTED = {
     "lecture_identity_depth100.json": "a635303cca416d0d70a03e06bc16b32385f7f75dbd0cdeee4944be1f9af957d4",
     "relu_kaiming_stable.json": "804373944777514f9423ced08235d95b4a8440c1c30bcdc52a2715de1a6ebfb5",
     "sigmoid_vanishing.json": "9930b594373de66434e79b4a83b31e76773b6ce71be3b1f0d47ea9dbc35bb9ac",
+    # issue 21's recurrent specs (the optional field changes no other spec's id)
+    "lstm_forget_bias_T100.json": "9720e8085b87359c2dd5f571f67cb4736e801573c2f0e6db87ef8949a6f1464e",
+    "rnn_tanh_exploding_T100.json": "025dd8e2958e00b65fbc8e5b519914b20491be219a86ae36e9bfb51e2cf78ae5",
+    "rnn_tanh_orthogonal_T100.json": "f96972a095c57303bdae995d44c0c1738c5819797b59caa6d81e663b4b5da0c5",
+    "rnn_tanh_vanishing_T100.json": "e65d7bfe63310b6ccb026bc19b05898c8cab594430f504d0e2cc25d1deb0b049",
 }
 
 

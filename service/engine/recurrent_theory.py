@@ -16,6 +16,8 @@ from .report import LayerTheory, RecurrentTheory, Theory
 from .spec import ModelSpec
 from .theory import _critical_scale, chi
 
+# |γ·σ_max − 1| up to this is the boundary (an orthogonal W_hh's σ_max is 1 only up to rounding)
+BOUNDARY = 1e-6
 # sup |σ'|: Pascanu's γ
 GAMMA = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "leaky_relu": 1.0, "identity": 1.0}
 
@@ -70,12 +72,12 @@ def _rnn_theory(spec: ModelSpec, ref: RecurrentReference, smax: list[float], sw2
     gamma = GAMMA[act.name]
     steps = rec.steps
     top = smax[-1]
-    if gamma * top < 1.0:
-        condition = "vanishing_guaranteed"
-    elif gamma * top > 1.0:
-        condition = "exploding_possible"
-    else:
+    if abs(gamma * top - 1.0) <= BOUNDARY:
         condition = "boundary"
+    elif gamma * top < 1.0:
+        condition = "vanishing_guaranteed"
+    else:
+        condition = "exploding_possible"
     bound = (steps - 1) * math.log10(gamma * top) if top > 0 else -math.inf
     layers: list[LayerTheory] = []
     chis: list[float] = []
