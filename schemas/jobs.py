@@ -28,6 +28,7 @@ from .spec import (
     JacobianSchema,
     ModelSpecSchema,
     NormalizationSchema,
+    RecurrentSchema,
     ResidualSchema,
     ThresholdsSchema,
 )
@@ -42,6 +43,7 @@ _NESTED_MEMBERS = {
         *(f"residual.{m}" for m in ResidualSchema().fields),
         *(f"normalization.{m}" for m in NormalizationSchema().fields),
     ),
+    "recurrent": tuple(RecurrentSchema().fields),  # recurrent.steps, recurrent.cell, ...
 }
 assert set(_NESTED_MEMBERS) == set(NESTED)
 SPEC_REF = {"allOf": [{"$ref": "#/components/schemas/ModelSpec"}]}

@@ -142,28 +142,29 @@ def _matrix_grads(spec: ModelSpec, grads: dict[str, Tensor], dtype: torch.dtype)
     return out
 
 
-def _clipping(spec: ModelSpec, grads: dict[str, Tensor], layers: list[LayerReport]) -> Clipping:
-    """The threshold: the norm of ∂ℓ/∂W_hh's shares from the steps whose product stays inside the stable band (the
-    gradient as it would be without the exploding part); only a bound on the update."""
-    total = math.sqrt(sum(float(torch.linalg.vector_norm(g.double() / spec.loss_scale)) ** 2 for g in grads.values()))
-    band = [
-        lr
-        for lr in layers
-        if lr.jacobian_product.log10_rms_gain is not None
+def _clipping(spec: ModelSpec, shares: list[Tensor], layers: list[LayerReport]) -> Clipping:
+    """The threshold: ‖Σ shares‖ of the top layer's ∂ℓ/∂W_hh over the steps whose product ∂h_T/∂S_t stays at or below
+    the exploding threshold (the gradient without its exploding part), against ‖∂ℓ/∂W_hh‖ itself, both from the
+    pass in the dtype (unscaled); equal, with factor 1, where no step explodes. It bounds the update only."""
+    total = torch.stack(shares).double().sum(0) / spec.loss_scale
+    keep = [
+        lr.jacobian_product.log10_rms_gain is not None
         and lr.jacobian_product.log10_rms_gain <= spec.thresholds.exploding_log10
+        for lr in layers
     ]
-    inside = [lr.weight_grad.norm for lr in band if lr.weight_grad.norm is not None]
-    threshold = math.sqrt(sum(n * n for n in inside)) if inside else None
-    measured = total if math.isfinite(total) else None
+    inside = sum((s.double() for s, k in zip(shares, keep, strict=True) if k), torch.zeros_like(total))
+    measured = float(torch.linalg.vector_norm(total))
+    threshold = float(torch.linalg.vector_norm(inside / spec.loss_scale)) if any(keep) else None
+    measured_ok = measured if math.isfinite(measured) else None
     factor = None
-    if threshold is not None and measured:
-        factor = min(1.0, threshold / measured)
+    if threshold is not None and math.isfinite(threshold) and measured_ok:
+        factor = min(1.0, threshold / measured_ok)
     return Clipping(
-        threshold=threshold,
-        measured_norm=measured,
+        threshold=threshold if threshold is not None and math.isfinite(threshold) else None,
+        measured_norm=measured_ok,
         clip_factor=factor,
         kind="training_time",
-        note="clip ‖∂ℓ/∂θ‖ to this threshold during training (Pascanu et al. 2013) to bound the update when it "
+        note="clip ‖∂ℓ/∂W_hh‖ to this threshold during training (Pascanu et al. 2013) to bound the update when it "
         "explodes; it changes neither ∂h_T/∂h_t nor the verdict, and does nothing for vanishing gradients",
     )
 
@@ -229,7 +230,7 @@ def analyze_recurrent(
         onset_steps_back=None if diag.onset_layer is None else rec.steps - diag.onset_layer,
         weight_grads=_matrix_grads(spec, result.grads, dtype),
         depth_products=depth,
-        clipping=_clipping(spec, result.grads, layers),
+        clipping=_clipping(spec, result.step_weight_grads, layers),
     )
     notes = list(ref.notes)
     if result.emulated:

@@ -29,7 +29,7 @@ def _sigma_max(w: torch.Tensor) -> float:
 def recurrent_theory(spec: ModelSpec, params: RecurrentParameters, ref: RecurrentReference) -> Theory:
     rec = spec.recurrent
     assert rec is not None
-    h, steps = rec.hidden, rec.steps
+    h = rec.hidden
     smax = [_sigma_max(w) for w in params.w_hh]
     sw2 = h * weight_variance(spec.init, spec.weight_scale, h, h)
     if rec.cell == "rnn":
@@ -49,13 +49,15 @@ def recurrent_theory(spec: ModelSpec, params: RecurrentParameters, ref: Recurren
         log10_keep_gate_decay=decay,
         reason=f"Pascanu's bound is for h = σ(W_hh h + …); a {rec.cell} cell's gradient also flows along the "
         f"{'cell state c' if rec.cell == 'lstm' else 'gated skip z⊙h'}, multiplied by its gate (block {k}: {name}) "
-        "every step, so the mean gate per step predicts that path's decay; no mean-field χ for gated cells",
+        "every step, so the mean gate per step predicts that path's decay (log10_keep_gate_decay), not the total: the "
+        "h path through W_hh adds to it; no mean-field χ for gated cells, so predicted_log10_total_growth is null",
     )
     return Theory(
         sigma_w2=sw2,
         chi_mean=None,
-        predicted_growth_per_layer=10 ** (decay / (steps - 1)) if decay is not None and steps > 1 else None,
-        predicted_log10_total_growth=decay if steps > 1 else 0.0,
+        # the keep gate predicts the c path only; the h path through W_hh adds to it, so no total is predicted
+        predicted_growth_per_layer=None,
+        predicted_log10_total_growth=None,
         depth_scale=-1.0 / math.log(statistics.fmean(keep)) if 0 < statistics.fmean(keep) < 1 else None,
         critical_weight_scale=None,
         critical_note=f"no critical weight scale for a {rec.cell} cell: the gates, not W_hh's scale alone, set the "
