@@ -332,7 +332,7 @@ def predict_time(spec: ModelSpec, threads: int = 1, auto_exact_gflop: float = AU
     costs (summed over layers by layer_fixed_seconds) do not."""
     cost = estimate_cost(spec, auto_exact_gflop)
     if spec.recurrent is not None:
-        return Timing(recurrent_seconds(spec, cost.gflop, GEMM_GFLOPS_PER_THREAD, threads))
+        return Timing(recurrent_seconds(spec, cost.jacobian_method, GEMM_GFLOPS_PER_THREAD, threads))
     method = cost.jacobian_method
     svd = set(svd_layers(spec.widths, spec.jacobian.singular_values, spec.batch_size)) if method == "exact" else ()
     parts = {"gemm": cost.gflop / (GEMM_GFLOPS_PER_THREAD * max(1, threads)), "layers": ANALYSIS_S}

@@ -10,14 +10,21 @@ of its rows.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .spec import ModelSpec
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 _BYTES = {"float16": 8, "bfloat16": 2, "float32": 4, "float64": 8}  # float16 is emulated in float64 on the CPU
 SVD_STEPS = 16  # auto: svdvals on t = 1 and about this many log-spaced steps where all of them cost too much
 SVD_ALL_GFLOP = 2.0
-STEP_S = 1e-3  # per step, layer and run: the pass, reference, chain, walk and statistics kernels (rnn; measured)
-GATED_STEP_S = 2.5e-3  # ... lstm/gru (more, smaller kernels)
+# Per step, stacked layer and run, besides the GEMM work: kernel launches and Python (STEP_S), the elementwise passes
+# over each step's share of ∂ℓ/∂W_hh and its statistics (ELEM_S per element of W_hh and W_ih), and the exact
+# method's power steps and svdvals (EXACT_STEP_S per state unit over hidden). Fitted on one thread so that
+# bench/bench_cost.py --recurrent measures at most the prediction.
+STEP_S = 6e-4
+ELEM_S = 2e-8
+EXACT_STEP_S = 1e-3
 VERIFY_RERUNS = 6
 
 
@@ -84,13 +91,31 @@ def recurrent_cost(spec: ModelSpec, auto_exact_gflop: float) -> tuple[float, flo
     return (own + verify) / 1e9, mib, method, verify / 1e9
 
 
-def recurrent_seconds(spec: ModelSpec, gflop: float, gflops_per_thread: float, threads: int) -> dict[str, float]:
-    """Predicted seconds by part: the GEMM-equivalent work, and the per-step kernel overhead (`layers`)."""
+def _run(spec: ModelSpec, cell: str, method: str, batch: int) -> tuple[float, float]:
+    """(GFLOP, seconds of fixed per-step costs) of one run of the spec with another cell, method or batch."""
     rec = spec.recurrent
     assert rec is not None
-    per = STEP_S if rec.cell == "rnn" else GATED_STEP_S
-    runs = 1 + (VERIFY_RERUNS if spec.verify_recommendations else 0)
-    return {
-        "gemm": gflop / (gflops_per_thread * max(1, threads)),
-        "layers": runs * rec.steps * rec.stacked * per + 0.05,
-    }
+    changed = replace(spec, recurrent=replace(rec, cell=cell), batch_size=batch)
+    _, h, n_in, state, layers, steps = _dims(changed)
+    rows = batch * (h if method == "exact" else min(spec.jacobian.probes, h))
+    flops = 2.0 * _pass_flops(changed, batch) + _chain_flops(changed, rows, method)
+    fixed = STEP_S + ELEM_S * GATES[cell] * h * (h + n_in) + (EXACT_STEP_S * state / h if method == "exact" else 0.0)
+    return flops / 1e9, steps * layers * fixed
+
+
+def recurrent_seconds(spec: ModelSpec, method: str, gflops_per_thread: float, threads: int) -> dict[str, float]:
+    """Predicted seconds by part: the GEMM-equivalent work and the per-step costs (`layers`), the advice's reruns
+    included: cheap ones (batch ≤ 4, estimate) of an rnn four times and as an lstm and a gru, of a gated cell three
+    times, and one confirmation at the user's batch and method."""
+    rec = spec.recurrent
+    assert rec is not None
+    runs = [(rec.cell, method, spec.batch_size)]
+    if spec.verify_recommendations:
+        cheap = min(spec.batch_size, 4)
+        others = ["rnn"] * 4 + ["lstm", "gru"] if rec.cell == "rnn" else [rec.cell] * 3
+        runs += [(c, "estimate", cheap) for c in others] + [(rec.cell, method, spec.batch_size)]
+    gflop = fixed = 0.0
+    for cell, m, batch in runs:
+        g, f = _run(spec, cell, m, batch)
+        gflop, fixed = gflop + g, fixed + f
+    return {"gemm": gflop / (gflops_per_thread * max(1, threads)), "layers": 0.05 + fixed}

@@ -150,16 +150,24 @@ def cell(
 @dataclass
 class RecurrentPass:
     """The pass in the dtype (values in the compute dtype, detached): per step t the top layer's h_t and
-    S·∂ℓ/∂h_t, the top layer's share of S·∂ℓ/∂W_hh from step t, every layer's h_t (overflow flags), and the
-    whole-sequence gradients of every matrix (S: loss_scale)."""
+    S·∂ℓ/∂h_t, what forms the top layer's share of S·∂ℓ/∂W_hh from step t, every layer's h_t (overflow flags), and
+    the whole-sequence gradients of every matrix (S: loss_scale)."""
 
     loss: float
     outputs: list[Tensor]  # top layer h_t, t = 1..T
     output_grads: list[Tensor]
-    step_weight_grads: list[Tensor]  # the top layer's ∂ℓ/∂W_hh share from step t
+    hh_grads: list[Tensor]  # S·∂ℓ/∂(h_{t−1}·W_hhᵀ) of the top layer, (B, G·h): with h_prevs, step t's share of ∂ℓ/∂W_hh
+    h_prevs: list[Tensor]  # the top layer's h_{t−1}, (B, h)
     layer_outputs: list[list[Tensor]]  # [layer][t] (lower layers only; the top one is `outputs`)
     grads: dict[str, Tensor]  # "W_hh^l", "W_ih^l" → S·∂ℓ/∂W
     emulated: bool
+    target: torch.dtype
+
+    def step_share(self, t: int) -> Tensor:
+        """Step t's share of the top layer's S·∂ℓ/∂W_hh (G·h, h), rounded to the dtype as a native pass would hold
+        it. Formed on demand: T of them held at once would be T·G·h² values (1 GB for an lstm at T = 1000, h = 256)."""
+        share = self.hh_grads[t - 1].T @ self.h_prevs[t - 1]
+        return share.to(self.target).to(share.dtype) if self.emulated else share
 
 
 def run_recurrent_pass(spec: ModelSpec, params: RecurrentParameters, device: torch.device) -> RecurrentPass:
@@ -212,11 +220,6 @@ def run_recurrent_pass(spec: ModelSpec, params: RecurrentParameters, device: tor
         g = w.grad if w.grad is not None else torch.zeros_like(w)
         return (g.to(target).to(compute) if emulated else g).detach()
 
-    step_w = []
-    for a, hp in zip(hh_top, h_prev_top, strict=True):
-        ga = a.grad if a.grad is not None else torch.zeros_like(a)
-        share = ga.T @ hp
-        step_w.append(share.to(target).to(compute) if emulated else share)
     grads: dict[str, Tensor] = {}
     for layer in range(rec.stacked):
         grads[f"W_hh^{layer + 1}"] = grad_of(w_hh[layer])
@@ -225,8 +228,10 @@ def run_recurrent_pass(spec: ModelSpec, params: RecurrentParameters, device: tor
         loss=float(loss.detach().double()),
         outputs=[o.detach() for o in outputs],
         output_grads=[torch.zeros_like(o) if o.grad is None else o.grad.detach() for o in outputs],
-        step_weight_grads=step_w,
+        hh_grads=[torch.zeros_like(a) if a.grad is None else a.grad.detach() for a in hh_top],
+        h_prevs=h_prev_top,
         layer_outputs=lower,
         grads=grads,
         emulated=emulated,
+        target=target,
     )

@@ -29,6 +29,7 @@ from .report import (
     RecurrentInfo,
     Report,
     Runtime,
+    TensorStats,
 )
 from .spec import ModelSpec
 
@@ -70,19 +71,22 @@ def _classify(
     """Overflow (non-finite in the pass), underflow (0 in the pass, exact below the smallest normal) and cancellation
     (0 in the pass, exact inside the normal range) of one tensor; exact = exact_dir·e^exact_log (unscaled)."""
     numel = got.numel()
-    if not math.isfinite(float(got.abs().max())):  # one reduction proves the common case: every value finite
+    mag = got.abs()
+    low, high = float(mag.min()), float(mag.max())  # the common case proved by two reductions: finite, no zeros
+    if not math.isfinite(high):
         ev.add("overflow", quantity, step, int((~torch.isfinite(got)).sum()), numel, spec)
-    if float(got.abs().min()) != 0.0:
+    if low != 0.0:
         return
     lost = (got == 0) & (exact_dir != 0)
-    if not bool(lost.any()):
+    n_lost = int(lost.sum())
+    if n_lost == 0:
         return
-    exact_log = exact_log.expand_as(exact_dir)
-    ln_mag = torch.log(exact_dir[lost].abs()) + exact_log[lost] + math.log(spec.loss_scale)
-    tiny = math.log(smallest_normal(TORCH_DTYPES[spec.dtype]))
-    under = int((ln_mag < tiny).sum())
+    # exact |value|·S < smallest normal ⇔ |direction| < e^{ln tiny − log − ln S}: a comparison, no log per element
+    tiny = math.log(smallest_normal(TORCH_DTYPES[spec.dtype])) - math.log(spec.loss_scale)
+    bound = torch.exp((tiny - exact_log).clamp(max=700.0))
+    under = int((lost & (exact_dir.abs() < bound)).sum())
     ev.add("underflow", quantity, step, under, numel, spec)
-    ev.add("cancellation", quantity, step, int(ln_mag.numel()) - under, numel, spec)
+    ev.add("cancellation", quantity, step, n_lost - under, numel, spec)
 
 
 def _activation(spec: ModelSpec, ref: RecurrentReference, t: int, out: Tensor) -> ActivationStats:
@@ -142,25 +146,35 @@ def _matrix_grads(spec: ModelSpec, grads: dict[str, Tensor], dtype: torch.dtype)
     return out
 
 
-def _clipping(spec: ModelSpec, shares: list[Tensor], layers: list[LayerReport]) -> Clipping:
+@dataclass
+class _ClipSums:
+    """‖∂ℓ/∂W_hh‖ of the top layer summed over every step and over the steps inside the stable band (float64)."""
+
+    total: Tensor | None = None
+    inside: Tensor | None = None
+    any_inside: bool = False
+
+    def add(self, share: Tensor, inside: bool) -> None:
+        s = share.double()
+        self.total = s.clone() if self.total is None else self.total + s
+        if inside:
+            self.inside = s.clone() if self.inside is None else self.inside + s
+            self.any_inside = True
+
+
+def _clipping(spec: ModelSpec, sums: _ClipSums) -> Clipping:
     """The threshold: ‖Σ shares‖ of the top layer's ∂ℓ/∂W_hh over the steps whose product ∂h_T/∂S_t stays at or below
     the exploding threshold (the gradient without its exploding part), against ‖∂ℓ/∂W_hh‖ itself, both from the
     pass in the dtype (unscaled); equal, with factor 1, where no step explodes. It bounds the update only."""
-    total = torch.stack(shares).double().sum(0) / spec.loss_scale
-    keep = [
-        lr.jacobian_product.log10_rms_gain is not None
-        and lr.jacobian_product.log10_rms_gain <= spec.thresholds.exploding_log10
-        for lr in layers
-    ]
-    inside = sum((s.double() for s, k in zip(shares, keep, strict=True) if k), torch.zeros_like(total))
-    measured = float(torch.linalg.vector_norm(total))
-    threshold = float(torch.linalg.vector_norm(inside / spec.loss_scale)) if any(keep) else None
+    measured = float(torch.linalg.vector_norm(sums.total)) / spec.loss_scale if sums.total is not None else math.nan
+    threshold = None
+    if sums.any_inside and sums.inside is not None:
+        threshold = float(torch.linalg.vector_norm(sums.inside)) / spec.loss_scale
+    threshold = threshold if threshold is not None and math.isfinite(threshold) else None
     measured_ok = measured if math.isfinite(measured) else None
-    factor = None
-    if threshold is not None and math.isfinite(threshold) and measured_ok:
-        factor = min(1.0, threshold / measured_ok)
+    factor = min(1.0, threshold / measured_ok) if threshold is not None and measured_ok else None
     return Clipping(
-        threshold=threshold if threshold is not None and math.isfinite(threshold) else None,
+        threshold=threshold,
         measured_norm=measured_ok,
         clip_factor=factor,
         kind="training_time",
@@ -191,21 +205,29 @@ def analyze_recurrent(
     if not math.isfinite(result.loss):
         ev.hits.setdefault(("overflow", "loss"), {})[rec.steps] = 1.0
 
+    w_stats: dict[int, TensorStats] = {}
+    sums = _ClipSums()
+    band = spec.thresholds.exploding_log10
+
     def visit(t: int, g_dir: Tensor, g_log: Tensor, share: Tensor, share_log: Tensor) -> None:
+        """Step t of the exact walk beside the pass: flags, and the pass's share of ∂ℓ/∂W_hh formed once."""
         _classify(ev, spec, "output_grad", t, result.output_grads[t - 1].cpu(), g_dir, g_log[:, None])
-        _classify(ev, spec, "weight_grad", t, result.step_weight_grads[t - 1].cpu(), share, share_log)
+        got = result.step_share(t)
+        _classify(ev, spec, "weight_grad", t, got.cpu(), share, share_log)
+        w_stats[t] = tensor_stats_many([got], dtype, spec.loss_scale)[0]
+        gain = chain.stats[t - 1].log10_rms_gain
+        sums.add(got, gain is not None and gain <= band)
 
     with torch.no_grad():
         exact_walk(spec, params, ref, visit)
     out_stats = tensor_stats_many(result.output_grads, dtype, spec.loss_scale)
-    w_stats = tensor_stats_many(result.step_weight_grads, dtype, spec.loss_scale)
     state = state_width(rec) * rec.stacked
     layers = [
         LayerReport(
             index=t,
             in_features=state,
             out_features=rec.hidden,
-            weight_grad=w_stats[t - 1],
+            weight_grad=w_stats[t],
             output_grad=out_stats[t - 1],
             jacobian_product=chain.stats[t - 1],
             activation=_activation(spec, ref, t, result.outputs[t - 1]),
@@ -230,7 +252,7 @@ def analyze_recurrent(
         onset_steps_back=None if diag.onset_layer is None else rec.steps - diag.onset_layer,
         weight_grads=_matrix_grads(spec, result.grads, dtype),
         depth_products=depth,
-        clipping=_clipping(spec, result.step_weight_grads, layers),
+        clipping=_clipping(spec, sums),
     )
     notes = list(ref.notes)
     if result.emulated:

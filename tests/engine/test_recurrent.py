@@ -115,7 +115,7 @@ def test_gradients_match_autograd(cell, loss_at):
     loss = sum(torch.nn.functional.mse_loss(o, torch.zeros_like(o)) for o in top)
     loss.backward()
     result = run_recurrent_pass(spec, params, torch.device("cpu"))
-    assert result.loss == pytest.approx(float(loss), rel=REL)
+    assert result.loss == pytest.approx(float(loss.detach()), rel=REL)
     for k in range(2):
         for name, ours in (("weight_hh", f"W_hh^{k + 1}"), ("weight_ih", f"W_ih^{k + 1}")):
             want = getattr(mod, f"{name}_l{k}").grad
@@ -126,7 +126,7 @@ def test_gradients_match_autograd(cell, loss_at):
 
     def visit(t, g_dir, g_log, share, share_log):
         shares.append(share * math.exp(float(share_log)))
-        assert torch.allclose(shares[-1], result.step_weight_grads[t - 1], rtol=1e-9, atol=1e-12)
+        assert torch.allclose(shares[-1], result.step_share(t), rtol=1e-9, atol=1e-12)
 
     exact_walk(spec, params, ref, visit)
     want = mod.weight_hh_l1.grad
@@ -216,8 +216,29 @@ def test_exploding_relu_rnn_overflows_float16_and_is_diagnosed():
     assert rep.theory.recurrent.pascanu_condition == "exploding_possible"
     fixes = [r for r in d.recommendations if r.fixes]
     assert fixes and all(r.verified.batch_size == 4 for r in fixes)
-    assert rep.recurrent.clipping.kind == "training_time"
-    assert all(r.code != "clipping" for r in d.recommendations)
+    assert rep.recurrent.clipping.kind == "training_time" and rep.recurrent.clipping.measured_norm is None  # inf
+
+
+def test_clipping_threshold_from_the_stable_steps():
+    spec = ModelSpecSchema().load(
+        {
+            "recurrent": {"cell": "rnn", "steps": 60, "hidden": 16, "input_dim": 4},
+            "init": "xavier_normal",
+            "weight_scale": 2.0,
+            "input_scale": 0.05,
+            "verify_recommendations": False,
+        }
+    )
+    rep = analyze(spec)
+    clip = rep.recurrent.clipping
+    assert rep.diagnosis.verdict == "exploding"
+    assert clip.threshold < clip.measured_norm and clip.clip_factor == pytest.approx(
+        clip.threshold / clip.measured_norm
+    )
+    # the measured norm is ‖∂ℓ/∂W_hh‖ of the pass
+    hh = next(g for g in rep.recurrent.weight_grads if g.matrix == "W_hh" and g.gate is None)
+    assert clip.measured_norm == pytest.approx(hh.stats.norm, rel=1e-6)
+    assert all(r.code != "clipping" for r in rep.diagnosis.recommendations)
 
 
 def test_vanishing_tanh_rnn_pascanu_and_fix():
@@ -237,3 +258,41 @@ def test_vanishing_tanh_rnn_pascanu_and_fix():
     # the bound holds: ‖P_1‖₂ ≤ (γσ_max)^{T−1}
     assert rep.layers[0].jacobian_product.log10_spectral_norm <= rep.theory.recurrent.log10_pascanu_bound + 1e-9
     assert any(r.fixes for r in rep.diagnosis.recommendations)
+    assert rep.recurrent.clipping.clip_factor == 1.0  # nothing explodes: clipping would not bound anything
+
+
+def test_float16_underflow_steps_match_an_independent_float64_backward():
+    """The steps whose ∂ℓ/∂h_t the float16 pass flushes to 0 (exact below float16's smallest normal), counted from
+    a float64 autograd backward through the same cell equations with the same (float16-representable) weights."""
+    from service.engine.recurrent import cell
+
+    spec = ModelSpecSchema().load(
+        {
+            "recurrent": {"cell": "rnn", "steps": 60, "hidden": 16, "input_dim": 4},
+            "init": "orthogonal",
+            "weight_scale": 0.7,
+            "dtype": "float16",
+            "batch_size": 4,
+            "verify_recommendations": False,
+        }
+    )
+    rep = analyze(spec)
+    params = make_recurrent_parameters(spec)
+    h = torch.zeros(4, 16, dtype=torch.float64, requires_grad=True)
+    outs = []
+    for t in range(60):
+        h = cell("rnn", "tanh", h, None, params.x[t], params.w_hh[0], params.w_ih[0], params.biases[0]).h
+        h.retain_grad()
+        outs.append(h)
+    outs[-1].sum().backward()
+    passed = run_recurrent_pass(spec, params, torch.device("cpu"))
+    tiny = torch.finfo(torch.float16).tiny
+    flagged = []
+    for t in range(1, 61):
+        exact, got = outs[t - 1].grad, passed.output_grads[t - 1]
+        under = int(((got == 0) & (exact != 0) & (exact.abs() < tiny)).sum())
+        if under / got.numel() > 0.01 and under >= 2:
+            flagged.append(t)
+    assert flagged, "the spec must underflow for the test to mean anything"
+    event = rep.diagnosis.underflow.by_quantity["output_grad"]
+    assert event.first_layer == max(flagged) and event.layer_count == len(flagged)
