@@ -18,7 +18,7 @@ import torch
 from bench_engine import cpu_args
 
 from service.engine import analyze
-from service.engine.recurrent import make_recurrent_parameters
+from service.engine.recurrent import make_recurrent_parameters, torch_module
 from service.engine.spec import ModelSpec, Recurrent, recurrent_widths
 
 # cell, steps, hidden, batch
@@ -33,17 +33,8 @@ def _spec(cell: str, steps: int, hidden: int, batch: int) -> ModelSpec:
 
 def _module_step(spec: ModelSpec) -> float:
     """Seconds of one forward+backward of the torch.nn module with the spec's weights (best of 3)."""
-    rec = spec.recurrent
-    assert rec is not None
     params = make_recurrent_parameters(spec)
-    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[rec.cell]
-    mod = cls(rec.input_dim, rec.hidden, num_layers=rec.stacked)
-    with torch.no_grad():
-        for k in range(rec.stacked):
-            getattr(mod, f"weight_ih_l{k}").copy_(params.w_ih[k])
-            getattr(mod, f"weight_hh_l{k}").copy_(params.w_hh[k])
-            getattr(mod, f"bias_ih_l{k}").copy_(params.biases[k])
-            getattr(mod, f"bias_hh_l{k}").zero_()
+    mod = torch_module(spec, params, torch.float32)
     x = params.x.float()
     best = float("inf")
     for _ in range(3):

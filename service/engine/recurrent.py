@@ -84,6 +84,25 @@ def make_recurrent_parameters(spec: ModelSpec) -> RecurrentParameters:
     return RecurrentParameters(w_hh, w_ih, biases, x, labels)
 
 
+def torch_module(spec: ModelSpec, params: RecurrentParameters, dtype: torch.dtype = torch.float64) -> torch.nn.RNNBase:
+    """torch.nn.RNN/LSTM/GRU holding these weights (b in bias_ih, bias_hh = 0): what the tests check the engine
+    against with autograd, and what bench/bench_recurrent.py times."""
+    rec = spec.recurrent
+    assert rec is not None
+    kw = {"num_layers": rec.stacked, "dtype": dtype}
+    if rec.cell == "rnn":
+        mod: torch.nn.RNNBase = torch.nn.RNN(rec.input_dim, rec.hidden, nonlinearity=spec.activations[0], **kw)
+    else:
+        mod = (torch.nn.LSTM if rec.cell == "lstm" else torch.nn.GRU)(rec.input_dim, rec.hidden, **kw)
+    with torch.no_grad():
+        for k in range(rec.stacked):
+            getattr(mod, f"weight_ih_l{k}").copy_(params.w_ih[k])
+            getattr(mod, f"weight_hh_l{k}").copy_(params.w_hh[k])
+            getattr(mod, f"bias_ih_l{k}").copy_(params.biases[k])
+            getattr(mod, f"bias_hh_l{k}").zero_()
+    return mod
+
+
 Round = Callable[[Tensor], Tensor]
 
 

@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from . import diagnosis as diagnosis_mod
-from .diagnosis import dtype_limits, fixes_problem, verdict_of
+from .diagnosis import dtype_limits, fixes_problem, thresholds_of, verdict_of
 from .report import Cause, Diagnosis, LayerReport, RangeEvent, Recommendation, Theory
 from .spec import ModelSpec
 
@@ -104,6 +104,16 @@ def statistics_mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def _scale_candidate(spec: ModelSpec, code: str, scale: float, why: str) -> list[Candidate]:
+    """A weight_scale change (4 significant digits), unless it is the spec's own."""
+    rounded = float(f"{scale:.4g}")
+    return (
+        []
+        if rounded == spec.weight_scale
+        else [(code, {"weight_scale": rounded}, f"weight_scale {rounded:g} {why}", "growth")]
+    )
+
+
 def _candidates(
     spec: ModelSpec, verdict: str, th: Theory, overflow: RangeEvent, underflow: RangeEvent
 ) -> list[Candidate]:
@@ -131,27 +141,11 @@ def _candidates(
                 )
             )
         if rec.cell == "rnn" and th.critical_weight_scale is not None:
-            crit = float(f"{th.critical_weight_scale:.4g}")
-            if crit != spec.weight_scale:
-                out.append(
-                    (
-                        "critical_scale",
-                        {"weight_scale": crit},
-                        f"weight_scale {crit:g} puts the mean-field χ = σ_w²·E[σ'²] at 1 ({th.critical_note})",
-                        "growth",
-                    )
-                )
+            why = "puts the mean-field χ = σ_w²·E[σ'²] at 1 (" + th.critical_note + ")"
+            out += _scale_candidate(spec, "critical_scale", th.critical_weight_scale, why)
         if rec.cell == "rnn" and rt.pascanu_weight_scale is not None and verdict == "exploding":
-            scale = float(f"{rt.pascanu_weight_scale:.4g}")
-            if scale != spec.weight_scale:
-                out.append(
-                    (
-                        "scale_from_bound",
-                        {"weight_scale": scale},
-                        f"weight_scale {scale:g} puts σ_max(W_hh) at 1/γ, the edge of Pascanu's condition",
-                        "growth",
-                    )
-                )
+            why = "puts σ_max(W_hh) at 1/γ, the edge of Pascanu's condition"
+            out += _scale_candidate(spec, "scale_from_bound", rt.pascanu_weight_scale, why)
         if rec.cell == "rnn":
             for cell in ("lstm", "gru"):
                 out.append(
@@ -248,12 +242,7 @@ def diagnose_recurrent(
         causes=found,
         recommendations=recs,
         summary=text,
-        thresholds={
-            "exploding_log10": spec.thresholds.exploding_log10,
-            "vanishing_log10": spec.thresholds.vanishing_log10,
-            "flag_fraction": spec.thresholds.flag_fraction,
-            "flag_min_count": spec.thresholds.flag_min_count,
-        },
+        thresholds=thresholds_of(spec),
         cancellation=cancellation,
         growth_from_layer=1,
     )

@@ -76,3 +76,17 @@ def test_spec_field_is_in_openapi(client):
     doc = json.loads(client.get("/openapi.json").get_data(as_text=True))
     text = json.dumps(doc)
     assert "recurrent" in text and "loss_at" in text and "forget_bias" in text
+
+
+def test_a_longer_horizon_runs_as_a_job():
+    """T = 4000 at hidden 256 passes the request's predicted time but fits a job's (its task timeout × the margin)."""
+    from marshmallow import ValidationError
+
+    from schemas.jobs import AnalysisJobRequestSchema
+
+    limits = Limits(max_seconds=ServerSettings().request_deadline * ADMIT_MARGIN)
+    body = {"recurrent": {"cell": "lstm", "steps": 4000, "hidden": 256}}
+    with pytest.raises(ValidationError, match="predicted time"):
+        ModelSpecSchema(limits=limits).load(body)
+    plan = AnalysisJobRequestSchema(limits=limits).load({"analysis": body})
+    assert plan.kind == "analysis"

@@ -10,7 +10,7 @@ import torch
 
 from schemas.spec import ModelSpecSchema
 from service.engine.analysis import analyze
-from service.engine.recurrent import make_recurrent_parameters, run_recurrent_pass
+from service.engine.recurrent import make_recurrent_parameters, run_recurrent_pass, torch_module
 from service.engine.recurrent_chain import exact_walk
 from service.engine.recurrent_ref import run_recurrent_reference
 
@@ -40,19 +40,7 @@ def _spec(cell: str, stacked: int = 1, loss_at: str = "last", **extra):
 
 
 def _module(spec, params):
-    rec = spec.recurrent
-    kw = {"num_layers": rec.stacked, "dtype": torch.float64}
-    if rec.cell == "rnn":
-        mod = torch.nn.RNN(rec.input_dim, rec.hidden, nonlinearity=spec.activations[0], **kw)
-    else:
-        mod = (torch.nn.LSTM if rec.cell == "lstm" else torch.nn.GRU)(rec.input_dim, rec.hidden, **kw)
-    with torch.no_grad():
-        for k in range(rec.stacked):
-            getattr(mod, f"weight_ih_l{k}").copy_(params.w_ih[k])
-            getattr(mod, f"weight_hh_l{k}").copy_(params.w_hh[k])
-            getattr(mod, f"bias_ih_l{k}").copy_(params.biases[k])
-            getattr(mod, f"bias_hh_l{k}").zero_()
-    return mod
+    return torch_module(spec, params, torch.float64)
 
 
 def _state_jacobian(spec, params, mod, t: int) -> torch.Tensor:
