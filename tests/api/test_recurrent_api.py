@@ -90,3 +90,8 @@ def test_a_longer_horizon_runs_as_a_job():
         ModelSpecSchema(limits=limits).load(body)
     plan = AnalysisJobRequestSchema(limits=limits).load({"analysis": body})
     assert plan.kind == "analysis"
+
+
+def test_capabilities_list_the_cells(client):
+    caps = client.get("/v1/capabilities").get_json()
+    assert caps["recurrent"]["cells"] == ["rnn", "lstm", "gru"] and "identity" in caps["recurrent"]["inits"]
