@@ -399,6 +399,9 @@ class MatrixGradSchema(Schema):
     matrix = fields.String(metadata={"description": "W_hh | W_ih"})
     gate = fields.String(allow_none=True, metadata={"description": "lstm i f g o, gru r z n; null: the whole matrix"})
     stats = fields.Nested(TensorStatsSchema)
+    update = fields.Nested(
+        UpdateStatsSchema, allow_none=True, metadata={"description": "With learning_rate: ‖lr·∂ℓ/∂W‖/‖W‖."}
+    )
 
 
 class ClippingSchema(Schema):

@@ -14,7 +14,7 @@ import torch
 from .activations import get as get_activation
 from .gradstats import smallest_normal, tensor_stats_many
 from .network import TORCH_DTYPES, device_name, resolve_device
-from .recurrent import GATE_NAMES, make_recurrent_parameters, run_recurrent_pass, state_width
+from .recurrent import GATE_NAMES, RecurrentParameters, make_recurrent_parameters, run_recurrent_pass, state_width
 from .recurrent_chain import depth_products, exact_walk, time_products
 from .recurrent_diagnosis import diagnose_recurrent
 from .recurrent_ref import RecurrentReference, run_recurrent_reference
@@ -30,6 +30,7 @@ from .report import (
     Report,
     Runtime,
     TensorStats,
+    UpdateStats,
 )
 from .spec import ModelSpec
 
@@ -131,18 +132,35 @@ def _activation(spec: ModelSpec, ref: RecurrentReference, t: int, out: Tensor) -
     )
 
 
-def _matrix_grads(spec: ModelSpec, grads: dict[str, Tensor], dtype: torch.dtype) -> list[MatrixGrad]:
+def _update(spec: ModelSpec, weight: Tensor, stats: TensorStats) -> UpdateStats | None:
+    """One SGD step's ‖lr·∂ℓ/∂W‖/‖W‖, as the MLP's per-layer update (None without a learning_rate)."""
+    if spec.learning_rate is None:
+        return None
+    w_norm = float(torch.linalg.vector_norm(weight))
+    ratio = spec.learning_rate * stats.norm / w_norm if stats.norm is not None and w_norm > 0 else None
+    log = math.log10(ratio) if ratio and ratio > 0 and math.isfinite(ratio) else None
+    return UpdateStats(weight_norm=w_norm, update_ratio=ratio, log10_update_ratio=log)
+
+
+def _matrix_grads(
+    spec: ModelSpec, grads: dict[str, Tensor], params: RecurrentParameters, dtype: torch.dtype
+) -> list[MatrixGrad]:
     rec = spec.recurrent
     assert rec is not None
     out: list[MatrixGrad] = []
     names = GATE_NAMES[rec.cell]
     for key, g in grads.items():
         matrix, layer = key.split("^")
-        parts: list[tuple[str | None, Tensor]] = [(None, g)]
+        w = (params.w_hh if matrix == "W_hh" else params.w_ih)[int(layer) - 1]
+        parts: list[tuple[str | None, Tensor, Tensor]] = [(None, g, w)]
         if len(names) > 1:
-            parts += [(n, g[k * rec.hidden : (k + 1) * rec.hidden]) for k, n in enumerate(names)]
-        stats = tensor_stats_many([p for _, p in parts], dtype, spec.loss_scale)
-        out += [MatrixGrad(int(layer), matrix, gate, st) for (gate, _), st in zip(parts, stats, strict=True)]
+            h = rec.hidden
+            parts += [(n, g[k * h : (k + 1) * h], w[k * h : (k + 1) * h]) for k, n in enumerate(names)]
+        stats = tensor_stats_many([p for _, p, _ in parts], dtype, spec.loss_scale)
+        out += [
+            MatrixGrad(int(layer), matrix, gate, st, _update(spec, wp, st))
+            for (gate, _, wp), st in zip(parts, stats, strict=True)
+        ]
     return out
 
 
@@ -250,7 +268,7 @@ def analyze_recurrent(
         "state after step t (lstm: h and c); weight_grad is step t's share of the top layer's ∂ℓ/∂W_hh, output_grad "
         "∂ℓ/∂h_t of the top layer",
         onset_steps_back=None if diag.onset_layer is None else rec.steps - diag.onset_layer,
-        weight_grads=_matrix_grads(spec, result.grads, dtype),
+        weight_grads=_matrix_grads(spec, result.grads, params, dtype),
         depth_products=depth,
         clipping=_clipping(spec, sums),
     )

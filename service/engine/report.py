@@ -340,6 +340,7 @@ class MatrixGrad:
     matrix: str  # W_hh | W_ih
     gate: str | None  # lstm i f g o, gru r z n; None: the whole matrix
     stats: TensorStats
+    update: UpdateStats | None = None  # with learning_rate: one SGD step's ‖lr·∂ℓ/∂W‖/‖W‖
 
 
 @dataclass

@@ -284,3 +284,16 @@ def test_float16_underflow_steps_match_an_independent_float64_backward():
     assert flagged, "the spec must underflow for the test to mean anything"
     event = rep.diagnosis.underflow.by_quantity["output_grad"]
     assert event.first_layer == max(flagged) and event.layer_count == len(flagged)
+
+
+def test_learning_rate_gives_update_ratios_of_every_matrix():
+    spec = _spec("lstm", 1, learning_rate=0.1)
+    rep = analyze(spec)
+    params = make_recurrent_parameters(spec)
+    for g in rep.recurrent.weight_grads:
+        w = (params.w_hh if g.matrix == "W_hh" else params.w_ih)[g.layer - 1]
+        if g.gate is not None:
+            k = "ifgo".index(g.gate)
+            w = w[k * 5 : (k + 1) * 5]
+        assert g.update.weight_norm == pytest.approx(float(torch.linalg.matrix_norm(w)), rel=1e-12)
+        assert g.update.update_ratio == pytest.approx(0.1 * g.stats.norm / g.update.weight_norm, rel=1e-12)
