@@ -85,7 +85,7 @@ def analyze(
         verify = (
             _Verifier(auto_exact_gflop, method, planned.verify_budget_gflop) if spec.verify_recommendations else None
         )
-        return analyze_recurrent(spec, planned.id, method, planned.gflop, ENGINE_VERSION, verify)
+        return analyze_recurrent(spec, planned.id, method, planned.gflop, ENGINE_VERSION, verify, fidelity)
     device = resolve_device(spec.device, planned.gflop)
     pass_dtype = TORCH_DTYPES[spec.dtype]
     params = make_parameters(spec)

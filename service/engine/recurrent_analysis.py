@@ -12,11 +12,13 @@ from typing import Any
 import torch
 
 from .activations import get as get_activation
+from .fidelity import reference_note
 from .gradstats import smallest_normal, tensor_stats_many
 from .network import TORCH_DTYPES, device_name, resolve_device
 from .recurrent import GATE_NAMES, RecurrentParameters, make_recurrent_parameters, run_recurrent_pass, state_width
 from .recurrent_chain import depth_products, exact_walk, time_products
 from .recurrent_diagnosis import diagnose_recurrent
+from .recurrent_fidelity import check_recurrent_reference
 from .recurrent_ref import RecurrentReference, run_recurrent_reference
 from .recurrent_theory import recurrent_theory
 from .report import (
@@ -202,7 +204,7 @@ def _clipping(spec: ModelSpec, sums: _ClipSums) -> Clipping:
 
 
 def analyze_recurrent(
-    spec: ModelSpec, report_id: str, method: str, gflop: float, engine_version: str, verify: Any
+    spec: ModelSpec, report_id: str, method: str, gflop: float, engine_version: str, verify: Any, fidelity: bool = True
 ) -> Report:
     start = time.perf_counter()
     rec = spec.recurrent
@@ -273,6 +275,9 @@ def analyze_recurrent(
         clipping=_clipping(spec, sums),
     )
     notes = list(ref.notes)
+    checked = check_recurrent_reference(spec, params, ref) if fidelity else None
+    if checked is not None and (chaotic := reference_note(checked)):
+        notes.append(chaotic.replace("layer", "step"))
     if result.emulated:
         notes.append("float16 on the CPU is emulated: float64 arithmetic rounded to float16 once per operation")
     runtime = Runtime(
@@ -302,4 +307,5 @@ def analyze_recurrent(
         runtime=runtime,
         axis="time",
         recurrent=info,
+        reference_fidelity=checked,
     )

@@ -297,3 +297,15 @@ def test_learning_rate_gives_update_ratios_of_every_matrix():
             w = w[k * 5 : (k + 1) * 5]
         assert g.update.weight_norm == pytest.approx(float(torch.linalg.matrix_norm(w)), rel=1e-12)
         assert g.update.update_ratio == pytest.approx(0.1 * g.stats.norm / g.update.weight_norm, rel=1e-12)
+
+
+def test_reference_fidelity_along_time():
+    """A contractive recurrence keeps one input rounding small (trusted); a chaotic tanh recurrence grows it past
+    the tolerance at some step, and the report says from which."""
+    base = {"recurrent": {"cell": "rnn", "steps": 200, "hidden": 32, "input_dim": 4}, "init": "xavier_normal"}
+    calm = analyze(ModelSpecSchema().load({**base, "weight_scale": 0.5, "verify_recommendations": False}))
+    assert calm.reference_fidelity.trusted and len(calm.reference_fidelity.log10_relative_errors) == 200
+    wild = analyze(ModelSpecSchema().load({**base, "weight_scale": 6.0, "verify_recommendations": False}))
+    first = wild.reference_fidelity.first_untrusted_layer
+    assert first is not None and 1 < first < 200
+    assert any("chaotic from step" in n for n in wild.runtime.notes)
