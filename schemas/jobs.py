@@ -23,12 +23,12 @@ from service.jobs.sweep import NESTED, expand, point_count
 
 from .fields import StrictSchema
 from .limits import ADMIT_MARGIN, OVER_LIMIT, Limits
+from .recurrent import RecurrentSchema
 from .spec import (
     ArchitectureSchema,
     JacobianSchema,
     ModelSpecSchema,
     NormalizationSchema,
-    RecurrentSchema,
     ResidualSchema,
     ThresholdsSchema,
 )

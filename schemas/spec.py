@@ -16,13 +16,11 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from service.engine.cost import estimate_cost, parameters, predict_time
 from service.engine.spec import (
     ACTIVATIONS,
-    CELLS,
     CHAIN_PRECISIONS,
     DEFAULT_ACTIVATION,
     DEVICES,
     DTYPES,
     JACOBIAN_METHODS,
-    LOSS_AT,
     LOSSES,
     NORM_EPS,
     NORM_KINDS,
@@ -35,7 +33,6 @@ from service.engine.spec import (
     JacobianOptions,
     ModelSpec,
     Normalization,
-    Recurrent,
     Residual,
     Thresholds,
     recurrent_widths,
@@ -43,6 +40,13 @@ from service.engine.spec import (
 
 from .fields import StrictFloat, StrictSchema
 from .limits import Limits, limit_message
+from .recurrent import (
+    RECURRENT_EXAMPLE,
+    RecurrentSchema,
+    check_recurrent,
+    check_recurrent_limits,
+    one_of_layers_recurrent,
+)
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -55,7 +59,6 @@ JACOBIAN = _defaults(JacobianOptions)
 RESIDUAL = _defaults(Residual)
 NORMALIZATION = _defaults(Normalization)
 THRESHOLDS = _defaults(Thresholds)
-RECURRENT = _defaults(Recurrent)
 
 
 class LayersField(fields.Field):
@@ -274,69 +277,6 @@ class ArchitectureSchema(StrictSchema):
         return Architecture(**data)
 
 
-class RecurrentSchema(StrictSchema):
-    cell = fields.String(
-        load_default=RECURRENT["cell"],
-        validate=validate.OneOf(CELLS),
-        metadata={
-            "description": "rnn: h_s = σ(W_hh h_{s−1} + W_xh x_s + b) with σ from activation (default "
-            f"{RECURRENT_ACTIVATION}); lstm, gru: torch.nn.LSTM's and GRU's equations (their own sigmoid and tanh). "
-            f"Default {RECURRENT['cell']}."
-        },
-    )
-    steps = fields.Integer(
-        strict=True,
-        load_default=RECURRENT["steps"],
-        validate=validate.Range(min=1),
-        metadata={"description": f"Time steps T (default {RECURRENT['steps']}); the report's per-step list."},
-    )
-    hidden = fields.Integer(
-        strict=True,
-        load_default=RECURRENT["hidden"],
-        validate=validate.Range(min=1),
-        metadata={"description": f"Hidden units per layer (default {RECURRENT['hidden']})."},
-    )
-    input_dim = fields.Integer(
-        strict=True,
-        load_default=RECURRENT["input_dim"],
-        validate=validate.Range(min=1),
-        metadata={
-            "description": f"Input units at every step (default {RECURRENT['input_dim']}), x_s ~ N(0, "
-            "input_scale²) drawn independently per step."
-        },
-    )
-    stacked = fields.Integer(
-        strict=True,
-        load_default=RECURRENT["stacked"],
-        validate=validate.Range(min=1),
-        metadata={"description": f"Recurrent layers stacked in depth (default {RECURRENT['stacked']})."},
-    )
-    loss_at = fields.String(
-        load_default=RECURRENT["loss_at"],
-        validate=validate.OneOf(LOSS_AT),
-        metadata={
-            "description": "last: ℓ on the top layer's h_T only (the long-range case); every: ℓ summed over the "
-            f"top layer's h_1..h_T. Default {RECURRENT['loss_at']}."
-        },
-    )
-    forget_bias = StrictFloat(
-        load_default=RECURRENT["forget_bias"],
-        validate=validate.Range(min=-100, max=100),
-        metadata={
-            "description": "lstm: the forget gate's bias; gru: the update gate z's bias (h' = (1−z)n + z h, so it "
-            f"keeps the state); ignored by rnn. Default {RECURRENT['forget_bias']:g} (torch's); 1 is the usual "
-            "LSTM choice (Jozefowicz et al. 2015). Every other bias is 0 at init."
-        },
-    )
-
-    @post_load
-    def make(self, data: dict[str, Any], **kwargs: Any) -> Recurrent:
-        return Recurrent(**data)
-
-
-RECURRENT_EXAMPLE = {"cell": "rnn", "steps": 200, "hidden": 128, "input_dim": 32, "stacked": 1, "loss_at": "last"}
-
-
 ARCHITECTURE_EXAMPLE = {
     "residual": {"every": 2, "branch_scale": 0.1414},
     "normalization": {"kind": "layernorm", "position": "pre"},
@@ -498,10 +438,10 @@ class ModelSpecSchema(StrictSchema):
     @validates_schema
     def _cross_field(self, data: dict[str, Any], **kwargs: Any) -> None:
         widths = data.get("layers")
-        _one_of_layers_recurrent(data, widths)
+        one_of_layers_recurrent(data, widths)
         rec = data.get("recurrent")
         if rec is not None:
-            _check_recurrent(data, rec)
+            check_recurrent(data, rec)
             return
         if data.get("init") == "identity":
             raise ValidationError("identity init is for a recurrent spec's W_hh; layers take the others.", "init")
@@ -548,37 +488,6 @@ class ModelSpecSchema(StrictSchema):
         return spec
 
 
-def _one_of_layers_recurrent(data: dict[str, Any], widths: Any) -> None:
-    if widths is None and data.get("recurrent") is None:
-        raise ValidationError("Give layers (a feed-forward network) or recurrent (a recurrent one).", "layers")
-    if widths is not None and data.get("recurrent") is not None:
-        raise ValidationError("Give exactly one of layers and recurrent, not both.", "recurrent")
-
-
-def _check_recurrent(data: dict[str, Any], rec: Recurrent) -> None:
-    """What a recurrent spec cannot combine with: residual/normalisation, a non-rnn σ, an σ list."""
-    if data.get("architecture") is not None:
-        raise ValidationError(
-            "architecture (residual blocks, normalisation) applies to layers, not to a recurrent spec.", "architecture"
-        )
-    act = data.get("activation")
-    if act is not None and not isinstance(act, str):
-        raise ValidationError(
-            "A recurrent spec takes one activation name (the rnn cell's σ), not a list.", "activation"
-        )
-    if rec.cell != "rnn" and act is not None and act != RECURRENT_ACTIVATION:
-        raise ValidationError(
-            f"The {rec.cell} cell uses its own sigmoid gates and tanh; activation applies to the rnn cell only.",
-            "activation",
-        )
-    if rec.cell == "rnn" and act is not None and act not in RNN_ACTIVATIONS:
-        raise ValidationError(
-            f"{act!r} is not available for the rnn cell; choose from {', '.join(RNN_ACTIVATIONS)}.", "activation"
-        )
-    if data.get("loss") == "cross_entropy" and rec.hidden < 2:
-        raise ValidationError("cross_entropy needs at least 2 output units (recurrent.hidden).", "loss")
-
-
 def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
     """Messages per field for every limit the spec passes; empty when it fits."""
     errors: dict[str, list[str]] = {}
@@ -589,7 +498,7 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
             errors.setdefault(field, []).append(limit_message(what, value, name, limit) + hint)
 
     if spec.recurrent is not None:
-        return _check_recurrent_limits(spec, limits, add, errors)
+        return check_recurrent_limits(spec, limits, add, errors)
 
     add("layers", "depth", spec.depth, "max_depth")
     add("layers", "width", max(spec.widths), "max_width")
@@ -617,33 +526,6 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
         seconds = timing.parts[part] * limits.cost_scale
         hint = f"; mostly {part.replace('_', ' ')} ({seconds:.3g} s): shrink {shrink}, or POST /v1/jobs"
         add(field, "predicted time (s)", round(timing.seconds * limits.cost_scale, 2), "max_seconds", hint)
-    return errors
-
-
-def _check_recurrent_limits(spec: ModelSpec, limits: Limits, add: Any, errors: dict[str, list[str]]) -> dict:
-    """check_limits for a recurrent spec: steps, hidden, stacked, then its own cost model's work, memory and time."""
-    rec = spec.recurrent
-    assert rec is not None
-    add("recurrent", "steps", rec.steps, "max_steps")
-    add("recurrent", "hidden", rec.hidden, "max_hidden")
-    add("recurrent", "input_dim", rec.input_dim, "max_width")
-    add("recurrent", "stacked", rec.stacked, "max_stacked")
-    add("batch_size", "batch_size", spec.batch_size, "max_batch_size")
-    add("jacobian", "probes", spec.jacobian.probes, "max_probes")
-    add("jacobian", "power_iterations", spec.jacobian.power_iterations, "max_power_iterations")
-    if errors:
-        return errors
-    cost = estimate_cost(spec, limits.auto_exact_gflop)
-    hint = (
-        "; the work grows with batch_size × steps × hidden² (× hidden for the exact method), so fewer steps, a "
-        'smaller batch_size or hidden fits here, or submit the same spec as POST /v1/jobs {"analysis": spec}'
-    )
-    add("recurrent", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
-    add("recurrent", "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib", hint)
-    if limits.max_seconds > 0 and not errors:
-        seconds = predict_time(spec, 1, limits.auto_exact_gflop).seconds * limits.cost_scale
-        hint = '; shrink recurrent.steps, hidden or batch_size, or POST /v1/jobs {"analysis": spec}'
-        add("recurrent", "predicted time (s)", round(seconds, 2), "max_seconds", hint)
     return errors
 
 
