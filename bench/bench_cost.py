@@ -8,7 +8,7 @@ admission allows a documented margin on top (schemas.limits.ADMIT_MARGIN), but t
 to err long. The last line is the largest ratio: a machine slower than the reference sets GRADSTAB_COST_SCALE
 to it. CPU time, not wall time, so that other processes on a shared machine do not move the figures.
 
-    python bench/bench_cost.py [--threads N] [--quick]
+    python bench/bench_cost.py [--threads N] [--quick] [--recurrent]
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from bench_engine import cpu_args, mm_gflops
 
 from service.engine import analyze
 from service.engine.cost import estimate_cost, predict_time
-from service.engine.spec import Architecture, JacobianOptions, ModelSpec, Normalization, Residual
+from service.engine.spec import (
+    Architecture,
+    JacobianOptions,
+    ModelSpec,
+    Normalization,
+    Recurrent,
+    Residual,
+    recurrent_widths,
+)
 
 BAND = (0.3, 2.5)
 RES_LN = Architecture(Residual(2, 1.0), Normalization("layernorm", "pre"))
@@ -56,17 +64,28 @@ CASES: list[tuple] = [
     (30, 64, 8, "auto", 1, "auto", "sigmoid", "float32", True, "residual, reruns", RES),
 ]
 QUICK = [c for c in CASES if c[0] * c[2] <= 20000 and c[4] <= 20]
+# recurrent specs (issue 21): cell, steps, hidden, batch, method, verify, what it stands for
+RECURRENT_CASES: list[tuple] = [
+    ("rnn", 200, 64, 8, "exact", False, "rnn, exact"),
+    ("lstm", 200, 64, 8, "auto", True, "lstm, reruns"),
+    ("gru", 300, 128, 8, "estimate", False, "gru, estimate"),
+    ("rnn", 1000, 256, 8, "auto", True, "T=1000 hidden 256 (the issue's request-sized case)"),
+]
+QUICK_RECURRENT = [c for c in RECURRENT_CASES if c[1] * c[2] <= 20000]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the cases that take a second or less")
+    ap.add_argument("--recurrent", action="store_true", help="only the recurrent specs' cases (issue 21)")
     args = cpu_args(ap)
     threads = torch.get_num_threads()
     rate = mm_gflops(torch.float32, 1024)
     print(f"torch.mm float32: {rate:.1f} GFLOP/s on {threads} threads; GFLOP band {BAND}")
     outside, worst = 0, 0.0
-    for d, n, batch, method, steps, sv, act, dtype, verify, what, *arch in QUICK if args.quick else CASES:
+    for d, n, batch, method, steps, sv, act, dtype, verify, what, *arch in (
+        [] if args.recurrent else (QUICK if args.quick else CASES)
+    ):
         spec = ModelSpec(
             architecture=arch[0] if arch else None,
             widths=(n,) * (d + 1),
@@ -90,6 +109,28 @@ def main() -> None:
             f"{act:7s} {dtype:8s} verify={verify!s:5s}: {cost.gflop:7.1f} GFLOP ratio {ratio:5.2f}; predicted "
             f"{timing.seconds:7.2f} s ({timing.largest()}), measured {seconds:6.2f} s CPU, "
             f"measured/predicted {seconds / timing.seconds:.2f}  [{what}]",
+            flush=True,
+        )
+    for cell, steps, hidden, batch, method, verify, what in QUICK_RECURRENT if args.quick else RECURRENT_CASES:
+        rec = Recurrent(cell=cell, steps=steps, hidden=hidden)
+        spec = ModelSpec(
+            widths=recurrent_widths(rec),
+            activations=("tanh",) * steps,
+            recurrent=rec,
+            batch_size=batch,
+            verify_recommendations=verify,
+            jacobian=JacobianOptions(method=method),
+        )
+        cost, timing = estimate_cost(spec), predict_time(spec, threads)
+        start = time.process_time()
+        analyze(spec)
+        seconds = time.process_time() - start
+        worst = max(worst, seconds / timing.seconds)
+        print(
+            f"{cell:4s} T={steps:4d} h={hidden:4d} B={batch:3d} {method:8s}({cost.jacobian_method:8s}) verify="
+            f"{verify!s:5s}: {cost.gflop:7.1f} GFLOP, {cost.memory_mib:6.0f} MiB; predicted {timing.seconds:7.2f} s "
+            f"({timing.largest()}), measured {seconds:6.2f} s CPU, measured/predicted {seconds / timing.seconds:.2f}"
+            f"  [{what}]",
             flush=True,
         )
     print(f"{outside} outside the GFLOP band; largest measured/predicted {worst:.2f}")

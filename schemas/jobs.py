@@ -25,6 +25,7 @@ from service.jobs.sweep import NESTED, expand, point_count
 
 from .fields import StrictSchema
 from .limits import ADMIT_MARGIN, OVER_LIMIT, Limits
+from .recurrent import RecurrentSchema
 from .spec import (
     ArchitectureSchema,
     JacobianSchema,
@@ -46,6 +47,7 @@ _NESTED_MEMBERS = {
         *(f"normalization.{m}" for m in NormalizationSchema().fields),
     ),
     "training": tuple(TrainingSchema().fields),
+    "recurrent": tuple(RecurrentSchema().fields),  # recurrent.steps, recurrent.cell, ...
 }
 assert set(_NESTED_MEMBERS) == set(NESTED)
 SPEC_REF = {"allOf": [{"$ref": "#/components/schemas/ModelSpec"}]}

@@ -23,6 +23,9 @@ class Limits:
     max_gflop: float = 5000.0  # estimated GEMM-equivalent work of the whole analysis (CPU: ~60 s on one core)
     max_memory_mib: float = 3584.0  # estimated peak tensor memory of the analysis
     auto_exact_gflop: float = AUTO_EXACT_GFLOP  # jacobian.method=auto picks exact up to this much chain work
+    max_steps: int = 10_000  # recurrent.steps (T = 1000 at hidden 256 runs in a request; longer: a job)
+    max_hidden: int = 4096  # recurrent.hidden
+    max_stacked: int = 16  # recurrent.stacked
     max_probes: int = 256
     max_power_iterations: int = 100
     max_body_bytes: int = 1_000_000

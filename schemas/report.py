@@ -280,6 +280,26 @@ class LayerTheorySchema(Schema):
     predicted_gain = _float("√χ")
 
 
+class RecurrentTheorySchema(Schema):
+    gamma = _float("Pascanu's γ: sup |σ'| of the rnn cell's σ (tanh 1, sigmoid 1/4, relu 1); null for lstm, gru.")
+    sigma_max_recurrent = fields.List(FiniteFloat(), metadata={"description": "σ_max(W_hh) per stacked layer."})
+    pascanu_threshold = _float("1/γ")
+    pascanu_condition = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "vanishing_guaranteed (σ_max < 1/γ: sufficient) | exploding_possible (σ_max > 1/γ: "
+            "necessary, not sufficient) | boundary; null for lstm and gru."
+        },
+    )
+    log10_pascanu_bound = _float("(T − 1)·log10(γ·σ_max): a bound on log10 ‖∂h_T/∂h_1‖₂ (one layer).")
+    pascanu_weight_scale = _float("The weight_scale at which σ_max(W_hh) = 1/γ.")
+    mean_keep_gate = fields.List(
+        FiniteFloat(), allow_none=True, metadata={"description": "lstm: mean forget gate per step; gru: mean z."}
+    )
+    log10_keep_gate_decay = _float("Σ log10 of the mean keep gate over steps 2..T: the cell path's predicted decay.")
+    reason = fields.String()
+
+
 class TheorySchema(Schema):
     sigma_w2 = _float()
     chi_mean = _float()
@@ -298,6 +318,11 @@ class TheorySchema(Schema):
         ArchitectureTheorySchema,
         allow_none=True,
         metadata={"description": "Residual/normalised networks: the mean-field prediction per block (null: plain)."},
+    )
+    recurrent = fields.Nested(
+        RecurrentTheorySchema,
+        allow_none=True,
+        metadata={"description": "Recurrent specs: Pascanu's bound (rnn cell), the keep gate's decay (lstm, gru)."},
     )
 
 
@@ -378,6 +403,42 @@ class CacheSchema(Schema):
     )
 
 
+class MatrixGradSchema(Schema):
+    layer = _int()
+    matrix = fields.String(metadata={"description": "W_hh | W_ih"})
+    gate = fields.String(allow_none=True, metadata={"description": "lstm i f g o, gru r z n; null: the whole matrix"})
+    stats = fields.Nested(TensorStatsSchema)
+    update = fields.Nested(
+        UpdateStatsSchema, allow_none=True, metadata={"description": "With learning_rate: ‖lr·∂ℓ/∂W‖/‖W‖."}
+    )
+
+
+class ClippingSchema(Schema):
+    threshold = _float("‖∂ℓ/∂W_hh‖ of the shares from the steps inside the stable band.")
+    measured_norm = _float("‖∂ℓ/∂θ‖ over every recurrent matrix, in the pass dtype.")
+    clip_factor = _float("min(1, threshold/measured_norm)")
+    kind = fields.String(metadata={"description": "training_time: bounds the update, not the Jacobian; never a fix"})
+    note = fields.String()
+
+
+class RecurrentInfoSchema(Schema):
+    cell = fields.String()
+    steps = _int()
+    hidden = _int()
+    input_dim = _int()
+    stacked = _int()
+    loss_at = fields.String()
+    forget_bias = _float()
+    state_units = _int("Per layer: h (rnn, gru) or h and c (lstm).")
+    products = fields.String()
+    onset_steps_back = _int("T − the onset step.", nullable=True)
+    weight_grads = fields.List(fields.Nested(MatrixGradSchema))
+    depth_products = fields.List(
+        fields.Nested(JacobianStatsSchema), metadata={"description": "∂h^L_T/∂h^l_T, l = 1..L, at the last step."}
+    )
+    clipping = fields.Nested(ClippingSchema)
+
+
 class ReportSchema(Schema):
     """POST /v1/analyses response: the full report."""
 
@@ -409,6 +470,14 @@ class ReportSchema(Schema):
         TrainingReportSchema,
         allow_none=True,
         metadata={"description": "What k optimizer steps did, where the spec has `training` (null: no training)."},
+    )
+    axis = fields.String(
+        metadata={"description": "What layers[] runs along: depth (the layers) or time (a recurrent spec's steps)."}
+    )
+    recurrent = fields.Nested(
+        RecurrentInfoSchema,
+        allow_none=True,
+        metadata={"description": "A recurrent spec's cell, horizon, matrix gradients and clipping (null otherwise)."},
     )
     cache = fields.Nested(
         CacheSchema,

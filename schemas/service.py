@@ -63,6 +63,15 @@ class CapabilitiesSchema(Schema):
             "normalization_positions, and the ε of every normalisation (normalization_eps)."
         },
     )
+    recurrent = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        required=True,
+        metadata={
+            "description": "What the spec's `recurrent` accepts: cells, loss_at, the rnn cell's activations and "
+            "the recurrent inits (identity included)."
+        },
+    )
     limits = fields.Dict(
         keys=fields.String(),
         values=fields.Raw(metadata={"type": "number"}),

@@ -21,24 +21,34 @@ from service.engine.spec import (
     DEFAULT_ACTIVATION,
     DEVICES,
     DTYPES,
-    INITS,
     JACOBIAN_METHODS,
     LOSSES,
     NORM_EPS,
     NORM_KINDS,
     NORM_POSITIONS,
+    RECURRENT_ACTIVATION,
+    RECURRENT_INITS,
     RESIDUAL_EVERY,
+    RNN_ACTIVATIONS,
     Architecture,
     JacobianOptions,
     ModelSpec,
     Normalization,
     Residual,
     Thresholds,
+    recurrent_widths,
 )
 
 from .device_budget import budget_device, limit_name, memory_mib
 from .fields import StrictFloat, StrictSchema
 from .limits import Limits, limit_message
+from .recurrent import (
+    RECURRENT_EXAMPLE,
+    RecurrentSchema,
+    check_recurrent,
+    check_recurrent_limits,
+    one_of_layers_recurrent,
+)
 from .training import TRAINING_EXAMPLE, TrainingSchema
 
 
@@ -280,9 +290,9 @@ class ModelSpecSchema(StrictSchema):
     """POST /v1/analyses body. Loading returns a `ModelSpec`; unknown fields are refused."""
 
     layers = LayersField(
-        required=True,
         metadata={
-            "description": "[n_0, n_1, ..., n_d] (input width, then each layer's width) or "
+            "description": "Required unless recurrent is given (exactly one of the two). "
+            "[n_0, n_1, ..., n_d] (input width, then each layer's width) or "
             '{"depth": d, "width": n, "input_dim": n_0} (input_dim defaults to width).',
             "oneOf": [
                 {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2},
@@ -300,10 +310,11 @@ class ModelSpecSchema(StrictSchema):
         },
     )
     activation = ActivationField(
-        load_default=DEFAULT_ACTIVATION,
+        load_default=None,
         metadata={
             "description": f"σ of every layer, or a list of d names. One of {', '.join(ACTIVATIONS)}. "
-            f"Default {DEFAULT_ACTIVATION}.",
+            f"Default {DEFAULT_ACTIVATION}; with recurrent: the rnn cell's σ, one name of "
+            f"{', '.join(RNN_ACTIVATIONS)} (default {RECURRENT_ACTIVATION}); lstm and gru take none.",
             "oneOf": [
                 {"type": "string", "enum": list(ACTIVATIONS)},
                 {"type": "array", "items": {"type": "string", "enum": list(ACTIVATIONS)}, "minItems": 1},
@@ -312,8 +323,12 @@ class ModelSpecSchema(StrictSchema):
     )
     init = fields.String(
         load_default=SPEC["init"],
-        validate=validate.OneOf(INITS),
-        metadata={"description": f"Weight initialisation (default {SPEC['init']})."},
+        validate=validate.OneOf(RECURRENT_INITS),
+        metadata={
+            "description": f"Weight initialisation (default {SPEC['init']}). With recurrent: of each recurrent "
+            "matrix W_hh (per gate block for lstm and gru), where identity (weight_scale·I) is also allowed; the "
+            "input weights W_xh are always N(0, 1/fan_in) (LeCun), whatever init and weight_scale say."
+        },
     )
     weight_scale = StrictFloat(
         load_default=SPEC["weight_scale"],
@@ -409,6 +424,16 @@ class ModelSpecSchema(StrictSchema):
             "example": TRAINING_EXAMPLE,
         },
     )
+    recurrent = fields.Nested(
+        RecurrentSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "A recurrent network unrolled over time, used instead of layers (exactly one of the two): "
+            "the report's layers become steps (axis time).",
+            "example": RECURRENT_EXAMPLE,
+        },
+    )
     verify_recommendations = fields.Boolean(
         load_default=SPEC["verify_recommendations"],
         truthy={True},
@@ -426,6 +451,19 @@ class ModelSpecSchema(StrictSchema):
     @validates_schema
     def _cross_field(self, data: dict[str, Any], **kwargs: Any) -> None:
         widths = data.get("layers")
+        one_of_layers_recurrent(data, widths)
+        rec = data.get("recurrent")
+        if rec is not None:
+            check_recurrent(data, rec)
+            if data.get("training") is not None:
+                raise ValidationError(
+                    "The training probe trains feed-forward networks (layers, with or without architecture); "
+                    "a recurrent spec cannot take training yet.",
+                    "training",
+                )
+            return
+        if data.get("init") == "identity":
+            raise ValidationError("identity init is for a recurrent spec's W_hh; layers take the others.", "init")
         if widths is None:
             return
         act = data.get("activation")
@@ -449,8 +487,18 @@ class ModelSpecSchema(StrictSchema):
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> ModelSpec:
+        rec = data.get("recurrent")
+        if rec is not None:
+            data.pop("layers", None)
+            data["widths"] = recurrent_widths(rec)
+            data["activations"] = (data.pop("activation") or RECURRENT_ACTIVATION,) * rec.steps
+            spec = ModelSpec(**data)
+            errors = check_limits(spec, self.limits)
+            if errors:
+                raise ValidationError(errors)
+            return spec
         widths = data.pop("layers")
-        act = data.pop("activation")
+        act = data.pop("activation") or DEFAULT_ACTIVATION
         data["activations"] = (act,) * (len(widths) - 1) if isinstance(act, str) else act
         arch = data.get("architecture")
         if arch is not None and arch.is_plain:
@@ -484,6 +532,9 @@ def check_limits(spec: ModelSpec, limits: Limits) -> dict[str, list[str]]:
         limit = getattr(limits, name)
         if value > limit:
             errors.setdefault(field, []).append(limit_message(what, value, name, limit) + hint)
+
+    if spec.recurrent is not None:
+        return check_recurrent_limits(spec, limits, add, errors)
 
     add("layers", "depth", spec.depth, "max_depth")
     add("layers", "width", max(spec.widths), "max_width")

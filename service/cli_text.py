@@ -64,10 +64,15 @@ def layer_table(report: dict[str, Any]) -> Table:
         first = (d.get(name) or {}).get("first_layer")
         if first is not None:
             marks[first] = f"{marks[first]}, {name}" if first in marks else name
+    time = report.get("axis") == "time"  # a recurrent spec: the list runs over steps
     table = Table(
-        title="Per layer (t = 1 is the bottom)",
-        caption="P_t = ∂hᵈ/∂hᵗ (Frobenius norm, exact arithmetic); dW = ∂ℓ/∂Wᵗ in the dtype; idle: dead or "
-        "saturated units; non-finite: of dW",
+        title="Per step (t = 1 is the first)" if time else "Per layer (t = 1 is the bottom)",
+        caption=(
+            "P_t = ∂h_T/∂S_t (Frobenius norm, exact arithmetic); dW = step t's share of ∂ℓ/∂W_hh in the dtype"
+            if time
+            else "P_t = ∂hᵈ/∂hᵗ (Frobenius norm, exact arithmetic); dW = ∂ℓ/∂Wᵗ in the dtype"
+        )
+        + "; idle: dead or saturated units; non-finite: of dW",
         title_justify="left",
         caption_justify="left",
         box=None,
@@ -133,15 +138,17 @@ def summary(report: dict[str, Any]) -> Group:
     verdict = d["verdict"]
     head = Text.assemble(
         (verdict.upper(), VERDICT_STYLE.get(verdict, "bold")),
-        f"   depth {report['depth']}, {runtime['dtype']}, {runtime['jacobian_method']} Jacobian products, "
+        f"   {'steps' if report.get('axis') == 'time' else 'depth'} {report['depth']}, {runtime['dtype']}, "
+        f"{runtime['jacobian_method']} Jacobian products, "
         f"{runtime['elapsed_ms'] / 1000:.1f} s",
     )
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="dim")
     facts.add_column()
     facts.add_row("total growth", f"{_power(d['log10_total_growth'])} (log10 {_num(d['log10_total_growth'], '.2f')})")
-    facts.add_row("per layer", _num(d.get("growth_per_layer"), ".3f"))
-    facts.add_row("onset", "—" if d.get("onset_layer") is None else f"layer {d['onset_layer']}")
+    unit = "step" if report.get("axis") == "time" else "layer"
+    facts.add_row(f"per {unit}", _num(d.get("growth_per_layer"), ".3f"))
+    facts.add_row("onset", "—" if d.get("onset_layer") is None else f"{unit} {d['onset_layer']}")
     facts.add_row("range", f"{_event('overflow', d['overflow'])}; {_event('underflow', d['underflow'])}")
     if report.get("architecture"):
         facts.add_row("architecture", _architecture(report))

@@ -15,16 +15,20 @@ from service.config import Settings
 from service.engine import ENGINE_VERSION
 from service.engine.spec import (
     ACTIVATIONS,
+    CELLS,
     CHAIN_PRECISIONS,
     DEVICES,
     DTYPES,
     INITS,
     JACOBIAN_METHODS,
+    LOSS_AT,
     LOSSES,
     NORM_EPS,
     NORM_KINDS,
     NORM_POSITIONS,
+    RECURRENT_INITS,
     RESIDUAL_EVERY,
+    RNN_ACTIVATIONS,
 )
 
 from .jobs_health import jobs_capabilities
@@ -102,6 +106,12 @@ def capabilities(settings: Settings) -> dict[str, Any]:
             "normalization_kinds": list(NORM_KINDS),
             "normalization_positions": list(NORM_POSITIONS),
             "normalization_eps": NORM_EPS,
+        },
+        "recurrent": {
+            "cells": list(CELLS),
+            "loss_at": list(LOSS_AT),
+            "rnn_activations": list(RNN_ACTIVATIONS),
+            "inits": list(RECURRENT_INITS),
         },
         "limits": limits.as_dict(),
         "limit_env": {f.name: Limits.env_name(f.name) for f in fields(limits)},

@@ -28,6 +28,7 @@ from .jacobian import exact_chain
 from .layerstats import sigma_prime_stats, weight_norms
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
 from .placement import resident
+from .recurrent_analysis import analyze_recurrent
 from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
 from .spec import AUTO_EXACT_GFLOP, ModelSpec, spec_dict
@@ -84,6 +85,11 @@ def analyze(
     start = time.perf_counter()
     planned = planned or plan(spec, auto_exact_gflop)
     method = planned.jacobian_method
+    if spec.recurrent is not None:  # along time: its own pass, reference, products and diagnosis
+        verify = (
+            _Verifier(auto_exact_gflop, method, planned.verify_budget_gflop) if spec.verify_recommendations else None
+        )
+        return analyze_recurrent(spec, planned.id, method, planned.gflop, ENGINE_VERSION, verify, fidelity)
     device = resolve_device(spec.device, planned.gflop)
     pass_dtype = TORCH_DTYPES[spec.dtype]
     params = make_parameters(spec)

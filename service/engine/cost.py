@@ -11,6 +11,7 @@ from functools import lru_cache
 from itertools import pairwise
 
 from .cost_architecture import architecture_cost, block_ops_at, product_widths
+from .cost_recurrent import recurrent_cost, recurrent_seconds
 from .cost_training import training_fixed_seconds, training_flops, training_memory_bytes
 from .spec import AUTO_EXACT_GFLOP, ModelSpec
 
@@ -166,6 +167,9 @@ def _exact_extra_flops(widths: tuple[int, ...], batch: int, power_iterations: in
 def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -> Cost:
     """Work in GEMM-equivalent GFLOP and peak memory, counting every option that changes them (batch,
     method, power_iterations, probes, singular_values, verification reruns)."""
+    if spec.recurrent is not None:  # its own model (cost_recurrent)
+        gflop, mib, method, verify = recurrent_cost(spec, auto_exact_gflop)
+        return Cost(gflop=gflop, memory_mib=mib, jacobian_method=method, verify_gflop=verify)
     widths, batch = spec.widths, spec.batch_size
     jac = spec.jacobian
     n_params = parameters(widths, spec.bias)
@@ -328,6 +332,8 @@ def predict_time(spec: ModelSpec, threads: int = 1, auto_exact_gflop: float = AU
     """Predicted seconds of the analysis on `threads` torch threads: the GEMM work divides among them, the fixed
     costs (summed over layers by layer_fixed_seconds) do not."""
     cost = estimate_cost(spec, auto_exact_gflop)
+    if spec.recurrent is not None:
+        return Timing(recurrent_seconds(spec, cost.jacobian_method, GEMM_GFLOPS_PER_THREAD, threads))
     method = cost.jacobian_method
     svd = set(svd_layers(spec.widths, spec.jacobian.singular_values, spec.batch_size)) if method == "exact" else ()
     parts = {"gemm": cost.gflop / (GEMM_GFLOPS_PER_THREAD * max(1, threads)), "layers": ANALYSIS_S}

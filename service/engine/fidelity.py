@@ -43,7 +43,11 @@ def check_reference(
     gen = torch.Generator(device="cpu").manual_seed(spec.seed + 2)
     xi = torch.randn(params.x.shape, generator=gen, dtype=params.x.dtype).to(params.x.device)  # drawn on the host
     moved = forward(spec, dataclasses.replace(params, x=params.x * (1.0 + PERTURBATION * xi), _converted={}))
-    errors = _relative_errors(ref.layers, moved.layers)
+    return summarise(_relative_errors(ref.layers, moved.layers))
+
+
+def summarise(errors: list[float]) -> ReferenceFidelity:
+    """The fidelity report from the relative error per layer (or per step of a recurrent reference)."""
     first = next((t for t, e in enumerate(errors, start=1) if e > TOLERANCE), None)
     worst = max(errors)
     return ReferenceFidelity(

@@ -244,6 +244,23 @@ class ArchitectureTheory:
 
 
 @dataclass
+class RecurrentTheory:
+    """Pascanu, Mikolov & Bengio (2013) for the rnn cell: with γ the bound on σ' (tanh 1, sigmoid 1/4, relu 1),
+    σ_max(W_hh) < 1/γ is sufficient for the gradient to vanish, > 1/γ necessary for it to explode; for lstm and
+    gru the state-keeping gate's mean per step (lstm f, gru z), whose product is the cell-state path's decay."""
+
+    gamma: float | None
+    sigma_max_recurrent: list[float]  # σ_max(W_hh) per stacked layer (all gate blocks for lstm, gru)
+    pascanu_threshold: float | None  # 1/γ
+    pascanu_condition: str | None  # vanishing_guaranteed | exploding_possible | boundary; None: not an rnn cell
+    log10_pascanu_bound: float | None  # (T − 1)·log10(γ·σ_max): a bound on log10 ‖∂h_T/∂h_1‖₂ (one layer)
+    pascanu_weight_scale: float | None  # the weight_scale at which σ_max(W_hh) = 1/γ
+    mean_keep_gate: list[float] | None  # per step t = 1..T: mean forget gate (lstm) / update gate z (gru)
+    log10_keep_gate_decay: float | None  # Σ_{t=2..T} log10 mean keep gate: the cell path's predicted decay
+    reason: str
+
+
+@dataclass
 class Theory:
     """Mean-field prediction: χ^t = σ_w² E[σ'(z)²], z ~ N(0, q^t) with q^t measured."""
 
@@ -256,6 +273,7 @@ class Theory:
     critical_note: str
     layers: list[LayerTheory]
     architecture: ArchitectureTheory | None = None  # residual/normalised networks only
+    recurrent: RecurrentTheory | None = None  # recurrent specs only
 
 
 @dataclass
@@ -318,6 +336,48 @@ class ArchitectureInfo:
 
 
 @dataclass
+class MatrixGrad:
+    """∂ℓ/∂W of one recurrent matrix (or one gate block of it) over the whole sequence, in the pass dtype."""
+
+    layer: int
+    matrix: str  # W_hh | W_ih
+    gate: str | None  # lstm i f g o, gru r z n; None: the whole matrix
+    stats: TensorStats
+    update: UpdateStats | None = None  # with learning_rate: one SGD step's ‖lr·∂ℓ/∂W‖/‖W‖
+
+
+@dataclass
+class Clipping:
+    """Gradient-norm clipping (Pascanu et al. 2013) as a training-time measure: it bounds the update, not the
+    Jacobian, so it never changes the verdict and is never offered as its fix."""
+
+    threshold: float | None  # the norm of the gradient's share from the steps inside the stable band
+    measured_norm: float | None  # ‖∂ℓ/∂θ‖ of every recurrent matrix, in the pass (None: not finite)
+    clip_factor: float | None  # min(1, threshold/measured_norm): what clipping would multiply this update by
+    kind: str  # training_time
+    note: str
+
+
+@dataclass
+class RecurrentInfo:
+    """What the per-step list means for a recurrent spec."""
+
+    cell: str
+    steps: int
+    hidden: int
+    input_dim: int
+    stacked: int
+    loss_at: str
+    forget_bias: float
+    state_units: int  # per layer: h (rnn, gru) or h and c (lstm)
+    products: str  # what layers[t−1].jacobian_product is
+    onset_steps_back: int | None  # T − onset step: how far back the gradient leaves the stable band
+    weight_grads: list[MatrixGrad]
+    depth_products: list[JacobianStats]  # ∂h^L_T/∂h^l_T for l = 1..L at the last step
+    clipping: Clipping
+
+
+@dataclass
 class Report:
     id: str  # sha256 of the normalised spec, the resolved Jacobian method and the engine version
     engine_version: str
@@ -331,3 +391,5 @@ class Report:
     architecture: ArchitectureInfo | None = None  # null for the plain MLP
     reference_fidelity: ReferenceFidelity | None = None
     training: TrainingReport | None = None  # the spec's training probe (service/engine/training.py)
+    axis: str = "depth"  # what layers[] runs along: depth (layers) | time (steps of a recurrent spec)
+    recurrent: RecurrentInfo | None = None  # null unless the spec is recurrent

@@ -32,6 +32,13 @@ INITS: tuple[str, ...] = (
     "kaiming_uniform",
     "orthogonal",
 )
+# init of a recurrent spec's W_hh may also be identity (Le, Jaitly & Hinton 2015: weight_scale·I)
+RECURRENT_INITS: tuple[str, ...] = (*INITS, "identity")
+CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
+LOSS_AT: tuple[str, ...] = ("last", "every")
+# σ of the rnn cell: homogeneous ones (the reference keeps a log scale per sample) and bounded ones
+RNN_ACTIVATIONS: tuple[str, ...] = ("tanh", "sigmoid", "relu", "leaky_relu", "identity")
+RECURRENT_ACTIVATION = "tanh"  # the rnn cell's σ when a spec names none (torch.nn.RNN's default)
 DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 LOSSES: tuple[str, ...] = ("sum", "mean", "mse", "cross_entropy")
@@ -127,6 +134,21 @@ class Architecture:
 
 
 @dataclass(frozen=True)
+class Recurrent:
+    """A recurrent network unrolled over `steps` (used instead of `layers`): torch.nn.RNN/LSTM/GRU's equations,
+    `stacked` layers of `hidden` units, the input x_s of `input_dim` units at every step. forget_bias: the LSTM's
+    forget-gate bias and the GRU's update-gate bias (the gate that keeps the state), 0 as in torch by default."""
+
+    cell: str = "rnn"
+    steps: int = 100
+    hidden: int = 64
+    input_dim: int = 32
+    stacked: int = 1
+    loss_at: str = "last"
+    forget_bias: float = 0.0
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A fully normalised MLP spec: h^t = σ_t(W^t h^{t-1} [+ b^t]), t = 1..d."""
 
@@ -150,6 +172,8 @@ class ModelSpec:
     architecture: Architecture | None = None
     # k optimizer steps on a synthetic task (service/engine/training.py); None: none (and the report ids as before)
     training: TrainingOptions | None = None
+    # a recurrent network (widths: input_dim then hidden per step); None: feed-forward (report ids omit the field)
+    recurrent: Recurrent | None = None
 
     @property
     def depth(self) -> int:
@@ -160,6 +184,13 @@ class ModelSpec:
         act = changes.pop("activation", None)
         if isinstance(act, str):
             changes["activations"] = (act,) * self.depth
+        rec = changes.get("recurrent")
+        if isinstance(rec, dict) and self.recurrent is not None:  # a partial change, as a recommendation gives it
+            merged = replace(self.recurrent, **rec)
+            changes["recurrent"] = merged
+            changes["widths"] = recurrent_widths(merged)
+            name = self.activations[0] if merged.cell == "rnn" else RECURRENT_ACTIVATION
+            changes["activations"] = (name,) * merged.steps
         arch = changes.get("architecture")
         if isinstance(arch, dict):
             arch = Architecture.from_dict(arch)
@@ -170,6 +201,12 @@ class ModelSpec:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def recurrent_widths(rec: Recurrent) -> tuple[int, ...]:
+    """The widths a recurrent spec carries: input_dim, then the hidden state once per step (depth = steps), so the
+    per-layer machinery (verdict, onset, plots) reads steps where it reads layers."""
+    return (rec.input_dim,) + (rec.hidden,) * rec.steps
+
+
 def spec_dict(spec: ModelSpec) -> dict[str, Any]:
     """The spec as plain values; `architecture` only where there is one, so a plain spec hashes (report ids,
     job ids) exactly as it did before the field existed."""
@@ -178,6 +215,8 @@ def spec_dict(spec: ModelSpec) -> dict[str, Any]:
         raw.pop("architecture")
     if spec.training is None:
         raw.pop("training")
+    if spec.recurrent is None:
+        raw.pop("recurrent")
     return raw
 
 
@@ -202,6 +241,8 @@ def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
         d["architecture"] = Architecture.from_dict(d["architecture"])
     if d.get("training") is not None:
         d["training"] = training_from_dict(d["training"])
+    if d.get("recurrent") is not None:
+        d["recurrent"] = Recurrent(**d["recurrent"])
     return ModelSpec(**d)
 
 

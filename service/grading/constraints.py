@@ -22,7 +22,11 @@ ARCHITECTURE_MEMBERS: tuple[str, ...] = (
     "architecture.normalization.kind",
     "architecture.normalization.position",
 )
-DERIVED: tuple[str, ...] = ("depth", "width", "input_dim", *ARCHITECTURE_MEMBERS)
+# a recurrent spec's members (issue 21): "recurrent.steps": 300 pins the horizon while the cell may change
+RECURRENT_MEMBERS: tuple[str, ...] = tuple(
+    f"recurrent.{m}" for m in ("cell", "steps", "hidden", "input_dim", "stacked", "loss_at", "forget_bias")
+)
+DERIVED: tuple[str, ...] = ("depth", "width", "input_dim", *ARCHITECTURE_MEMBERS, *RECURRENT_MEMBERS)
 
 
 def spec_view(spec: ModelSpec) -> dict[str, Any]:
@@ -43,6 +47,9 @@ def spec_view(spec: ModelSpec) -> dict[str, Any]:
     view["architecture.residual.branch_scale"] = res["branch_scale"] if res else None
     view["architecture.normalization.kind"] = norm["kind"]
     view["architecture.normalization.position"] = norm["position"] if norm["kind"] != "none" else None
+    rec = view.get("recurrent")
+    for name in RECURRENT_MEMBERS:
+        view[name] = rec[name.removeprefix("recurrent.")] if rec else None
     return view
 
 

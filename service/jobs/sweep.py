@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # The nested objects of a spec whose members a grid may name as `parent.member`.
-NESTED = ("layers", "jacobian", "thresholds", "architecture", "training")
+NESTED = ("layers", "jacobian", "thresholds", "architecture", "training", "recurrent")
 
 
 def point_count(grid: Mapping[str, Sequence[Any]]) -> int:

@@ -47,6 +47,17 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
+def _unit(report: Report) -> str:
+    """What the x-axis counts: a recurrent report's layers[] runs along time (axis "time")."""
+    return "step" if report.get("axis") == "time" else "layer"
+
+
+def _xlabel(report: Report) -> str:
+    if report.get("axis") == "time":
+        return "step t (1 = first step, T = last; P_t = ∂h_T/∂h_t)"
+    return "layer t (1 = input side, d = output side)"
+
+
 def _layers(report: Report) -> list[Mapping[str, Any]]:
     return list(report.get("layers") or [])
 
@@ -218,14 +229,17 @@ def _event_markers(report: Report) -> list[Marker]:
     onset = _get(report, "diagnosis", "onset_layer")
     if isinstance(onset, int):
         markers.append(
-            Marker("onset", f"onset: layer {onset} leaves the stable band", onset, palette.REDDISH_PURPLE, "-.")
+            Marker(
+                "onset", f"onset: {_unit(report)} {onset} leaves the stable band", onset, palette.REDDISH_PURPLE, "-."
+            )
         )
     for kind, colour in (("overflow", palette.VERMILLION), ("underflow", palette.BLUE)):
         event = _get(report, "diagnosis", kind) or {}
         first = event.get("first_layer")
         if event.get("occurred") and isinstance(first, int):
             what = (event.get("quantity") or "").replace("_", " ")
-            markers.append(Marker(f"first-{kind}", f"first {kind}: layer {first} ({what})", first, colour, ":"))
+            where = f"{_unit(report)} {first}"
+            markers.append(Marker(f"first-{kind}", f"first {kind}: {where} ({what})", first, colour, ":"))
     return markers
 
 
@@ -285,9 +299,9 @@ def gradient_figure(report: Report) -> LineFigure:
     )
     return LineFigure(
         key="gradients",
-        title=f"Gradient norm per layer ({dtype}, {d} layers): {verdict}",
+        title=f"Gradient norm per {_unit(report)} ({dtype}, {d} {_unit(report)}s): {verdict}",
         description=description,
-        xlabel="layer t (1 = input side, d = output side)",
+        xlabel=_xlabel(report),
         ylabel="norm (dimensionless), log10 scale",
         yscale="log10",
         ylim=ylim,
@@ -345,12 +359,12 @@ def activation_figure(report: Report) -> LineFigure:
         )
     return LineFigure(
         key="activations",
-        title=f"σ' per layer ({', '.join(names)})",
+        title=f"σ' per {_unit(report)} ({', '.join(names)})",
         description=(
             f"Line chart over layers 1 to {len(layers)}, linear y axis from 0: mean derivative of the activation "
             "and the fraction of saturated or dead units, from the float64 reference forward pass."
         ),
-        xlabel="layer t (1 = input side, d = output side)",
+        xlabel=_xlabel(report),
         ylabel="σ' / fraction of units",
         yscale="linear",
         ylim=(0.0, top),
@@ -407,7 +421,7 @@ def fixes_figure(report: Report) -> LineFigure | None:
             f"down to layer t, and for {len(recs)} verified change(s) the measured total gain of the changed "
             "network, drawn as a constant gain per layer."
         ),
-        xlabel="layer t (1 = input side, d = output side)",
+        xlabel=_xlabel(report),
         ylabel="RMS gain ‖∂h^d/∂h^t‖_F/√n_d, log10 scale",
         yscale="log10",
         ylim=_view(data, []),

@@ -13,6 +13,7 @@ from typing import Any
 from .figures import activation_figure, fixes_figure, gradient_figure
 from .model import HeatmapFigure, LineFigure
 from .phase import phase_figures
+from .recurrent_html import recurrent_section
 from .render import render_svg
 from .svg import inline
 from .training_figures import training_figures
@@ -238,9 +239,10 @@ def report_page(report: Mapping[str, Any]) -> str:
 <main>
 <section id="plots"><h2>Plots</h2>{plots}</section>
 {_architecture(report)}
+{recurrent_section(report)}
 <section id="causes"><h2>Causes</h2>{_causes(dg.get("causes") or [])}</section>
 <section id="fixes"><h2>Verified fixes</h2>{_fixes(dg.get("recommendations") or [])}</section>
-<section id="layers"><h2>Per layer</h2>{_table(report)}</section>
+<section id="layers"><h2>Per {"step" if report.get("axis") == "time" else "layer"}</h2>{_table(report)}</section>
 </main>
 <footer>{footer}</footer>
 </body>

@@ -19,7 +19,27 @@ from .advice import Verifier, fixes_problem, recommendations
 from .causes import causes
 from .findings import Findings, dtype_limits, gather
 
-__all__ = ["Findings", "Verifier", "diagnose", "dtype_limits", "fixes_problem", "gather", "verdict_of"]
+__all__ = [
+    "Findings",
+    "Verifier",
+    "diagnose",
+    "dtype_limits",
+    "fixes_problem",
+    "gather",
+    "thresholds_of",
+    "verdict_of",
+]
+
+
+def thresholds_of(spec: ModelSpec) -> dict[str, float]:
+    """The thresholds the diagnosis applied, as the report lists them."""
+    th = spec.thresholds
+    return {
+        "exploding_log10": th.exploding_log10,
+        "vanishing_log10": th.vanishing_log10,
+        "flag_fraction": th.flag_fraction,
+        "flag_min_count": th.flag_min_count,
+    }
 
 
 def verdict_of(log10_growth: float, spec: ModelSpec) -> str:
@@ -106,12 +126,7 @@ def diagnose(
         causes=found,
         recommendations=recs,
         summary=text,
-        thresholds={
-            "exploding_log10": spec.thresholds.exploding_log10,
-            "vanishing_log10": spec.thresholds.vanishing_log10,
-            "flag_fraction": spec.thresholds.flag_fraction,
-            "flag_min_count": spec.thresholds.flag_min_count,
-        },
+        thresholds=thresholds_of(spec),
         cancellation=cancellation,
         growth_from_layer=start,
     )
