@@ -70,6 +70,14 @@ def test_bad_training_is_a_422_naming_the_field(post_json, training, field, word
     assert any(e["field"] == field and words.lower() in e["message"].lower() for e in errors), errors
 
 
+def test_a_recurrent_spec_with_training_is_a_422_naming_training(post_json) -> None:
+    body = {"recurrent": {"cell": "rnn", "steps": 5, "hidden": 8, "input_dim": 4}, "training": {"steps": 2}}
+    resp = post_json(body)
+    assert resp.status_code == 422
+    errors = resp.get_json()["errors"]
+    assert any(e["field"] == "training" and "recurrent" in e["message"] for e in errors), errors
+
+
 @pytest.mark.parametrize(
     ("training", "limit", "field"),
     [
