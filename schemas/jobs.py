@@ -212,9 +212,22 @@ class AnalysisJobRequestSchema(_JobsSchema):
         return Plan("analysis", [self._point({}, spec)], {}, [], self.limits.auto_exact_gflop)
 
 
+class StepProgressSchema(Schema):
+    done = fields.Integer(required=True, metadata={"description": "Optimizer steps taken."})
+    total = fields.Integer(required=True, metadata={"description": "training.steps of the spec."})
+
+
 class ProgressSchema(Schema):
     done = fields.Integer(required=True, metadata={"description": "Points delivered (with a result or an error)."})
     total = fields.Integer(required=True, metadata={"description": "Points in the job."})
+    training_steps = fields.Nested(
+        StepProgressSchema,
+        metadata={
+            "description": "kind analysis with `training`: the training probe's steps so far, written by the worker "
+            "at most twice a second and at its last step (absent before the probe starts, or where the report came "
+            "from the cache)."
+        },
+    )
 
 
 class WaitingSchema(Schema):

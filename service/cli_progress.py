@@ -27,6 +27,8 @@ STAGES = (
     ("run_block_pass", "forward and backward pass in the spec's dtype"),
     ("run_block_reference", "float64 reference pass"),
     ("block_chain", "Jacobian products through the blocks"),
+    # the spec's training probe (its step count through service.engine.progress)
+    ("train", "training probe"),
 )
 
 
@@ -96,6 +98,12 @@ def stage_progress(console: Console) -> Iterator[None]:
     if diagnosis is not None and hasattr(diagnosis, "diagnose"):
         saved.append((diagnosis, "diagnose", diagnosis.diagnose))
         diagnosis.diagnose = announcer.wrap_diagnosis(diagnosis.diagnose)
+    from service.engine.progress import training_steps
+
+    def step(done: int, total: int) -> None:
+        announcer.status.update(f"training probe: step {done}/{total} …")
+
+    token = training_steps.set(step)
     try:
         with console.status("building the network …") as status:
             announcer.status = status
@@ -103,5 +111,6 @@ def stage_progress(console: Console) -> Iterator[None]:
             announcer.end()
         console.print(f"[dim]analysis done in {time.perf_counter() - announcer.started:.1f} s[/]", highlight=False)
     finally:
+        training_steps.reset(token)
         for owner, name, original in saved:
             setattr(owner, name, original)

@@ -135,6 +135,33 @@ def test_progress_changes_no_number() -> None:
     assert "✓ Jacobian products" in console.file.getvalue()
 
 
+def test_progress_counts_the_training_probe_steps(monkeypatch) -> None:
+    """A spec with training: the probe is a stage, its status line counts the steps, and the hook is removed after."""
+    from rich.status import Status
+
+    from schemas.spec import ModelSpecSchema
+    from service.application.reports import ReportService
+    from service.cli_progress import stage_progress
+    from service.engine.progress import training_steps
+
+    body = {"layers": [4, 8, 2], "batch_size": 4, "verify_recommendations": False, "training": {"steps": 3}}
+    spec = ModelSpecSchema().load(body | {"training": {"steps": 3, "examples": 16}})
+    shown: list[str] = []
+    update = Status.update
+    monkeypatch.setattr(
+        Status, "update", lambda self, status=None, **kw: (shown.append(str(status)), update(self, status, **kw))
+    )
+    console = Console(file=io.StringIO(), force_terminal=True, color_system=None)
+    with stage_progress(console):
+        report = ReportService.uncached(20.0).report(spec).report
+    assert len(report["training"]["steps"]) == 3
+    assert "✓ training probe" in console.file.getvalue()
+    assert [s for s in shown if s.startswith("training probe: step")] == [
+        f"training probe: step {k}/3 …" for k in (1, 2, 3)
+    ]
+    assert training_steps.get() is None
+
+
 @pytest.mark.parametrize(
     ("argv0", "expected"),
     [

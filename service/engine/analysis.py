@@ -28,6 +28,7 @@ from .jacobian import exact_chain
 from .layerstats import sigma_prime_stats, weight_norms
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
 from .placement import resident
+from .progress import training_steps
 from .recurrent_analysis import analyze_recurrent
 from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
@@ -129,7 +130,7 @@ def analyze(
         if spec.verify_recommendations
         else None,
     )
-    training = train(spec, params, device) if spec.training is not None else None
+    training = train(spec, params, device, progress=training_steps.get()) if spec.training is not None else None
     if training is not None and spec.verify_recommendations:
         judge_by_training(spec, training, diag.recommendations, device)
     notes = list(ref.notes)

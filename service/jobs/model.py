@@ -86,6 +86,8 @@ class JobRecord:
     cancelled_at: float | None = None
     finished_at: float | None = None
     plan: dict[str, Any] | None = None  # Plan.to_dict(); absent where the reader asked for state only
+    # an analysis job's training probe: steps done and in all, as its worker last wrote them (None: no probe yet)
+    training_steps: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from service.engine.progress import training_steps
 
 from .model import Plan, spec_from_dict
 from .store import JobStore
@@ -21,6 +24,7 @@ from .summary import point_summary
 
 log = logging.getLogger("service.jobs")
 
+STEP_WRITE_INTERVAL_S = 0.5  # an analysis job's training progress reaches the store at most this often (and at the end)
 _PLANS: OrderedDict[str, Plan] = OrderedDict()  # a few recent plans per process: one store read per job
 _PLANS_LOCK = threading.Lock()
 
@@ -88,7 +92,11 @@ def _deliver(
         point = plan.points[index]
         entry: dict[str, Any]
         try:
-            report = compute_report(point["spec"], plan.auto_exact_gflop, cache)
+            token = training_steps.set(_step_writer(store, job_id) if plan.kind == "analysis" else None)
+            try:
+                report = compute_report(point["spec"], plan.auto_exact_gflop, cache)
+            finally:
+                training_steps.reset(token)
             if plan.kind == "analysis":
                 entry = {"report": report}
             else:
@@ -101,3 +109,21 @@ def _deliver(
             delivered += 1
     outcome["failed"] = failed
     return delivered
+
+
+def _step_writer(store: JobStore, job_id: str) -> Callable[[int, int], None]:
+    """progress(done, total) of an analysis job's training probe, written to the store (throttled; the last step
+    always). A store that fails here fails no analysis: the report still arrives, only the count lags."""
+    last = [0.0]
+
+    def write(done: int, total: int) -> None:
+        t = time.monotonic()
+        if done < total and t - last[0] < STEP_WRITE_INTERVAL_S:
+            return
+        last[0] = t
+        try:
+            store.set_training_steps(job_id, done, total)
+        except Exception:
+            log.warning("training progress not recorded", exc_info=True, extra={"job_id": job_id})
+
+    return write

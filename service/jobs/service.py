@@ -95,6 +95,8 @@ def as_dict(v: JobView, with_result: bool = True) -> dict[str, Any]:
         "started_at": _time(r.started_at),
         "finished_at": _time(v.finished_at),
     }
+    if r.training_steps is not None:
+        out["progress"]["training_steps"] = {"done": r.training_steps[0], "total": r.training_steps[1]}
     if not with_result or r.plan is None:
         return out
     entries = [v.entries[i] for i in sorted(v.entries)]

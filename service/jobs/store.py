@@ -33,6 +33,8 @@ class JobStore(Protocol):
 
     def mark_started(self, job_id: str) -> None: ...
 
+    def set_training_steps(self, job_id: str, done: int, total: int) -> None: ...
+
     def add_entry(self, job_id: str, index: int, entry: dict[str, Any], ttl_s: int) -> bool: ...
 
     def cancel(self, job_id: str, ttl_s: int) -> JobRecord | None: ...
@@ -60,7 +62,12 @@ def _record(data: dict[str, Any], state: dict[str, Any], with_plan: bool) -> Job
         cancelled_at=state.get("cancelled_at"),
         finished_at=state.get("finished_at"),
         plan=data["plan"] if with_plan else None,
+        training_steps=_steps(state.get("training_steps_done"), state.get("training_steps_total")),
     )
+
+
+def _steps(done: float | None, total: float | None) -> tuple[int, int] | None:
+    return None if done is None or total is None else (int(done), int(total))
 
 
 def _immutable(record: JobRecord) -> dict[str, Any]:
@@ -134,6 +141,16 @@ class RedisJobStore:
                 pipe.expire(state_key, ttl)
             pipe.execute()
 
+    def set_training_steps(self, job_id: str, done: int, total: int) -> None:
+        key, state_key, _ = self._keys(job_id)
+        with self._guard():
+            ttl = self.client.ttl(key)
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(state_key, mapping={"training_steps_done": done, "training_steps_total": total})
+            if ttl and ttl > 0:
+                pipe.expire(state_key, ttl)
+            pipe.execute()
+
     def _expire_all(self, job_id: str, ttl_s: int) -> None:
         pipe = self.client.pipeline(transaction=False)
         for k in self._keys(job_id):
@@ -198,6 +215,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS points (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (job_id, idx)
 );
+CREATE TABLE IF NOT EXISTS training_steps (
+    job_id TEXT PRIMARY KEY, done INTEGER NOT NULL, total INTEGER NOT NULL
+);
 """
 
 
@@ -230,6 +250,7 @@ class SQLiteJobStore:
         expired = [r[0] for r in db.execute("SELECT id FROM jobs WHERE expires_at < ?", (now(),))]
         for job_id in expired:
             db.execute("DELETE FROM points WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM training_steps WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def create(self, record: JobRecord, ttl_s: int) -> tuple[JobRecord, bool]:
@@ -251,12 +272,14 @@ class SQLiteJobStore:
     def get(self, job_id: str, with_plan: bool = False) -> JobRecord | None:
         with self._conn() as db:
             row = db.execute(
-                "SELECT body, started_at, cancelled_at, finished_at FROM jobs WHERE id = ? AND expires_at >= ?",
+                "SELECT j.body, j.started_at, j.cancelled_at, j.finished_at, s.done, s.total FROM jobs j "
+                "LEFT JOIN training_steps s ON s.job_id = j.id WHERE j.id = ? AND j.expires_at >= ?",
                 (job_id, now()),
             ).fetchone()
         if row is None:
             return None
-        state = {k: v for k, v in zip(("started_at", "cancelled_at", "finished_at"), row[1:], strict=True) if v}
+        keys = ("started_at", "cancelled_at", "finished_at", "training_steps_done", "training_steps_total")
+        state = {k: v for k, v in zip(keys, row[1:], strict=True) if v is not None}
         return _record(json.loads(row[0]), state, with_plan)
 
     def entries(self, job_id: str) -> dict[int, dict[str, Any]]:
@@ -267,6 +290,12 @@ class SQLiteJobStore:
     def mark_started(self, job_id: str) -> None:
         with self._conn() as db:
             db.execute("UPDATE jobs SET started_at = ? WHERE id = ? AND started_at IS NULL", (now(), job_id))
+
+    def set_training_steps(self, job_id: str, done: int, total: int) -> None:
+        with self._conn() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO training_steps (job_id, done, total) VALUES (?, ?, ?)", (job_id, done, total)
+            )
 
     def add_entry(self, job_id: str, index: int, entry: dict[str, Any], ttl_s: int) -> bool:
         with self._conn() as db:
@@ -308,6 +337,7 @@ class SQLiteJobStore:
     def delete(self, job_id: str) -> None:
         with self._conn() as db:
             db.execute("DELETE FROM points WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM training_steps WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def unfinished(self, owner: str) -> int:
