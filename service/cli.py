@@ -42,10 +42,14 @@ def _run_analysis(reports: Any, spec: Any) -> dict[str, Any]:
         return reports.report(spec).report
 
 
-def analyze_command(path: str, html: str | None = None, plot: str | None = None, fmt: str = "json") -> int:
+def analyze_command(
+    path: str, html: str | None = None, plot: str | None = None, fmt: str = "json", figure: str = "gradients"
+) -> int:
     """Same parser, schema, limits, report service and encoder as POST /v1/analyses; no Flask.
-    --html/--plot also write the pictures; --format text prints a summary for people instead of the JSON."""
+    --html/--plot also write the pictures (--figure: which one --plot draws); --format text prints a summary for
+    people instead of the JSON."""
     from schemas.errors import describe_invalid
+    from schemas.figures import TRAINING_FIGURES
     from schemas.jsonio import BodyError, dumps, loads_body
     from schemas.spec import ModelSpecSchema
     from service.application.reports import ReportService
@@ -62,6 +66,9 @@ def analyze_command(path: str, html: str | None = None, plot: str | None = None,
         if not isinstance(body, dict):
             return _fail("the spec must be a JSON object", [{"field": "body", "message": "Expected a JSON object."}])
         spec = ModelSpecSchema(limits=settings.limits).load(body)
+        if plot and figure in TRAINING_FIGURES and spec.training is None:  # before the work, not after
+            message = f"--figure {figure} draws the training probe: the spec has no training"
+            return _fail(message, [{"field": "figure", "message": message}])
         report = _run_analysis(ReportService.uncached(settings.limits.auto_exact_gflop), spec)
     except BodyError as exc:
         return _fail(exc.detail)
@@ -74,7 +81,7 @@ def analyze_command(path: str, html: str | None = None, plot: str | None = None,
         from service.plots.files import write_outputs
 
         try:
-            write_outputs(report, html=html, plot=plot)
+            write_outputs(report, html=html, plot=plot, figure=figure)
         except (OSError, ValueError) as exc:
             return _fail(str(exc))
     if fmt == "text":
@@ -94,6 +101,7 @@ def serve_command(extra: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from schemas.figures import FIGURES
     from service import __version__
 
     prog = prog_name()
@@ -109,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument("spec", help="a JSON spec file, or - for stdin")
     analyze.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page")
     analyze.add_argument("--plot", metavar="FILE", help="also write the main plot (FILE.svg or FILE.png)")
+    analyze.add_argument(
+        "--figure",
+        choices=tuple(FIGURES),
+        default="gradients",
+        help="which picture --plot draws: " + "; ".join(f"{k}: {v}" for k, v in FIGURES.items()),
+    )
     analyze.add_argument(
         "--format",
         choices=("json", "text"),
@@ -129,5 +143,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "analyze" and args.plot and not args.plot.lower().endswith((".svg", ".png")):
         parser.error(f"--plot {args.plot}: the file name must end in .svg or .png")
     if args.command == "analyze":
-        return analyze_command(args.spec, html=args.html, plot=args.plot, fmt=args.format)
+        return analyze_command(args.spec, html=args.html, plot=args.plot, fmt=args.format, figure=args.figure)
     return serve_command(args.gunicorn_args)

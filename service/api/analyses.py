@@ -7,6 +7,7 @@ import time
 
 from flask import Response, current_app
 
+from schemas.figures import TRAINING_FIGURES, FigureArgsSchema
 from schemas.jsonio import dumps_bytes
 from schemas.report import ReportSchema
 from schemas.spec import ModelSpecSchema
@@ -15,7 +16,7 @@ from service.config import Settings
 from service.engine.spec import ModelSpec
 
 from .cache_hint import cache_view
-from .negotiation import JSON, OPENAPI_DOC, negotiate, picture_response
+from .negotiation import HTML, JSON, OPENAPI_DOC, figure_refused, negotiate, picture_response
 from .smorest import Blueprint
 from .state import state
 
@@ -76,13 +77,14 @@ def blueprint(settings: Settings) -> Blueprint:
             "weight_scale": 1.0,
         },
     )
+    @blp.arguments(FigureArgsSchema, location="query", as_kwargs=True)
     @blp.response(200, ReportSchema, headers=X_CACHE)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     @blp.alt_response(406, response="NOT_ACCEPTABLE")
     @blp.doc(responses={"200": {**OPENAPI_DOC["responses"]["200"], "headers": X_CACHE}})
-    def create_analysis(spec: ModelSpec) -> Response:
+    def create_analysis(spec: ModelSpec, figure: str = "gradients") -> Response:
         """Analyse a spec.
 
         Builds the network, runs forward and backward in the requested dtype, and reports
@@ -92,10 +94,12 @@ def blueprint(settings: Settings) -> Blueprint:
         """
         started = time.perf_counter()
         media = negotiate()  # before any work: an unacceptable Accept is 406 at once
+        if media not in (JSON, HTML) and figure in TRAINING_FIGURES and spec.training is None:
+            raise figure_refused(figure, f"figure {figure} draws the training probe: this spec has no training")
         cached = state().reports.report(spec, cache_view())  # the engine runs, and metrics count it, only on a miss
         _log(spec, cached, started)
         if media != JSON:
-            return picture_response(cached.report, media)
+            return picture_response(cached.report, media, figure)
         response = report_response(cached)
         response.vary.add("Accept")
         return response

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Response, request, url_for
 
+from schemas.figures import FigureArgsSchema
 from schemas.jobs import AnalysisJobRequestSchema, JobSchema, SweepRequestSchema
 from service.config import Settings
 from service.jobs.errors import JobError, QuotaExceeded, StoreUnavailable
@@ -120,6 +121,7 @@ def blueprint(app_settings: Settings) -> Blueprint:
         return _accepted(plan)
 
     @blp.route("/jobs/<string:job_id>", methods=["GET"])
+    @blp.arguments(FigureArgsSchema, location="query", as_kwargs=True)
     @blp.response(200, JobSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
@@ -134,7 +136,7 @@ def blueprint(app_settings: Settings) -> Blueprint:
             }
         }
     )
-    def get_job(job_id: str) -> Any:
+    def get_job(job_id: str, figure: str = "gradients") -> Any:
         """A job's status, progress and (partial, for a sweep) result.
 
         JSON by default; a sweep with Accept text/html answers its phase diagrams page, image/svg+xml or
@@ -152,7 +154,7 @@ def blueprint(app_settings: Settings) -> Blueprint:
             return sweep_picture_response(result, media)
         if not result:
             raise ProblemError(409, "no_points_yet", "The analysis has not finished yet; ask again later.")
-        return picture_response(result, media)
+        return picture_response(result, media, figure)
 
     @blp.route("/jobs/<string:job_id>", methods=["DELETE"])
     @blp.response(200, JobSchema)

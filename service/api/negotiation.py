@@ -55,17 +55,25 @@ def negotiate() -> str:
     return best
 
 
-def picture_response(report: Mapping[str, Any], media: str) -> Response:
-    """The page or the main plot of a wire-form report."""
+def figure_refused(figure: str, detail: str) -> ProblemError:
+    """422 naming the `figure` query argument."""
+    return ProblemError(422, "invalid_figure", detail, [{"field": "figure", "message": detail}])
+
+
+def picture_response(report: Mapping[str, Any], media: str, figure: str = "gradients") -> Response:
+    """The page, or one plot (`figure`, schemas.figures: the main plot by default) of a wire-form report."""
     if media == HTML:
         from service.plots.html import report_page
 
         body: str | bytes = report_page(report)
         mimetype = "text/html"
     else:
-        from service.plots.files import plot_bytes
+        from service.plots.files import FigureUnavailable, plot_bytes
 
-        body = plot_bytes(report, "svg" if media == SVG else "png")
+        try:
+            body = plot_bytes(report, "svg" if media == SVG else "png", figure)
+        except FigureUnavailable as exc:
+            raise figure_refused(figure, str(exc)) from exc
         mimetype = media
     response = current_app.response_class(body, mimetype=mimetype)
     response.vary.add("Accept")

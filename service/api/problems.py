@@ -76,6 +76,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "figure and the environment variable an operator can raise.",
     ),
     "not_object": ProblemType(422, "Body not an object", "The body must be a JSON object."),
+    "invalid_figure": ProblemType(
+        422,
+        "No such picture",
+        "The `figure` query argument names a picture this report does not have (a training picture of a spec "
+        "without training); `errors` names figure.",
+    ),
     "unavailable_device": ProblemType(
         422, "The spec cannot run on this server", "The device the spec asks for (cuda) is not present here."
     ),
