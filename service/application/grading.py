@@ -17,8 +17,8 @@ from schemas.spec import ModelSpecSchema
 from service.grading.constraints import spec_view
 from service.grading.formats import render, student_view
 from service.grading.grader import Context, grade, not_gradable
-from service.grading.model import Assignment, GradeRequest, GradeResult
-from service.plots.picture import report_picture
+from service.grading.model import Assignment, GradeRequest, GradeResult, reads_training
+from service.plots.picture import report_pictures
 
 from .reports import SHARED, CacheView, ReportService
 
@@ -70,7 +70,7 @@ class GradingService:
         started = time.perf_counter()
         rubric = assignment.rubric if assignment else request.rubric
         hit = None
-        picture = None
+        pictures: list[Any] = []
         try:
             spec = ModelSpecSchema(limits=self.limits).load(request.submission.spec)
         except ValidationError as exc:
@@ -90,7 +90,7 @@ class GradingService:
             result = grade(rubric, ctx)
             result.cache_hit = hit
             if request.format in PICTURE_FORMATS:
-                picture = report_picture(cached.report)
+                pictures = report_pictures(cached.report, training=reads_training(rubric))
         if for_student:
             result = student_view(result)
-        return Graded(render(result, request.format, time.perf_counter() - started, picture), result, hit)
+        return Graded(render(result, request.format, time.perf_counter() - started, pictures), result, hit)

@@ -7,6 +7,7 @@ PrairieLearn: https://prairielearn.readthedocs.io/en/latest/externalGrading/ (gr
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from html import escape
 from typing import Any, Protocol
 
@@ -138,18 +139,19 @@ def to_json(result: GradeResult) -> dict[str, Any]:
     return out
 
 
-def to_gradescope(result: GradeResult, execution_time: float, picture: Picture | None = None) -> dict[str, Any]:
+def to_gradescope(result: GradeResult, execution_time: float, pictures: Sequence[Picture] = ()) -> dict[str, Any]:
     """results.json: every test with its visibility, for Gradescope to hide; the top-level score is the
     true total (it overrides the tests' sum where a hidden required check took visible tests' points).
 
-    With a picture the output is HTML (output_format "html"): the escaped text, then the plot as
+    With pictures the output is HTML (output_format "html"): the escaped text, then each plot as
     an <img> with a data URL, since Gradescope shows only what results.json carries."""
     output = _output(result)
+    images = "\n".join(p.html() for p in pictures)
     return {
         "score": result.score,
         "execution_time": round(execution_time, 3),
-        "output": output if picture is None else f"<pre>{escape(output)}</pre>\n{picture.html()}",
-        "output_format": "text" if picture is None else "html",
+        "output": f"<pre>{escape(output)}</pre>\n{images}" if pictures else output,
+        "output_format": "html" if pictures else "text",
         "tests": [
             {
                 "name": c.name,
@@ -169,10 +171,10 @@ def to_gradescope(result: GradeResult, execution_time: float, picture: Picture |
     }
 
 
-def to_prairielearn(result: GradeResult, picture: Picture | None = None) -> dict[str, Any]:
+def to_prairielearn(result: GradeResult, pictures: Sequence[Picture] = ()) -> dict[str, Any]:
     """External-grader results; a refused spec is `gradable: false` (no attempt is used up).
 
-    PrairieLearn shows the whole file to the student, so it is always the student view. A picture goes
+    PrairieLearn shows the whole file to the student, so it is always the student view. Pictures go
     to `images` as {"label", "url": data URL}, as PrairieLearn documents."""
     result = student_view(result)
     if not result.gradable:
@@ -195,16 +197,16 @@ def to_prairielearn(result: GradeResult, picture: Picture | None = None) -> dict
             for c in result.checks
         ],
     }
-    if picture is not None:
-        out["images"] = [{"label": picture.label, "url": picture.data_url}]
+    if pictures:
+        out["images"] = [{"label": p.label, "url": p.data_url} for p in pictures]
     return out
 
 
 def render(
-    result: GradeResult, fmt: str, execution_time: float = 0.0, picture: Picture | None = None
+    result: GradeResult, fmt: str, execution_time: float = 0.0, pictures: Sequence[Picture] = ()
 ) -> dict[str, Any]:
     if fmt == "gradescope":
-        return to_gradescope(result, execution_time, picture)
+        return to_gradescope(result, execution_time, pictures)
     if fmt == "prairielearn":
-        return to_prairielearn(result, picture)
+        return to_prairielearn(result, pictures)
     return to_json(result)

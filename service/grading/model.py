@@ -109,6 +109,11 @@ class Rubric:
         return sum(c.points for c in self.checks)
 
 
+def reads_training(rubric: Rubric) -> bool:
+    """Whether a check reads the report's training section: the LMS result then carries the training pictures."""
+    return any(getattr(c, "pointer", "").startswith("/training") for c in rubric.checks)
+
+
 @dataclass(frozen=True)
 class Submission:
     spec: dict[str, Any]  # the wire format; validated against the server's limits when graded

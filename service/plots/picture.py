@@ -30,7 +30,23 @@ class Picture:
 
 def report_picture(report: Mapping[str, Any]) -> Picture:
     from .figures import gradient_figure
+
+    return _picture(gradient_figure(report))
+
+
+def report_pictures(report: Mapping[str, Any], training: bool = False) -> list[Picture]:
+    """The main plot; with `training` (a rubric that reads the report's training section) also the training
+    probe's grad-norm heat map and loss curve, where the report has them."""
+    from .training_figures import training_gradient_heatmap, training_loss_figure
+
+    pictures = [report_picture(report)]
+    section = report.get("training")
+    if training and section and section.get("steps"):
+        pictures += [_picture(training_gradient_heatmap(section)), _picture(training_loss_figure(section))]
+    return pictures
+
+
+def _picture(figure: Any) -> Picture:
     from .render import render_png
 
-    figure = gradient_figure(report)
     return Picture(label=figure.title, alt=figure.description, png=render_png(figure, dpi=GRADER_DPI))

@@ -94,7 +94,7 @@ def test_text_in_the_html_output_is_escaped(graded: dict[str, Any]) -> None:
 
     result = student_view(GradeResult(checks=[], summary="<script>x</script> & <b>"))
     picture = report_picture(graded["report"])
-    out = to_gradescope(result, 0.1, picture)["output"]
+    out = to_gradescope(result, 0.1, [picture])["output"]
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert to_gradescope(result, 0.1)["output_format"] == "text"  # without a picture: unchanged
     assert "images" not in to_prairielearn(result)
@@ -104,3 +104,40 @@ def test_refused_spec_has_no_picture() -> None:
     request = GradeRequest(Submission({"layers": "nope"}), RubricSchema().load({"checks": CHECKS}), "prairielearn")
     body = _service({}).grade(request).body
     assert body["gradable"] is False and "images" not in body
+
+
+TRAINED = {"layers": [4, 8, 8, 2], "batch_size": 4, "training": {"steps": 4, "examples": 16}}
+TRAINING_CHECK = {
+    "kind": "value",
+    "name": "diverged",
+    "points": 1,
+    "pointer": "/training/summary/diverged",
+    "expected": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("checks", "labels"),
+    [
+        (CHECKS, 1),  # a rubric that reads no training: the main plot only
+        ([*CHECKS, TRAINING_CHECK], 3),  # one that does: the training heat map and loss curve too
+    ],
+)
+def test_a_rubric_on_training_carries_the_training_pictures(checks: list[dict[str, Any]], labels: int) -> None:
+    from service.plots.training_figures import training_gradient_heatmap, training_loss_figure
+
+    report = report_for(**TRAINED)
+    request = GradeRequest(Submission(TRAINED), RubricSchema().load({"checks": checks}), "prairielearn")
+    body = _service(report).grade(request).body
+    jsonschema.validate(body, PRAIRIELEARN_RESULTS)
+    images = body["images"]
+    assert len(images) == labels and len(json.dumps(body)) < 1_000_000
+    expected = [report_picture(report).label]
+    if labels == 3:
+        expected += [
+            training_gradient_heatmap(report["training"]).title,
+            training_loss_figure(report["training"]).title,
+        ]
+    assert [i["label"] for i in images] == expected
+    gradescope = _service(report).grade(GradeRequest(Submission(TRAINED), request.rubric, "gradescope")).body
+    assert gradescope["output"].count("<img ") == labels
