@@ -1,10 +1,11 @@
 """Progress by stage on stderr for `python -m service analyze`, when stderr is a terminal.
 
 Why from outside the engine: the engine's spine (service/engine/analysis.py) takes no callback, and a
-progress hook is the command line's concern. While an analysis runs, the stage functions the spine
-looks up in its module (the pass, the float64 reference, the Jacobian products, the diagnosis, whose
-recommendation reruns call the pass again) are wrapped to announce themselves; the numbers are
-untouched, and a stage whose function is renamed is simply not announced.
+progress hook is the command line's concern. While an analysis runs, the stage functions the spine (or the
+recurrent spine, service/engine/recurrent_analysis.py) looks up in its module (the pass, the float64 reference,
+the Jacobian products, the diagnosis, whose recommendation reruns call the pass again) are wrapped to announce
+themselves; the numbers are untouched, and a stage whose function is renamed is simply not announced. The
+training probe's steps come through service.engine.progress.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ STAGES = (
     # the spec's training probe (its step count through service.engine.progress)
     ("train", "training probe"),
 )
+# (module attribute in service.engine.recurrent_analysis, what a person reads): a recurrent spec's stages
+RECURRENT_STAGES = (
+    ("run_recurrent_pass", "forward and backward pass through time in the spec's dtype"),
+    ("run_recurrent_reference", "float64 reference pass through time"),
+    ("time_products", "Jacobian products along time"),
+    ("depth_products", "Jacobian products along the stacked layers"),
+)
+PASSES = ("run_pass", "run_block_pass", "run_recurrent_pass")  # called again by each recommendation's rerun
 
 
 class _Announcer:
@@ -57,7 +66,7 @@ class _Announcer:
         @functools.wraps(fn)
         def announced(*args: Any, **kwargs: Any) -> Any:
             if self.diagnosis_depth:
-                if name in ("run_pass", "run_block_pass"):
+                if name in PASSES:
                     self.reruns += 1
                     self.status.update(f"diagnosis: verifying recommended fixes, rerun {self.reruns} …")
             else:
@@ -86,18 +95,22 @@ class _Announcer:
 @contextlib.contextmanager
 def stage_progress(console: Console) -> Iterator[None]:
     """Announce the analysis's stages on `console` (a spinner, then one line per stage done with its time)."""
-    from service.engine import analysis
+    from service.engine import analysis, recurrent_analysis
 
     announcer = _Announcer(console)
     saved: list[tuple[Any, str, Any]] = []
-    for name, text in STAGES:
-        if hasattr(analysis, name):
-            saved.append((analysis, name, getattr(analysis, name)))
-            setattr(analysis, name, announcer.wrap(name, text, getattr(analysis, name)))
+    for module, stages in ((analysis, STAGES), (recurrent_analysis, RECURRENT_STAGES)):
+        for name, text in stages:
+            if hasattr(module, name):
+                saved.append((module, name, getattr(module, name)))
+                setattr(module, name, announcer.wrap(name, text, getattr(module, name)))
     diagnosis = getattr(analysis, "diagnosis_mod", None)
     if diagnosis is not None and hasattr(diagnosis, "diagnose"):
         saved.append((diagnosis, "diagnose", diagnosis.diagnose))
         diagnosis.diagnose = announcer.wrap_diagnosis(diagnosis.diagnose)
+    if hasattr(recurrent_analysis, "diagnose_recurrent"):
+        saved.append((recurrent_analysis, "diagnose_recurrent", recurrent_analysis.diagnose_recurrent))
+        recurrent_analysis.diagnose_recurrent = announcer.wrap_diagnosis(recurrent_analysis.diagnose_recurrent)
     from service.engine.progress import training_steps
 
     def step(done: int, total: int) -> None:

@@ -135,6 +135,30 @@ def test_progress_changes_no_number() -> None:
     assert "✓ Jacobian products" in console.file.getvalue()
 
 
+def test_progress_announces_a_recurrent_specs_stages_and_changes_no_number() -> None:
+    from schemas.spec import ModelSpecSchema
+    from service.application.reports import ReportService
+    from service.cli_progress import stage_progress
+    from service.engine import recurrent_analysis
+
+    original = recurrent_analysis.run_recurrent_pass
+    body = {"recurrent": {"cell": "rnn", "steps": 12, "hidden": 8, "input_dim": 4}, "weight_scale": 0.5}
+    spec = ModelSpecSchema().load(body)
+    plain = ReportService.uncached(20.0).report(spec).report
+    console = Console(file=io.StringIO(), force_terminal=True, color_system=None)
+    with stage_progress(console):
+        announced = ReportService.uncached(20.0).report(spec).report
+    assert recurrent_analysis.run_recurrent_pass is original
+    for r in (plain, announced):
+        r["runtime"].pop("elapsed_ms")
+    assert announced == plain
+    out = console.file.getvalue()
+    for stage in ("forward and backward pass through time", "float64 reference pass through time", "along time"):
+        assert f"✓ {stage}" in out or stage in out, out
+    assert re.search(r"✓ diagnosis and verified fixes \(\d+ reruns?\)", out), out
+    assert out.count("✓ forward and backward pass through time") == 1
+
+
 def test_progress_counts_the_training_probe_steps(monkeypatch) -> None:
     """A spec with training: the probe is a stage, its status line counts the steps, and the hook is removed after."""
     from rich.status import Status
