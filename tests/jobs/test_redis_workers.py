@@ -132,3 +132,34 @@ def test_killed_worker_loses_no_point(tmp_path) -> None:
     finally:
         for w in workers:
             stop(w)
+
+
+def test_a_worker_runs_recurrent_and_training_analysis_jobs(tmp_path) -> None:
+    """Issues 21 and 22 on the real queue: a recurrent spec and a training spec as analysis jobs, through an RQ
+    worker process; the training job's progress counts its steps; both reports equal the synchronous ones."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    seed = uuid.uuid4().int % 2**31
+    config = {"REDIS_URL": REDIS_URL, "GRADSTAB_JOB_QUEUE": queue}
+    client = make_jobs_app(str(tmp_path / "unused.sqlite3"), **config).test_client()
+    specs = [
+        {"recurrent": {"cell": "gru", "steps": 30, "hidden": 16, "input_dim": 4}, "seed": seed},
+        {"layers": [4, 8, 8, 2], "batch_size": 4, "seed": seed, "training": {"steps": 9, "examples": 16}},
+    ]
+    worker = start_worker(queue, f"{queue}-a", tmp_path)
+    try:
+        jobs = []
+        for spec in specs:
+            r = client.post("/v1/jobs", json={"analysis": spec})
+            assert r.status_code == 202, r.get_json()
+            jobs.append(wait_for(client, r.headers["Location"], timeout=180))
+    finally:
+        stop(worker)
+    recurrent, trained = jobs
+    assert recurrent["status"] == "succeeded" and recurrent["result"]["axis"] == "time"
+    assert "training_steps" not in recurrent["progress"]
+    assert trained["status"] == "succeeded"
+    assert trained["progress"]["training_steps"] == {"done": 9, "total": 9}
+    for spec, job in zip(specs, jobs, strict=True):
+        sync = client.post("/v1/analyses", json=spec).get_json()
+        assert job["result"]["id"] == sync["id"]
+        assert job["result"]["diagnosis"] == sync["diagnosis"]
