@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from flask import Flask
 
-from service.api.app import create_app
-from service.config import Settings
+from .example_assignments import assignments_app, passed, submit
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "assignments"
-URL = "/v1/assignments/architecture-depth-100/submissions"
 STARTER = {"layers": {"depth": 100, "width": 32}, "activation": "sigmoid", "init": "xavier_normal"}
 
 
 @pytest.fixture(scope="module")
 def app() -> Flask:
-    settings = Settings.from_env({"GRADSTAB_RATE_LIMIT": "off", "GRADSTAB_ASSIGNMENTS_DIR": str(EXAMPLES)})
-    return create_app({"TESTING": True, "GRADSTAB_SETTINGS": settings})
+    return assignments_app()
 
 
 def _submit(app: Flask, spec: dict, answers: dict | None = None) -> dict:
-    r = app.test_client().post(URL, json={"spec": spec, "answers": answers or {"growth_per_layer": 1.0}})
-    assert r.status_code == 200, r.get_json()
-    return r.get_json()
-
-
-def _passed(result: dict) -> dict[str, bool]:
-    return {c["name"]: c["passed"] for c in result["checks"]}
+    return submit(app, "architecture-depth-100", spec, answers or {"growth_per_layer": 1.0})
 
 
 def test_the_starter_vanishes_and_has_no_skips(app: Flask) -> None:
-    passed = _passed(_submit(app, STARTER))
+    passed = passed(_submit(app, STARTER))
     assert not passed["The gradient is stable"] and not passed["The network has residual blocks"]
 
 
@@ -41,7 +29,7 @@ def test_residual_blocks_with_scaled_branches_earn_the_visible_points(app: Flask
     report = app.test_client().post("/v1/analyses", json=spec).get_json()
     growth = report["diagnosis"]["growth_per_layer"]
     result = _submit(app, spec, {"growth_per_layer": growth})
-    passed = _passed(result)
+    passed = passed(result)
     assert passed["Only the architecture changed"] and passed["The network has residual blocks"]
     assert passed["The gradient is stable"] and passed["Growth per layer"]
     assert result["score"] == result["max_score"]  # the hidden check (scaled branches) passes too
@@ -49,7 +37,7 @@ def test_residual_blocks_with_scaled_branches_earn_the_visible_points(app: Flask
 
 def test_changing_the_initialisation_instead_scores_nothing(app: Flask) -> None:
     result = _submit(app, {**STARTER, "init": "kaiming_normal", "activation": "sigmoid"})
-    assert not _passed(result)["Only the architecture changed"] and result["score"] == 0
+    assert not passed(result)["Only the architecture changed"] and result["score"] == 0
 
 
 def test_a_rubric_can_require_or_forbid_architecture_members() -> None:

@@ -3,16 +3,11 @@ section (the first layer's distance from init against the last one's)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from flask import Flask
 
-from service.api.app import create_app
-from service.config import Settings
+from .example_assignments import assignments_app, passed, submit
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "assignments"
-URL = "/v1/assignments/sigmoid-training/submissions"
 STARTER = {
     "layers": {"depth": 16, "width": 32, "input_dim": 16},
     "activation": "sigmoid",
@@ -24,22 +19,15 @@ STARTER = {
 
 @pytest.fixture(scope="module")
 def app() -> Flask:
-    settings = Settings.from_env({"GRADSTAB_RATE_LIMIT": "off", "GRADSTAB_ASSIGNMENTS_DIR": str(EXAMPLES)})
-    return create_app({"TESTING": True, "GRADSTAB_SETTINGS": settings})
+    return assignments_app()
 
 
 def _submit(app: Flask, spec: dict, answers: dict) -> dict:
-    r = app.test_client().post(URL, json={"spec": spec, "answers": answers})
-    assert r.status_code == 200, r.get_json()
-    return r.get_json()
-
-
-def _passed(result: dict) -> dict[str, bool]:
-    return {c["name"]: c["passed"] for c in result["checks"]}
+    return submit(app, "sigmoid-training", spec, answers)
 
 
 def test_the_starter_leaves_its_first_layer_behind(app: Flask) -> None:
-    passed = _passed(_submit(app, STARTER, {"distance_ratio": 0.0}))
+    passed = passed(_submit(app, STARTER, {"distance_ratio": 0.0}))
     assert passed["Same depth and training"]
     assert not passed["The first layer learns (at least 10% of the last layer's distance from init)"]
     assert not passed["The first layer is not flagged as not learning"]
@@ -57,11 +45,11 @@ def test_tanh_earns_every_point(app: Flask) -> None:
 def test_the_critical_scale_unflags_the_first_layer_but_moves_it_less_than_a_tenth(app: Flask) -> None:
     """weight_scale 10.15 (χ = 1) makes every layer learn past the 1 % flag, yet layer 1 moves ~2 % as far as the
     top one: the rubric's 10 % asks for more than the flag."""
-    passed = _passed(_submit(app, {**STARTER, "weight_scale": 10.15}, {"distance_ratio": 0.02}))
+    passed = passed(_submit(app, {**STARTER, "weight_scale": 10.15}, {"distance_ratio": 0.02}))
     assert passed["The first layer is not flagged as not learning"]
     assert not passed["The first layer learns (at least 10% of the last layer's distance from init)"]
 
 
 def test_changing_the_training_instead_is_caught(app: Flask) -> None:
     spec = {**STARTER, "training": {"steps": 100, "learning_rate": 0.5, "examples": 512, "optimizer": "adam"}}
-    assert not _passed(_submit(app, spec, {"distance_ratio": 1.0}))["Same depth and training"]
+    assert not passed(_submit(app, spec, {"distance_ratio": 1.0}))["Same depth and training"]
