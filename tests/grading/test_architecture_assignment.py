@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from .example_assignments import assignments_app, passed, submit
+from .example_assignments import assignments_app, submit
+from .example_assignments import passed as passed_checks
 
 STARTER = {"layers": {"depth": 100, "width": 32}, "activation": "sigmoid", "init": "xavier_normal"}
 
@@ -20,7 +21,7 @@ def _submit(app: Flask, spec: dict, answers: dict | None = None) -> dict:
 
 
 def test_the_starter_vanishes_and_has_no_skips(app: Flask) -> None:
-    passed = passed(_submit(app, STARTER))
+    passed = passed_checks(_submit(app, STARTER))
     assert not passed["The gradient is stable"] and not passed["The network has residual blocks"]
 
 
@@ -29,7 +30,7 @@ def test_residual_blocks_with_scaled_branches_earn_the_visible_points(app: Flask
     report = app.test_client().post("/v1/analyses", json=spec).get_json()
     growth = report["diagnosis"]["growth_per_layer"]
     result = _submit(app, spec, {"growth_per_layer": growth})
-    passed = passed(result)
+    passed = passed_checks(result)
     assert passed["Only the architecture changed"] and passed["The network has residual blocks"]
     assert passed["The gradient is stable"] and passed["Growth per layer"]
     assert result["score"] == result["max_score"]  # the hidden check (scaled branches) passes too
@@ -37,7 +38,7 @@ def test_residual_blocks_with_scaled_branches_earn_the_visible_points(app: Flask
 
 def test_changing_the_initialisation_instead_scores_nothing(app: Flask) -> None:
     result = _submit(app, {**STARTER, "init": "kaiming_normal", "activation": "sigmoid"})
-    assert not passed(result)["Only the architecture changed"] and result["score"] == 0
+    assert not passed_checks(result)["Only the architecture changed"] and result["score"] == 0
 
 
 def test_a_rubric_can_require_or_forbid_architecture_members() -> None:
