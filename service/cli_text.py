@@ -111,6 +111,8 @@ def change_text(change: dict[str, Any]) -> str:
             if norm.get("kind", "none") != "none":
                 pieces.append(f"{norm['kind']}({norm.get('position')})")
             value = "+".join(pieces) or "plain"
+        elif isinstance(value, dict):  # a nested member: recurrent=(cell lstm, forget_bias 1.0)
+            value = "(" + ", ".join(f"{k} {v}" for k, v in value.items()) + ")"
         parts.append(f"{key}={value}")
     return ", ".join(parts)
 
@@ -158,6 +160,7 @@ def summary(report: dict[str, Any]) -> Group:
     if d.get("causes"):
         parts.append(Text("Causes", style="bold"))
         parts += [Text(f"• {c['message']}") for c in d["causes"]]
+    unit = "step" if report.get("axis") == "time" else "layer"
     fixes = [r for r in d.get("recommendations") or [] if r.get("fixes")]
     if fixes:
         parts.append(Text("Verified fixes (rerun with the change)", style="bold"))
@@ -166,9 +169,8 @@ def summary(report: dict[str, Any]) -> Group:
             v = r.get("verified") or {}
             trained = v.get("training") or {}
             learns = {True: "; every layer learns", False: "; not every layer learns"}.get(trained.get("all_learn"), "")
-            parts.append(
-                Text(f"• {change}: {v.get('verdict', '?')}, {_num(v.get('growth_per_layer'), '.3f')} per layer{learns}")
-            )
+            growth = _num(v.get("growth_per_layer"), ".3f")
+            parts.append(Text(f"• {change}: {v.get('verdict', '?')}, {growth} per {unit}{learns}"))
     elif d.get("recommendations"):
         parts.append(Text("No recommended change was verified to fix it.", style="bold"))
     parts.append(layer_table(report))

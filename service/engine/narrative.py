@@ -243,10 +243,21 @@ def summary(
         text += f"; {dtype} flushes values to 0 first at layer {underflow_layer}{_in(underflow_quantity)}"
     if fix is not None:
         change, verified_verdict, gpl = fix
-        changes = ", ".join(f"{k}: {v}" for k, v in change.items())
-        text += f". Fix: {changes} (verified: {verified_verdict}"
+        text += f". Fix: {change_words(change)} (verified: {verified_verdict}"
         text += f", {gpl:.3g} per layer)" if gpl is not None else ")"
     return text + "."
+
+
+def change_words(change: dict) -> str:
+    """A spec change in a sentence: `init: orthogonal, weight_scale: 1.0`; a nested member in parentheses,
+    `recurrent: (cell lstm, forget_bias 1.0)`, rather than as a Python dict."""
+
+    def words(value: object) -> str:
+        if isinstance(value, dict):
+            return "(" + ", ".join(f"{k} {words(v)}" for k, v in value.items()) + ")"
+        return str(value)
+
+    return ", ".join(f"{k}: {words(v)}" for k, v in change.items())
 
 
 # ---- residual and normalised networks ---------------------------------------------------------------------

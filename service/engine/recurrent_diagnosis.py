@@ -10,6 +10,7 @@ from typing import Any
 
 from . import diagnosis as diagnosis_mod
 from .diagnosis import dtype_limits, fixes_problem, thresholds_of, verdict_of
+from .narrative import change_words
 from .report import Cause, Diagnosis, LayerReport, RangeEvent, Recommendation, Theory
 from .spec import ModelSpec
 
@@ -229,7 +230,7 @@ def diagnose_recurrent(
     if found:
         text += f" Cause: {found[0].message}."
     if fix is not None and fix.verified is not None:
-        text += f" Verified fix: {fix.change} gives {fix.verified.verdict}."
+        text += f" Verified fix: {change_words(fix.change)} gives {fix.verified.verdict}."
     return Diagnosis(
         verdict=verdict,
         log10_total_growth=total if math.isfinite(total) else None,
