@@ -138,7 +138,8 @@ def check_recurrent_limits(spec: ModelSpec, limits: Limits, add: Any, errors: di
     )
     field = "recurrent"
     if spec.training is not None and training_flops(spec) / 1e9 > cost.gflop / 2:  # mostly the probe's steps
-        field, hint = "training.steps", hint + "; mostly training steps: fewer training.steps or examples"
+        field = "training.steps"
+        hint = "; mostly training steps: fewer training.steps, recurrent.steps or batch_size, or POST /v1/jobs"
     add(field, "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
     add(field, "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib", hint)
     if limits.max_seconds > 0 and not errors:

@@ -336,7 +336,7 @@ def predict_time(spec: ModelSpec, threads: int = 1, auto_exact_gflop: float = AU
     if spec.recurrent is not None:
         parts = recurrent_seconds(spec, cost.jacobian_method, GEMM_GFLOPS_PER_THREAD, threads)
         if spec.training is not None:  # the probe's GEMM work and its per-cell-step fixed costs
-            gemm = training_flops(spec) / (GEMM_GFLOPS_PER_THREAD * max(1, threads))
+            gemm = training_flops(spec) / 1e9 / (GEMM_GFLOPS_PER_THREAD * max(1, threads))
             parts["training"] = gemm + training_fixed_seconds(spec)
         return Timing(parts)
     method = cost.jacobian_method
