@@ -27,8 +27,10 @@ TRAINING_VERIFY_RUNS = 2
 
 
 # Recurrent specs (training_recurrent.py): each optimizer step runs every cell T times per sample; the fixed costs
-# are per time step, stacked layer and optimizer step (a cell's ~15 small kernels forward and backward, one thread).
-TRAIN_CELL_STEP_S = 1.5e-4
+# are per time step, stacked layer and optimizer step (a cell's small kernels forward and backward, one thread).
+# Measured per cell step (50 steps, one thread, min of 3, shared 2-core machine): rnn 4.6e-5 (h 32) and 9.6e-5
+# (h 128, T 200), lstm 1.7e-4 (h 64, 2 stacked), gru 2.3e-4 per float16 factor (h 32, emulated float16).
+TRAIN_CELL_STEP_S = {"rnn": 1.2e-4, "lstm": 2.5e-4, "gru": 3e-4}
 RECURRENT_GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # recurrent.GATES (no torch here)
 
 
@@ -92,7 +94,7 @@ def training_fixed_seconds(spec: ModelSpec) -> float:
     factor = HALF_PRECISION_FACTOR if _half(spec) else 1.0
     rec = spec.recurrent
     if rec is not None:  # every step: T·stacked cells forward and backward; the loss before and after: forward only
-        per_step = rec.steps * rec.stacked * TRAIN_CELL_STEP_S
+        per_step = rec.steps * rec.stacked * TRAIN_CELL_STEP_S[rec.cell]
         return _runs(spec) * (spec.training.steps + 1) * per_step * factor
     return _runs(spec) * spec.training.steps * spec.depth * TRAIN_LAYER_STEP_S * factor
 

@@ -179,3 +179,42 @@ def test_teacher_targets_are_a_recurrent_teachers_outputs():
     assert torch.equal(every.targets[:, -1], last.targets) and torch.equal(every.x, last.x)
     again = make_recurrent_task(_spec(**body))
     assert torch.equal(again.targets, last.targets)  # made from the seed
+
+
+def test_fixes_of_a_recurrent_spec_are_judged_by_training():
+    """An exploding relu rnn diverges in training; each verified fix reruns the probe (verified, with what it gave)
+    or, past the reruns' shared budget, says not_verified and claims nothing."""
+    from service.engine.analysis import analyze
+
+    spec = _spec(
+        recurrent={"cell": "rnn", "steps": 20, "hidden": 16, "input_dim": 4},
+        activation="relu",
+        weight_scale=1.3,
+        training={"steps": 30, "learning_rate": 0.3, "examples": 64},
+    )
+    rep = analyze(spec)
+    assert rep.training.summary.diverged
+    checks = [r.verified.training for r in rep.diagnosis.recommendations if r.verified is not None]
+    assert checks and all(c is not None for c in checks)
+    verified = [c for c in checks if c.status == "verified"]
+    assert verified and any(c.all_learn and not c.diverged for c in verified)
+    for c in checks:
+        if c.status == "not_verified":
+            assert c.all_learn is None and c.not_learning_layers is None and c.loss_ratio is None
+
+
+def test_the_readme_example_trains_both_matrices():
+    """examples/specs/rnn_tanh_training_T100.json, as the README tells it: both matrices move a fifth or more of their
+    size from init, none is flagged, and the loss falls but not far (W_hh learns the short-range map only)."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "specs" / "rnn_tanh_training_T100.json"
+    spec = _spec(**json.loads(path.read_text()))
+    rep = train(spec, make_recurrent_parameters(spec), CPU)
+    w_ih, w_hh = rep.layers
+    assert (w_ih.matrix, w_hh.matrix) == ("W_ih^1", "W_hh^1")
+    assert w_ih.distance_from_init == pytest.approx(0.22, abs=0.01)
+    assert w_hh.distance_from_init == pytest.approx(0.27, abs=0.01)
+    assert rep.summary.not_learning_layers == [] and not rep.summary.diverged
+    assert 0.6 < rep.summary.loss_ratio < 0.8
