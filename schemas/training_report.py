@@ -6,9 +6,7 @@ lists indexed by step (0..steps_run−1).
 
 from __future__ import annotations
 
-from typing import Any
-
-from marshmallow import Schema, fields, post_dump
+from marshmallow import Schema, fields
 
 from .fields import FiniteFloat
 
@@ -49,17 +47,12 @@ class TrainingLayerSchema(Schema):
         metadata={"description": "distance_from_init below summary.not_learned_fraction of the best layer's."}
     )
     matrix = fields.String(
+        allow_none=True,
         metadata={
-            "description": "Recurrent specs only: which trainable matrix this entry is, W_ih^l or W_hh^l of stacked "
-            "layer l (index 2l−1 and 2l). Absent for feed-forward specs, whose entry `index` is layer W^index."
-        }
+            "description": "Recurrent specs: which trainable matrix this entry is, W_ih^l or W_hh^l of stacked layer "
+            "l (index 2l−1 and 2l). null for feed-forward specs, whose entry `index` is layer W^index."
+        },
     )
-
-    @post_dump
-    def _drop_absent_matrix(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if data.get("matrix") is None:
-            data.pop("matrix", None)
-        return data
 
 
 class LayerHistogramSchema(Schema):

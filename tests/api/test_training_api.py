@@ -7,6 +7,8 @@ import typing
 
 import pytest
 
+from service.plots.training_figures import training_gradient_heatmap
+
 from .conftest import make_app, strict_json
 from .test_report_schema import _strict
 
@@ -93,8 +95,9 @@ def test_a_recurrent_spec_trains_reporting_each_matrix(post_json) -> None:
     ]
     assert all(len(ly["grad_norm"]) == 3 for ly in tr["layers"])
     assert len(tr["histograms"][0]["layers"]) == 4
+    assert any("4 = W_hh^2" in note for note in training_gradient_heatmap(tr).notes)  # the heat map names the rows
     plain = strict_json(post_json(TRAIN_SPEC).get_data(as_text=True))["training"]
-    assert all("matrix" not in ly for ly in plain["layers"])  # feed-forward entries keep their shape
+    assert all(ly["matrix"] is None for ly in plain["layers"])  # feed-forward entries: layer W^index
 
 
 def test_recurrent_classification_needs_two_hidden_units(post_json) -> None:
