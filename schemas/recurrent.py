@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, validate
 
 from service.engine.cost import estimate_cost, predict_time
+from service.engine.cost_training import training_flops
 from service.engine.spec import CELLS, LOSS_AT, RECURRENT_ACTIVATION, RNN_ACTIVATIONS, ModelSpec, Recurrent
 
 from .fields import StrictFloat, StrictSchema
@@ -124,6 +125,10 @@ def check_recurrent_limits(spec: ModelSpec, limits: Limits, add: Any, errors: di
     add("batch_size", "batch_size", spec.batch_size, "max_batch_size")
     add("jacobian", "probes", spec.jacobian.probes, "max_probes")
     add("jacobian", "power_iterations", spec.jacobian.power_iterations, "max_power_iterations")
+    if spec.training is not None:
+        add("training.steps", "training.steps", spec.training.steps, "max_training_steps")
+        add("training.examples", "training.examples", spec.training.examples, "max_training_examples")
+        add("training.histograms", "histograms", len(spec.training.histograms), "max_training_histograms")
     if errors:
         return errors
     cost = estimate_cost(spec, limits.auto_exact_gflop)
@@ -131,8 +136,12 @@ def check_recurrent_limits(spec: ModelSpec, limits: Limits, add: Any, errors: di
         "; the work grows with batch_size × steps × hidden² (× hidden for the exact method), so fewer steps, a "
         'smaller batch_size or hidden fits here, or submit the same spec as POST /v1/jobs {"analysis": spec}'
     )
-    add("recurrent", "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
-    add("recurrent", "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib", hint)
+    field = "recurrent"
+    if spec.training is not None and training_flops(spec) / 1e9 > cost.gflop / 2:  # mostly the probe's steps
+        field = "training.steps"
+        hint = "; mostly training steps: fewer training.steps, recurrent.steps or batch_size, or POST /v1/jobs"
+    add(field, "estimated work (GFLOP)", round(cost.gflop, 2), "max_gflop", hint)
+    add(field, "estimated memory (MiB)", round(cost.memory_mib, 1), "max_memory_mib", hint)
     if limits.max_seconds > 0 and not errors:
         seconds = predict_time(spec, 1, limits.auto_exact_gflop).seconds * limits.cost_scale
         hint = '; shrink recurrent.steps, hidden or batch_size, or POST /v1/jobs {"analysis": spec}'

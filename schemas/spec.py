@@ -455,11 +455,9 @@ class ModelSpecSchema(StrictSchema):
         rec = data.get("recurrent")
         if rec is not None:
             check_recurrent(data, rec)
-            if data.get("training") is not None:
-                raise ValidationError(
-                    "The training probe trains feed-forward networks (layers, with or without architecture); "
-                    "a recurrent spec cannot take training yet.",
-                    "training",
+            if data.get("training") is not None:  # the top layer's h is the output: hidden units
+                check_training(
+                    data["training"], (rec.input_dim, rec.hidden), data.get("batch_size", SPEC["batch_size"])
                 )
             return
         if data.get("init") == "identity":

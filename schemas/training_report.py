@@ -46,6 +46,13 @@ class TrainingLayerSchema(Schema):
     did_not_learn = fields.Boolean(
         metadata={"description": "distance_from_init below summary.not_learned_fraction of the best layer's."}
     )
+    matrix = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Recurrent specs: which trainable matrix this entry is, W_ih^l or W_hh^l of stacked layer "
+            "l (index 2l−1 and 2l). null for feed-forward specs, whose entry `index` is layer W^index."
+        },
+    )
 
 
 class LayerHistogramSchema(Schema):

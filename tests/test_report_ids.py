@@ -46,6 +46,8 @@ EXPECTED = {
     "rnn_tanh_exploding_T100.json": "025dd8e2958e00b65fbc8e5b519914b20491be219a86ae36e9bfb51e2cf78ae5",
     "rnn_tanh_orthogonal_T100.json": "f96972a095c57303bdae995d44c0c1738c5819797b59caa6d81e663b4b5da0c5",
     "rnn_tanh_vanishing_T100.json": "e65d7bfe63310b6ccb026bc19b05898c8cab594430f504d0e2cc25d1deb0b049",
+    # issue 22 on a recurrent spec: the training probe through time (a new spec; no other id changes)
+    "rnn_tanh_training_T100.json": "fae6596c3397ec5c07dd0b227e2d40718d87bf4fdb7234401582fdba99934623",
 }
 
 

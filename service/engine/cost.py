@@ -169,6 +169,7 @@ def estimate_cost(spec: ModelSpec, auto_exact_gflop: float = AUTO_EXACT_GFLOP) -
     method, power_iterations, probes, singular_values, verification reruns)."""
     if spec.recurrent is not None:  # its own model (cost_recurrent)
         gflop, mib, method, verify = recurrent_cost(spec, auto_exact_gflop)
+        gflop, mib = gflop + training_flops(spec) / 1e9, mib + training_memory_bytes(spec) / 2**20
         return Cost(gflop=gflop, memory_mib=mib, jacobian_method=method, verify_gflop=verify)
     widths, batch = spec.widths, spec.batch_size
     jac = spec.jacobian
@@ -333,7 +334,11 @@ def predict_time(spec: ModelSpec, threads: int = 1, auto_exact_gflop: float = AU
     costs (summed over layers by layer_fixed_seconds) do not."""
     cost = estimate_cost(spec, auto_exact_gflop)
     if spec.recurrent is not None:
-        return Timing(recurrent_seconds(spec, cost.jacobian_method, GEMM_GFLOPS_PER_THREAD, threads))
+        parts = recurrent_seconds(spec, cost.jacobian_method, GEMM_GFLOPS_PER_THREAD, threads)
+        if spec.training is not None:  # the probe's GEMM work and its per-cell-step fixed costs
+            gemm = training_flops(spec) / 1e9 / (GEMM_GFLOPS_PER_THREAD * max(1, threads))
+            parts["training"] = gemm + training_fixed_seconds(spec)
+        return Timing(parts)
     method = cost.jacobian_method
     svd = set(svd_layers(spec.widths, spec.jacobian.singular_values, spec.batch_size)) if method == "exact" else ()
     parts = {"gemm": cost.gflop / (GEMM_GFLOPS_PER_THREAD * max(1, threads)), "layers": ANALYSIS_S}

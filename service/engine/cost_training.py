@@ -26,8 +26,34 @@ HALF_PRECISION_FACTOR = 3.0  # float16 (emulated in float64, rounded per operati
 TRAINING_VERIFY_RUNS = 2
 
 
+# Recurrent specs (training_recurrent.py): each optimizer step runs every cell T times per sample; the fixed costs
+# are per time step, stacked layer and optimizer step (a cell's small kernels forward and backward, one thread).
+# Measured per cell step (50 steps, one thread, min of 3, shared 2-core machine): rnn 4.6e-5 (h 32) and 9.6e-5
+# (h 128, T 200), lstm 1.7e-4 (h 64, 2 stacked), gru 2.3e-4 per float16 factor (h 32, emulated float16).
+TRAIN_CELL_STEP_S = {"rnn": 1.2e-4, "lstm": 2.5e-4, "gru": 3e-4}
+RECURRENT_GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # recurrent.GATES (no torch here)
+
+
 def _weights(spec: ModelSpec) -> int:
+    """Trainable values (recurrent: W_ih, W_hh and b of every stacked layer)."""
+    rec = spec.recurrent
+    if rec is not None:
+        g, h = RECURRENT_GATES[rec.cell], rec.hidden
+        return sum(g * h * ((rec.input_dim if layer == 0 else h) + h + 1) for layer in range(rec.stacked))
     return sum(a * b + (b if spec.bias else 0) for a, b in pairwise(spec.widths))
+
+
+def _uses(spec: ModelSpec) -> int:
+    """How often one sample's pass uses every weight: T time steps for a recurrent spec, once for a layer stack."""
+    return spec.recurrent.steps if spec.recurrent is not None else 1
+
+
+def _io(spec: ModelSpec) -> int:
+    """Values per example of the data set: inputs and targets."""
+    rec = spec.recurrent
+    if rec is not None:
+        return rec.steps * (rec.input_dim + (rec.hidden if rec.loss_at == "every" else 1)) + rec.hidden
+    return spec.widths[0] + spec.widths[-1]
 
 
 def _half(spec: ModelSpec) -> bool:
@@ -53,11 +79,12 @@ def probe_flops(spec: ModelSpec) -> float:
     if spec.training is None:
         return 0.0
     tr = spec.training
-    weights = _weights(spec)
-    per_step = TRAIN_FLOPS_PER_WEIGHT_SAMPLE * spec.batch_size * weights
+    weights, uses = _weights(spec), _uses(spec)
+    per_step = TRAIN_FLOPS_PER_WEIGHT_SAMPLE * spec.batch_size * weights * uses
     per_step *= HALF_PRECISION_FACTOR if _half(spec) else 1.0
-    evaluation = 2 * 2.0 * min(tr.examples, max(EVAL_EXAMPLES, spec.batch_size)) * weights
-    return tr.steps * (per_step + TRAIN_BOOKKEEPING_FLOPS_PER_WEIGHT * weights) + evaluation
+    evaluation = 2 * 2.0 * min(tr.examples, max(EVAL_EXAMPLES, spec.batch_size)) * weights * uses
+    task = 2.0 * tr.examples * weights * uses if spec.recurrent is not None else 0.0  # the teacher's sequences
+    return tr.steps * (per_step + TRAIN_BOOKKEEPING_FLOPS_PER_WEIGHT * weights) + evaluation + task
 
 
 def training_fixed_seconds(spec: ModelSpec) -> float:
@@ -65,6 +92,10 @@ def training_fixed_seconds(spec: ModelSpec) -> float:
     if spec.training is None:
         return 0.0
     factor = HALF_PRECISION_FACTOR if _half(spec) else 1.0
+    rec = spec.recurrent
+    if rec is not None:  # every step: T·stacked cells forward and backward; the loss before and after: forward only
+        per_step = rec.steps * rec.stacked * TRAIN_CELL_STEP_S[rec.cell]
+        return _runs(spec) * (spec.training.steps + 1) * per_step * factor
     return _runs(spec) * spec.training.steps * spec.depth * TRAIN_LAYER_STEP_S * factor
 
 
@@ -77,6 +108,11 @@ def training_memory_bytes(spec: ModelSpec) -> float:
     weights = _weights(spec)
     state = 2 if tr.optimizer in ("adam", "adamw") else (1 if tr.momentum else 0)
     per_weight = 4 * (3 + state) + 8 + (16 if _half(spec) else 0)  # + the pass's rounded copies and float64 pass
-    data = tr.examples * (spec.widths[0] + spec.widths[-1]) * 16
-    acts = spec.batch_size * sum(spec.widths) * 8 * 6
+    data = tr.examples * _io(spec) * 16
+    rec = spec.recurrent
+    if rec is not None:  # autograd's saved tensors of every cell step; the loss's forward over EVAL_EXAMPLES
+        rows = max(spec.batch_size, min(tr.examples, EVAL_EXAMPLES))
+        acts = rec.steps * rec.stacked * RECURRENT_GATES[rec.cell] * rec.hidden * (spec.batch_size * 10 + rows) * 8
+    else:
+        acts = spec.batch_size * sum(spec.widths) * 8 * 6
     return per_weight * weights + data + acts

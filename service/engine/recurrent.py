@@ -141,7 +141,8 @@ def cell(
     hh = rnd(rnd(h) @ w_hh.T)
     xi = rnd(rnd(inp) @ w_ih.T)
     if kind == "rnn":
-        z = rnd(rnd(xi + hh) + b) if bool(b.any()) else rnd(xi + hh)
+        # a zero bias is left out (one rounding less), unless it is trained (the training probe's b)
+        z = rnd(rnd(xi + hh) + b) if b.requires_grad or bool(b.any()) else rnd(xi + hh)
         out = sig(z, act)
         return CellOut(out, None, hh, {"z": z.detach()})
     gi = rnd(xi + b)

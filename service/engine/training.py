@@ -27,7 +27,9 @@ from .blockpass import block_forward
 from .cost_training import EVAL_EXAMPLES
 from .loss_scaling import LossScaling
 from .network import TORCH_DTYPES, Parameters, PassState
+from .recurrent import RecurrentParameters
 from .spec import ModelSpec
+from .training_recurrent import make_recurrent_task, matrix_names, recurrent_forward, trainables
 from .training_report import (
     LayerHistogram,
     TrainingHistogram,
@@ -76,14 +78,25 @@ class _Net:
         return [*self.master_w, *self.master_b]
 
 
-def make_net(spec: ModelSpec, params: Parameters, device: torch.device, emulate_float16: bool = True) -> _Net:
+def make_net(
+    spec: ModelSpec, params: Parameters | RecurrentParameters, device: torch.device, emulate_float16: bool = True
+) -> _Net:
     target = TORCH_DTYPES[spec.dtype]
     master = torch.float64 if target == torch.float64 else torch.float32
     emulated = target == torch.float16 and device.type == "cpu" and emulate_float16
     compute = torch.float64 if emulated else target
-    w = [c.to(device=device, dtype=master).clone().requires_grad_(True) for c in params.compact_weights]
-    b = [x.to(device=device, dtype=master).clone().requires_grad_(True) for x in params.biases if x is not None]
-    return _Net(w, b, [x is not None for x in params.biases], target, compute, emulated)
+    if isinstance(params, RecurrentParameters):  # W_ih^l, W_hh^l per stacked layer, b^l beside W_ih^l
+        weights, biases = trainables(params)
+    else:
+        weights, biases = params.compact_weights, params.biases
+    w = [c.to(device=device, dtype=master).clone().requires_grad_(True) for c in weights]
+    b = [x.to(device=device, dtype=master).clone().requires_grad_(True) for x in biases if x is not None]
+    return _Net(w, b, [x is not None for x in biases], target, compute, emulated)
+
+
+def forward(spec: ModelSpec, st: PassState, x: Tensor) -> Tensor:
+    """The network's output for a batch: the block pass (plain, residual/normalised) or the recurrent cells."""
+    return recurrent_forward(spec, st, x) if spec.recurrent is not None else block_forward(spec, st, x)
 
 
 def make_optimizer(spec: ModelSpec, params: list[Tensor]) -> torch.optim.Optimizer:
@@ -98,9 +111,10 @@ def make_optimizer(spec: ModelSpec, params: list[Tensor]) -> torch.optim.Optimiz
 
 
 def task_loss(kind: str, h: Tensor, targets: Tensor) -> Tensor:
+    """mse over every element, or cross_entropy over every (sample[, step]) row of logits."""
     if kind == "mse":
         return F.mse_loss(h, targets)
-    return F.cross_entropy(h, targets)
+    return F.cross_entropy(h.flatten(0, -2), targets.flatten())
 
 
 def histogram_edges(dtype: torch.dtype) -> list[float]:
@@ -113,7 +127,7 @@ def histogram_edges(dtype: torch.dtype) -> list[float]:
 
 def train(
     spec: ModelSpec,
-    params: Parameters,
+    params: Parameters | RecurrentParameters,
     device: torch.device,
     *,
     emulate_float16: bool = True,
@@ -122,7 +136,7 @@ def train(
     """k steps of spec.training; `progress(done, total)` after each step (the job's progress is the step count)."""
     assert spec.training is not None
     tr = spec.training
-    task = make_task(spec)
+    task = make_recurrent_task(spec) if spec.recurrent is not None else make_task(spec)
     net = make_net(spec, params, device, emulate_float16)
     opt = make_optimizer(spec, net.parameters())
     scaling = LossScaling(tr.loss_scaling, spec.loss_scale, device)
@@ -140,7 +154,7 @@ def train(
         idx = idx.to(device)
         st = net.state()
         opt.zero_grad(set_to_none=True)
-        h = block_forward(spec, st, x_all[idx])
+        h = forward(spec, st, x_all[idx])
         loss = st.rnd(task_loss(task.loss, st.rnd(h), y_all[idx]))
         scale = scaling.scale
         st.rnd(scaling.scaled(loss)).backward()
@@ -167,6 +181,9 @@ def train(
         for k, (v, s, sk) in enumerate(zip(torch.stack(losses).tolist(), scales, skipped, strict=True))
     ]
     layers = _layer_series(net, w0, grad_norms, update_norms, weight_norms, overflow, underflow)
+    if spec.recurrent is not None:
+        for layer, name in zip(layers, matrix_names(spec), strict=True):
+            layer.matrix = name
     return TrainingReport(
         optimizer=tr.optimizer,
         learning_rate=tr.learning_rate,
@@ -234,7 +251,7 @@ def _flushed(
     weights = [w.detach().to(f64).requires_grad_(True) for w in st.weights]
     biases = [None if b is None else b.detach().to(f64).requires_grad_(True) for b in st.biases]
     exact = PassState(f64, f64, False, weights, biases)
-    h = block_forward(spec, exact, x.to(f64))
+    h = forward(spec, exact, x.to(f64))
     (task_loss(loss, h, y.to(f64) if loss == "mse" else y) * scale).backward()
     return torch.stack([((_grad(w) != 0) & (g == 0)).sum() for w, g in zip(weights, held, strict=True)])
 
@@ -262,7 +279,7 @@ def _dataset_loss(spec: ModelSpec, net: _Net, task: Task, x_all: Tensor, y_all: 
     with torch.no_grad():
         st = net.state()
         for start in range(0, n - rows + 1, rows):
-            h = block_forward(spec, st, x_all[start : start + rows])
+            h = forward(spec, st, x_all[start : start + rows])
             total += float(st.rnd(task_loss(task.loss, st.rnd(h), y_all[start : start + rows])).double()) * rows
             count += rows
     return total / count

@@ -29,6 +29,7 @@ class TrainingLayer:
     # and 0 in the dtype; float16/bfloat16 only (null for float32/float64)
     distance_from_init: float | None  # ‖W_k − W_0‖ / ‖W_0‖ after the last step (null: non-finite weights)
     did_not_learn: bool  # distance_from_init < NOT_LEARNED_FRACTION × the largest layer's (or non-finite weights)
+    matrix: str | None = None  # recurrent specs: which matrix (W_ih^l, W_hh^l); None for a feed-forward layer W^index
 
 
 @dataclass

@@ -53,12 +53,12 @@ def make_task(spec: ModelSpec) -> Task:
         m = max(n_0, n_d)
         u = torch.randn(m, n_0, generator=gen, dtype=f64) / math.sqrt(n_0)
         v = torch.randn(n_d, m, generator=gen, dtype=f64) / math.sqrt(m)
-        x = _rounded(x, spec.dtype)
+        x = rounded(x, spec.dtype)
         return Task(x, torch.tanh(x @ u.T) @ v.T, "mse")
     centres = torch.randn(n_d, n_0, generator=gen, dtype=f64) * spec.input_scale
     labels = torch.randint(0, n_d, (examples,), generator=gen)
     noise = torch.randn(examples, n_0, generator=gen, dtype=f64) * spec.input_scale
-    return Task(_rounded((centres[labels] + noise) / math.sqrt(2.0), spec.dtype), labels, "cross_entropy")
+    return Task(rounded((centres[labels] + noise) / math.sqrt(2.0), spec.dtype), labels, "cross_entropy")
 
 
 def batch_order(spec: ModelSpec) -> Iterator[Tensor]:
@@ -74,5 +74,5 @@ def batch_order(spec: ModelSpec) -> Iterator[Tensor]:
         pos += batch
 
 
-def _rounded(x: Tensor, dtype: str) -> Tensor:
+def rounded(x: Tensor, dtype: str) -> Tensor:
     return x.to(TORCH_DTYPES[dtype]).to(torch.float64)

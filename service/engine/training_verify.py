@@ -13,6 +13,7 @@ import torch
 
 from .cost_training import probe_flops, training_verify_budget_flops
 from .network import make_parameters
+from .recurrent import make_recurrent_parameters
 from .report import Recommendation
 from .spec import ModelSpec
 from .training import train
@@ -47,7 +48,10 @@ def judge_by_training(
                 done[changed] = TrainingCheck("not_verified", "past the training reruns' shared budget: not run")
             else:
                 spent += cost
-                run = train(changed, make_parameters(changed), device)
+                params = (
+                    make_recurrent_parameters(changed) if changed.recurrent is not None else make_parameters(changed)
+                )
+                run = train(changed, params, device)
                 now = run.summary.not_learning_layers
                 done[changed] = TrainingCheck(
                     "verified",

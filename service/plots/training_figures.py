@@ -60,6 +60,8 @@ def training_gradient_heatmap(training: Mapping[str, Any]) -> HeatmapFigure:
     if len(rows) < len(layers):
         notes.append(f"Every {rows[1] - rows[0]}th layer is drawn.")
     notes.append("Blank: a non-finite gradient (overflow) or one exactly 0.")
+    if layers and layers[0].get("matrix"):  # a recurrent spec: one row per trainable matrix
+        notes.append("Rows are matrices: " + ", ".join(f"{ly['index']} = {ly['matrix']}" for ly in layers) + ".")
     return HeatmapFigure(
         key="training-gradients",
         title="Training: log10 ‖∂ℓ/∂W‖ per layer and step",

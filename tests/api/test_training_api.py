@@ -7,6 +7,8 @@ import typing
 
 import pytest
 
+from service.plots.training_figures import training_gradient_heatmap
+
 from .conftest import make_app, strict_json
 from .test_report_schema import _strict
 
@@ -70,12 +72,58 @@ def test_bad_training_is_a_422_naming_the_field(post_json, training, field, word
     assert any(e["field"] == field and words.lower() in e["message"].lower() for e in errors), errors
 
 
-def test_a_recurrent_spec_with_training_is_a_422_naming_training(post_json) -> None:
-    body = {"recurrent": {"cell": "rnn", "steps": 5, "hidden": 8, "input_dim": 4}, "training": {"steps": 2}}
+RECURRENT_TRAIN = {
+    "recurrent": {"cell": "lstm", "steps": 5, "hidden": 8, "input_dim": 4, "stacked": 2, "loss_at": "every"},
+    "batch_size": 4,
+    "verify_recommendations": False,
+    "training": {"steps": 3, "examples": 16, "histograms": [2]},
+}
+
+
+def test_a_recurrent_spec_trains_reporting_each_matrix(post_json) -> None:
+    """The probe on a recurrent spec: training.layers[] is W_ih^l, W_hh^l per stacked layer, named by `matrix`."""
+    resp = make_app(max_memory_mib=256.0).test_client().post("/v1/analyses", json=RECURRENT_TRAIN)
+    assert resp.status_code == 200, resp.get_json()
+    rep = strict_json(resp.get_data(as_text=True))
+    tr = rep["training"]
+    assert rep["axis"] == "time" and len(tr["steps"]) == 3
+    assert [(ly["index"], ly["matrix"]) for ly in tr["layers"]] == [
+        (1, "W_ih^1"),
+        (2, "W_hh^1"),
+        (3, "W_ih^2"),
+        (4, "W_hh^2"),
+    ]
+    assert all(len(ly["grad_norm"]) == 3 for ly in tr["layers"])
+    assert len(tr["histograms"][0]["layers"]) == 4
+    assert any("4 = W_hh^2" in note for note in training_gradient_heatmap(tr).notes)  # the heat map names the rows
+    plain = strict_json(post_json(TRAIN_SPEC).get_data(as_text=True))["training"]
+    assert all(ly["matrix"] is None for ly in plain["layers"])  # feed-forward entries: layer W^index
+
+
+def test_recurrent_classification_needs_two_hidden_units(post_json) -> None:
+    """The top layer's h is the logits: one hidden unit per class."""
+    body = RECURRENT_TRAIN | {
+        "recurrent": {"cell": "gru", "steps": 3, "hidden": 1, "input_dim": 2},
+        "training": {"task": "classification", "examples": 16},
+    }
     resp = post_json(body)
     assert resp.status_code == 422
+    assert any(e["field"] == "training.task" for e in resp.get_json()["errors"]), resp.get_json()
+
+
+def test_recurrent_training_steps_count_in_the_work_estimate() -> None:
+    """A recurrent spec that fits untrained is refused with many training steps, naming training.steps."""
+    client = make_app(max_gflop=0.5, max_memory_mib=4096.0).test_client()
+    base: dict[str, typing.Any] = {
+        "recurrent": {"cell": "rnn", "steps": 20, "hidden": 16, "input_dim": 8},
+        "batch_size": 8,
+        "verify_recommendations": False,
+    }
+    assert client.post("/v1/analyses", json=base | {"training": {"steps": 2, "examples": 16}}).status_code == 200
+    resp = client.post("/v1/analyses", json=base | {"training": {"steps": 10000, "examples": 16}})
+    assert resp.status_code == 422
     errors = resp.get_json()["errors"]
-    assert any(e["field"] == "training" and "recurrent" in e["message"] for e in errors), errors
+    assert any(e["field"] == "training.steps" and "POST /v1/jobs" in e["message"] for e in errors), errors
 
 
 @pytest.mark.parametrize(
