@@ -115,46 +115,41 @@ def test_progress_by_stage_on_a_terminal(tmp_path: Path) -> None:
     assert json.loads(stdout)["diagnosis"]["verdict"] == "exploding"
 
 
-def test_progress_changes_no_number() -> None:
-    """The stage wrappers only announce: the report is the same, and the engine's functions are restored."""
+def _announced(body: dict) -> str:
+    """Analyse `body` without and with the stage wrappers: the same report (elapsed time aside); the console's text."""
     from schemas.spec import ModelSpecSchema
     from service.application.reports import ReportService
     from service.cli_progress import stage_progress
-    from service.engine import analysis
 
-    original = analysis.run_pass
-    spec = ModelSpecSchema().load({"layers": [4, 8, 8, 2], "activation": "sigmoid", "batch_size": 4})
-    plain = ReportService.uncached(20.0).report(spec).report
-    console = Console(file=io.StringIO(), force_terminal=True, color_system=None)
-    with stage_progress(console):
-        announced = ReportService.uncached(20.0).report(spec).report
-    assert analysis.run_pass is original
-    for r in (plain, announced):
-        r["runtime"].pop("elapsed_ms")
-    assert announced == plain
-    assert "✓ Jacobian products" in console.file.getvalue()
-
-
-def test_progress_announces_a_recurrent_specs_stages_and_changes_no_number() -> None:
-    from schemas.spec import ModelSpecSchema
-    from service.application.reports import ReportService
-    from service.cli_progress import stage_progress
-    from service.engine import recurrent_analysis
-
-    original = recurrent_analysis.run_recurrent_pass
-    body = {"recurrent": {"cell": "rnn", "steps": 12, "hidden": 8, "input_dim": 4}, "weight_scale": 0.5}
     spec = ModelSpecSchema().load(body)
     plain = ReportService.uncached(20.0).report(spec).report
     console = Console(file=io.StringIO(), force_terminal=True, color_system=None)
     with stage_progress(console):
         announced = ReportService.uncached(20.0).report(spec).report
-    assert recurrent_analysis.run_recurrent_pass is original
     for r in (plain, announced):
         r["runtime"].pop("elapsed_ms")
     assert announced == plain
-    out = console.file.getvalue()
+    return console.file.getvalue()
+
+
+def test_progress_changes_no_number() -> None:
+    """The stage wrappers only announce: the report is the same, and the engine's functions are restored."""
+    from service.engine import analysis
+
+    original = analysis.run_pass
+    out = _announced({"layers": [4, 8, 8, 2], "activation": "sigmoid", "batch_size": 4})
+    assert analysis.run_pass is original
+    assert "✓ Jacobian products" in out
+
+
+def test_progress_announces_a_recurrent_specs_stages_and_changes_no_number() -> None:
+    from service.engine import recurrent_analysis
+
+    original = recurrent_analysis.run_recurrent_pass
+    out = _announced({"recurrent": {"cell": "rnn", "steps": 12, "hidden": 8, "input_dim": 4}, "weight_scale": 0.5})
+    assert recurrent_analysis.run_recurrent_pass is original
     for stage in ("forward and backward pass through time", "float64 reference pass through time", "along time"):
-        assert f"✓ {stage}" in out or stage in out, out
+        assert stage in out, out
     assert re.search(r"✓ diagnosis and verified fixes \(\d+ reruns?\)", out), out
     assert out.count("✓ forward and backward pass through time") == 1
 
