@@ -49,6 +49,11 @@ def _view(values: Sequence[float | None]) -> tuple[float, float]:
     return (lo - 0.5, hi + 0.5) if hi > lo else (lo - 1.0, hi + 1.0)
 
 
+def _name(layer: Mapping[str, Any]) -> str:
+    """A row's or line's name: the layer's index, or a recurrent spec's matrix (W_hh^1, …)."""
+    return layer.get("matrix") or f"layer {layer['index']}"
+
+
 def training_gradient_heatmap(training: Mapping[str, Any]) -> HeatmapFigure:
     layers = list(training["layers"])
     steps = len(training["steps"])
@@ -71,7 +76,7 @@ def training_gradient_heatmap(training: Mapping[str, Any]) -> HeatmapFigure:
             f"dtype ({training['pass_dtype']}) held it, unscaled."
         ),
         xlabel="step",
-        ylabel="layer t",
+        ylabel="matrix (index)" if layers and layers[0].get("matrix") else "layer t",
         x_values=tuple(cols),
         y_values=tuple(layers[r]["index"] for r in rows),
         values=values,
@@ -122,7 +127,7 @@ def training_update_figure(training: Mapping[str, Any]) -> LineFigure:
     for i, r in enumerate(_spread(len(layers), MAX_LINES)):
         ly = layers[r]
         ys = tuple(_log10(v) for v in ly["update_ratio"])
-        series.append(Series(f"layer-{ly['index']}", f"layer {ly['index']}", xs, ys, _COLOURS[i], _STYLES[i], None))
+        series.append(Series(f"layer-{ly['index']}", _name(ly), xs, ys, _COLOURS[i], _STYLES[i], None))
     data = [v for s in series for v in s.y]
     return LineFigure(
         key="training-updates",
@@ -144,6 +149,7 @@ def training_histogram_figures(training: Mapping[str, Any], dtype_range: Mapping
     """dtype_range: log10 of the dtype's smallest normal and largest finite value (`diagnosis.dtype_limits`)."""
     edges = list(training["histogram_edges_log10"])
     centres = tuple(round((a + b) / 2, 3) for a, b in pairwise(edges))
+    names = {ly["index"]: _name(ly) for ly in training["layers"]}
     out = []
     for h in training["histograms"]:
         chosen = _spread(len(h["layers"]), 3)
@@ -151,7 +157,7 @@ def training_histogram_figures(training: Mapping[str, Any], dtype_range: Mapping
         for i, r in enumerate(chosen):
             ly = h["layers"][r]
             ys = tuple(_log10(c) for c in ly["counts"])
-            label = f"layer {ly['index']} ({ly['zeros']} zero, {ly['nonfinite']} non-finite)"
+            label = f"{names.get(ly['index'], _name(ly))} ({ly['zeros']} zero, {ly['nonfinite']} non-finite)"
             series.append(Series(f"layer-{ly['index']}", label, centres, ys, _COLOURS[i], _STYLES[i], "o"))  # type: ignore[arg-type]
         markers = (
             Marker("smallest-normal", "smallest normal", dtype_range["log10_smallest_normal"], palette.GREY, "--"),  # type: ignore[arg-type]

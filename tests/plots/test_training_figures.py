@@ -66,3 +66,24 @@ def test_the_html_report_has_a_training_section(report) -> None:
 def test_no_training_no_pictures() -> None:
     rep = dump_report(analyze(ModelSpecSchema().load({"layers": [4, 8, 2], "verify_recommendations": False})))
     assert training_figures(rep) == [] and 'id="training"' not in report_page(rep)
+
+
+def test_a_recurrent_specs_training_pictures_name_its_matrices() -> None:
+    """One row (heat map) or line (updates, histograms) per trainable matrix, named as training.layers[].matrix."""
+    body = {
+        "recurrent": {"cell": "gru", "steps": 8, "hidden": 6, "input_dim": 3, "stacked": 2},
+        "batch_size": 4,
+        "verify_recommendations": False,
+        "training": {"steps": 5, "examples": 16, "histograms": [4]},
+    }
+    rep = dump_report(analyze(ModelSpecSchema().load(body)))
+    layers = rep["training"]["layers"]
+    assert [ly["matrix"] for ly in layers] == ["W_ih^1", "W_hh^1", "W_ih^2", "W_hh^2"]
+    heat, _loss, updates, *histograms = training_figures(rep)
+    assert heat.ylabel == "matrix (index)" and list(heat.y_values) == [ly["index"] for ly in layers]
+    assert [row for row in heat.values] == [tuple(ly["log10_grad_norm"]) for ly in layers]
+    assert {s.label for s in updates.series} <= {ly["matrix"] for ly in layers}
+    assert len(histograms) == 1 and all(s.label.startswith("W_") for s in histograms[0].series)
+    for figure in training_figures(rep):
+        render_svg(figure)
+    assert 'id="training"' in report_page(rep)
