@@ -8,6 +8,10 @@ the weights copied before each step), the data set's loss before and after, and 
 repeats; min and median of each, and the ratio of the medians and of the mins.
 
     python bench/bench_training.py [--threads N] [--depth 20] [--width 256] [--steps 200] [--batch 8] [--repeat 5]
+
+With --recurrent CELL (rnn, lstm, gru) the network is that cell unrolled over --time steps of --width hidden units
+(--depth stacked layers), and the plain loop is torch.nn.RNN/LSTM/GRU holding the same weights (its bias_hh frozen
+at 0, as the probe has one bias per gate), the probe's sequence task and batch order, the same optimizer.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import torch.nn.functional as F
 from bench_engine import cpu_args
 
 from service.engine.network import make_parameters
-from service.engine.spec import ModelSpec
+from service.engine.recurrent import make_recurrent_parameters, torch_module
+from service.engine.spec import ModelSpec, Recurrent, recurrent_widths
 from service.engine.training import make_optimizer, train
+from service.engine.training_recurrent import make_recurrent_task
 from service.engine.training_spec import TrainingOptions
 from service.engine.training_tasks import batch_order, make_task
 
@@ -52,6 +58,37 @@ def plain_loop(spec: ModelSpec) -> float:
     return loss_value
 
 
+def recurrent_loop(spec: ModelSpec) -> float:
+    """The same training on torch.nn.RNN/LSTM/GRU; returns the last loss."""
+    assert spec.recurrent is not None
+    model = torch_module(spec, make_recurrent_parameters(spec), torch.float32)
+    trained = []
+    for k in range(spec.recurrent.stacked):
+        trained += [
+            getattr(model, f"weight_ih_l{k}"),
+            getattr(model, f"weight_hh_l{k}"),
+            getattr(model, f"bias_ih_l{k}"),
+        ]
+        getattr(model, f"bias_hh_l{k}").requires_grad_(False)
+    task = make_recurrent_task(spec)
+    x, y = task.x.float(), task.targets.float()
+    opt = make_optimizer(spec, trained)
+    loss_value = 0.0
+    for idx in batch_order(spec):
+        opt.zero_grad()
+        out, _ = model(x[idx].transpose(0, 1))
+        h = out[-1] if spec.recurrent.loss_at == "last" else out.transpose(0, 1)
+        loss = F.mse_loss(h, y[idx])
+        loss.backward()
+        opt.step()
+        loss_value = loss.item()
+    return loss_value
+
+
+def _params(spec: ModelSpec) -> object:
+    return make_recurrent_parameters(spec) if spec.recurrent is not None else make_parameters(spec)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--depth", type=int, default=20)
@@ -60,26 +97,41 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "adamw"))
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--recurrent", choices=("rnn", "lstm", "gru"), help="a recurrent cell instead of the ReLU MLP")
+    ap.add_argument("--time", type=int, default=100, help="--recurrent: the steps T the cell is unrolled over")
     args = cpu_args(ap)
-    spec = ModelSpec(
-        widths=(args.width,) * (args.depth + 1),
-        activations=("relu",) * args.depth,
-        batch_size=args.batch,
-        training=TrainingOptions(steps=args.steps, optimizer=args.optimizer, learning_rate=0.01),
-    )
+    training = TrainingOptions(steps=args.steps, optimizer=args.optimizer, learning_rate=0.01)
+    if args.recurrent:
+        rec = Recurrent(cell=args.recurrent, steps=args.time, hidden=args.width, input_dim=32, stacked=args.depth)
+        spec = ModelSpec(
+            widths=recurrent_widths(rec),
+            activations=("tanh",) * args.time,
+            batch_size=args.batch,
+            recurrent=rec,
+            training=training,
+        )
+        shape, loop = f"{args.recurrent} T={args.time} h={args.width} stacked={args.depth}", recurrent_loop
+    else:
+        spec = ModelSpec(
+            widths=(args.width,) * (args.depth + 1),
+            activations=("relu",) * args.depth,
+            batch_size=args.batch,
+            training=training,
+        )
+        shape, loop = f"d={args.depth} n={args.width}", plain_loop
     print(
-        f"d={args.depth} n={args.width} B={args.batch}, {args.steps} {args.optimizer} steps, float32, "
+        f"{shape} B={args.batch}, {args.steps} {args.optimizer} steps, float32, "
         f"{torch.get_num_threads()} threads, {args.repeat} interleaved repeats"
     )
     probe_times, loop_times = [], []
-    train(spec, make_parameters(spec), CPU)  # warm-up
-    plain_loop(spec)
+    train(spec, _params(spec), CPU)  # warm-up
+    loop(spec)
     for _ in range(args.repeat):
         t = time.perf_counter()
-        train(spec, make_parameters(spec), CPU)
+        train(spec, _params(spec), CPU)
         probe_times.append(time.perf_counter() - t)
         t = time.perf_counter()
-        plain_loop(spec)
+        loop(spec)
         loop_times.append(time.perf_counter() - t)
     for name, times in (("probe", probe_times), ("plain torch loop", loop_times)):
         print(f"  {name:17s} min {min(times) * 1e3:8.1f} ms  median {statistics.median(times) * 1e3:8.1f} ms")
