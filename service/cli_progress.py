@@ -29,7 +29,7 @@ STAGES = (
     ("run_block_reference", "float64 reference pass"),
     ("block_chain", "Jacobian products through the blocks"),
     # the spec's training probe (its step count through service.engine.progress)
-    ("train", "training probe"),
+    ("run_probe", "training probe"),
 )
 # (module attribute in service.engine.recurrent_analysis, what a person reads): a recurrent spec's stages
 RECURRENT_STAGES = (
@@ -37,6 +37,7 @@ RECURRENT_STAGES = (
     ("run_recurrent_reference", "float64 reference pass through time"),
     ("time_products", "Jacobian products along time"),
     ("depth_products", "Jacobian products along the stacked layers"),
+    ("run_probe", "training probe"),
 )
 PASSES = ("run_pass", "run_block_pass", "run_recurrent_pass")  # called again by each recommendation's rerun
 

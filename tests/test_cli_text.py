@@ -154,7 +154,12 @@ def test_progress_announces_a_recurrent_specs_stages_and_changes_no_number() -> 
     assert out.count("✓ forward and backward pass through time") == 1
 
 
-def test_progress_counts_the_training_probe_steps(monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "network",
+    [{"layers": [4, 8, 2]}, {"recurrent": {"cell": "gru", "steps": 6, "hidden": 4, "input_dim": 3}}],
+    ids=["feed-forward", "recurrent"],
+)
+def test_progress_counts_the_training_probe_steps(monkeypatch, network: dict) -> None:
     """A spec with training: the probe is a stage, its status line counts the steps, and the hook is removed after."""
     from rich.status import Status
 
@@ -163,8 +168,8 @@ def test_progress_counts_the_training_probe_steps(monkeypatch) -> None:
     from service.cli_progress import stage_progress
     from service.engine.progress import training_steps
 
-    body = {"layers": [4, 8, 2], "batch_size": 4, "verify_recommendations": False, "training": {"steps": 3}}
-    spec = ModelSpecSchema().load(body | {"training": {"steps": 3, "examples": 16}})
+    body = {"batch_size": 4, "verify_recommendations": False, "training": {"steps": 3, "examples": 16}}
+    spec = ModelSpecSchema().load(network | body)
     shown: list[str] = []
     update = Status.update
     monkeypatch.setattr(

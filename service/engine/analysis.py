@@ -28,14 +28,12 @@ from .jacobian import exact_chain
 from .layerstats import sigma_prime_stats, weight_norms
 from .network import TORCH_DTYPES, Parameters, PassResult, device_name, make_parameters, resolve_device, run_pass
 from .placement import resident
-from .progress import training_steps
 from .recurrent_analysis import analyze_recurrent
 from .reference import Reference, run_reference
 from .report import ActivationStats, JacobianStats, LayerReport, Outcome, Report, Runtime, UpdateStats
 from .spec import AUTO_EXACT_GFLOP, ModelSpec, spec_dict
 from .theory import theory
-from .training import train
-from .training_verify import judge_by_training
+from .training_verify import run_probe
 
 LN10 = math.log(10.0)
 # Bump when a change alters any reported number: grades are re-checked against it.
@@ -130,9 +128,7 @@ def analyze(
         if spec.verify_recommendations
         else None,
     )
-    training = train(spec, params, device, progress=training_steps.get()) if spec.training is not None else None
-    if training is not None and spec.verify_recommendations:
-        judge_by_training(spec, training, diag.recommendations, device)
+    training = run_probe(spec, params, device, diag.recommendations)
     notes = list(ref.notes)
     if checked is not None and (chaotic := reference_note(checked)):
         notes.append(chaotic)

@@ -15,7 +15,6 @@ from .activations import get as get_activation
 from .fidelity import reference_note
 from .gradstats import smallest_normal, tensor_stats_many
 from .network import TORCH_DTYPES, device_name, resolve_device
-from .progress import training_steps
 from .recurrent import GATE_NAMES, RecurrentParameters, make_recurrent_parameters, run_recurrent_pass, state_width
 from .recurrent_chain import depth_products, exact_walk, time_products
 from .recurrent_diagnosis import diagnose_recurrent
@@ -36,8 +35,7 @@ from .report import (
     UpdateStats,
 )
 from .spec import ModelSpec
-from .training import train
-from .training_verify import judge_by_training
+from .training_verify import run_probe
 
 Tensor = torch.Tensor
 
@@ -260,9 +258,7 @@ def analyze_recurrent(
     th = recurrent_theory(spec, params, ref)
     overflow, underflow, cancellation = (ev.event(k, rec.steps) for k in ("overflow", "underflow", "cancellation"))
     diag = diagnose_recurrent(spec, layers, th, overflow, underflow, cancellation, verify)
-    training = train(spec, params, device, progress=training_steps.get()) if spec.training is not None else None
-    if training is not None and spec.verify_recommendations:
-        judge_by_training(spec, training, diag.recommendations, device)
+    training = run_probe(spec, params, device, diag.recommendations)
     info = RecurrentInfo(
         cell=rec.cell,
         steps=rec.steps,

@@ -12,12 +12,30 @@ import dataclasses
 import torch
 
 from .cost_training import probe_flops, training_verify_budget_flops
-from .network import make_parameters
-from .recurrent import make_recurrent_parameters
+from .network import Parameters, make_parameters
+from .progress import training_steps
+from .recurrent import RecurrentParameters, make_recurrent_parameters
 from .report import Recommendation
 from .spec import ModelSpec
 from .training import train
 from .training_report import TrainingCheck, TrainingReport
+
+
+def run_probe(
+    spec: ModelSpec,
+    params: Parameters | RecurrentParameters,
+    device: torch.device,
+    recommendations: list[Recommendation],
+) -> TrainingReport | None:
+    """The spec's own training probe (None without `training`), reporting its steps to the caller's progress hook
+    (service.engine.progress), then the verified recommendations judged by training: what both spines (the
+    feed-forward and the recurrent analysis) run after their diagnosis."""
+    if spec.training is None:
+        return None
+    probe = train(spec, params, device, progress=training_steps.get())
+    if spec.verify_recommendations:
+        judge_by_training(spec, probe, recommendations, device)
+    return probe
 
 
 def needs_judging(probe: TrainingReport) -> bool:
