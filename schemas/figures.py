@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from service.engine.spec import ModelSpec
+
 # name → what it draws (service/plots/files.py draws them)
 FIGURES: dict[str, str] = {
     "gradients": "gradient norms per layer (the default)",
@@ -13,6 +15,13 @@ FIGURES: dict[str, str] = {
     "training_updates": "the training probe's update ratio ‖ΔW‖/‖W‖ per step, for layers spread over the depth",
 }
 TRAINING_FIGURES = tuple(name for name in FIGURES if name.startswith("training_"))
+
+
+def unavailable(figure: str, spec: ModelSpec) -> str | None:
+    """Why `figure` cannot be drawn for `spec`, known before any work (the API's 422 and the CLI's refusal), or None."""
+    if figure in TRAINING_FIGURES and spec.training is None:
+        return f"figure {figure} draws the training probe: the spec has no training"
+    return None
 
 
 class FigureArgsSchema(Schema):

@@ -49,7 +49,7 @@ def analyze_command(
     --html/--plot also write the pictures (--figure: which one --plot draws); --format text prints a summary for
     people instead of the JSON."""
     from schemas.errors import describe_invalid
-    from schemas.figures import TRAINING_FIGURES
+    from schemas.figures import unavailable
     from schemas.jsonio import BodyError, dumps, loads_body
     from schemas.spec import ModelSpecSchema
     from service.application.reports import ReportService
@@ -66,9 +66,8 @@ def analyze_command(
         if not isinstance(body, dict):
             return _fail("the spec must be a JSON object", [{"field": "body", "message": "Expected a JSON object."}])
         spec = ModelSpecSchema(limits=settings.limits).load(body)
-        if plot and figure in TRAINING_FIGURES and spec.training is None:  # before the work, not after
-            message = f"--figure {figure} draws the training probe: the spec has no training"
-            return _fail(message, [{"field": "figure", "message": message}])
+        if plot and (why := unavailable(figure, spec)):  # before the work, not after
+            return _fail(why, [{"field": "figure", "message": why}])
         report = _run_analysis(ReportService.uncached(settings.limits.auto_exact_gflop), spec)
     except BodyError as exc:
         return _fail(exc.detail)

@@ -7,7 +7,7 @@ import time
 
 from flask import Response, current_app
 
-from schemas.figures import TRAINING_FIGURES, FigureArgsSchema
+from schemas.figures import FigureArgsSchema, unavailable
 from schemas.jsonio import dumps_bytes
 from schemas.report import ReportSchema
 from schemas.spec import ModelSpecSchema
@@ -94,8 +94,8 @@ def blueprint(settings: Settings) -> Blueprint:
         """
         started = time.perf_counter()
         media = negotiate()  # before any work: an unacceptable Accept is 406 at once
-        if media not in (JSON, HTML) and figure in TRAINING_FIGURES and spec.training is None:
-            raise figure_refused(figure, f"figure {figure} draws the training probe: this spec has no training")
+        if media not in (JSON, HTML) and (why := unavailable(figure, spec)):
+            raise figure_refused(figure, why)
         cached = state().reports.report(spec, cache_view())  # the engine runs, and metrics count it, only on a miss
         _log(spec, cached, started)
         if media != JSON:
