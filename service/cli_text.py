@@ -15,6 +15,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from service.engine.narrative import value_words
+
 TABLE_ROWS = 16
 VERDICT_STYLE = {"exploding": "bold red", "vanishing": "bold blue", "stable": "bold green"}
 
@@ -111,9 +113,7 @@ def change_text(change: dict[str, Any]) -> str:
             if norm.get("kind", "none") != "none":
                 pieces.append(f"{norm['kind']}({norm.get('position')})")
             value = "+".join(pieces) or "plain"
-        elif isinstance(value, dict):  # a nested member: recurrent=(cell lstm, forget_bias 1.0)
-            value = "(" + ", ".join(f"{k} {v}" for k, v in value.items()) + ")"
-        parts.append(f"{key}={value}")
+        parts.append(f"{key}={value_words(value)}")  # a nested member: recurrent=(cell lstm, forget_bias 1.0)
     return ", ".join(parts)
 
 

@@ -248,16 +248,16 @@ def summary(
     return text + "."
 
 
+def value_words(value: object) -> str:
+    """A spec value in words: a nested member in parentheses, `(cell lstm, forget_bias 1.0)`, not a Python dict."""
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {value_words(v)}" for k, v in value.items()) + ")"
+    return str(value)
+
+
 def change_words(change: dict) -> str:
-    """A spec change in a sentence: `init: orthogonal, weight_scale: 1.0`; a nested member in parentheses,
-    `recurrent: (cell lstm, forget_bias 1.0)`, rather than as a Python dict."""
-
-    def words(value: object) -> str:
-        if isinstance(value, dict):
-            return "(" + ", ".join(f"{k} {words(v)}" for k, v in value.items()) + ")"
-        return str(value)
-
-    return ", ".join(f"{k}: {words(v)}" for k, v in change.items())
+    """A spec change in a sentence: `init: orthogonal, recurrent: (cell lstm, forget_bias 1.0)`."""
+    return ", ".join(f"{k}: {value_words(v)}" for k, v in change.items())
 
 
 # ---- residual and normalised networks ---------------------------------------------------------------------

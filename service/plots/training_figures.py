@@ -157,7 +157,7 @@ def training_histogram_figures(training: Mapping[str, Any], dtype_range: Mapping
         for i, r in enumerate(chosen):
             ly = h["layers"][r]
             ys = tuple(_log10(c) for c in ly["counts"])
-            label = f"{names.get(ly['index'], _name(ly))} ({ly['zeros']} zero, {ly['nonfinite']} non-finite)"
+            label = f"{names[ly['index']]} ({ly['zeros']} zero, {ly['nonfinite']} non-finite)"
             series.append(Series(f"layer-{ly['index']}", label, centres, ys, _COLOURS[i], _STYLES[i], "o"))  # type: ignore[arg-type]
         markers = (
             Marker("smallest-normal", "smallest normal", dtype_range["log10_smallest_normal"], palette.GREY, "--"),  # type: ignore[arg-type]
